@@ -1,0 +1,47 @@
+"""The one option syntax: `name:key=value,key=value` (a value without a key is positional)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    positional: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def parse_spec(text: str) -> Spec:
+    """Parse `name`, `name:k=v,k2=v2` or `name:POSITIONAL,k=v` (e.g. `onnx:model.onnx,size=112`)."""
+    name, _, rest = text.strip().partition(":")
+    if not name:
+        raise ValueError(f"empty name in {text!r}")
+    positional, options = None, {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            if positional is not None:
+                raise ValueError(f"{text!r}: more than one value without a key ({positional!r}, {item!r})")
+            positional = item
+        elif not key:
+            raise ValueError(f"{text!r}: option {item!r} has no key")
+        else:
+            options[key.strip()] = value.strip()
+    return Spec(name, positional, options)
+
+
+def take(options: dict[str, str], key: str, default, kind=str):
+    """Pop one option, converted to `kind`, with a clear error for a bad value."""
+    if key not in options:
+        return default
+    raw = options.pop(key)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"option {key}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def reject_unknown(name: str, options: dict[str, str]) -> None:
+    if options:
+        raise ValueError(f"{name}: unknown option(s) {', '.join(sorted(options))}")
