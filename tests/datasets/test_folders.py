@@ -1,0 +1,32 @@
+import shutil
+
+import pytest
+
+from audit.datasets import load_identity_folders, load_manifest, load_photos
+
+
+def test_identity_folders_and_manifest_agree(lfw_root, tmp_path):
+    for person in ("Abel_Pacheco", "Akhmed_Zakayev"):
+        shutil.copytree(lfw_root / person, tmp_path / "faces" / person)
+    (tmp_path / "faces" / "Abel_Pacheco" / "notes.txt").write_text("not a photo")
+    photos = load_identity_folders(tmp_path / "faces")
+    assert {p.identity for p in photos} == {"Abel_Pacheco", "Akhmed_Zakayev"}
+    assert all(p.path.suffix == ".jpg" for p in photos)
+    manifest = tmp_path / "faces.csv"
+    manifest.write_text("path,identity\n" + "".join(f"{p.path.relative_to(tmp_path)},{p.identity}\n" for p in photos))
+    assert load_photos(manifest) == photos
+
+
+def test_folder_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_identity_folders(tmp_path / "missing")
+    (tmp_path / "loose.jpg").write_bytes(b"x")
+    with pytest.raises(ValueError, match="one folder per identity"):
+        load_identity_folders(tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,name\na.jpg,A\n")
+    with pytest.raises(ValueError, match="path,identity"):
+        load_manifest(bad)
+    bad.write_text("path,identity\nmissing.jpg,A\n")
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        load_manifest(bad)
