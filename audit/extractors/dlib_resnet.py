@@ -9,11 +9,18 @@ space) to the larger one.
 
 from __future__ import annotations
 
+import io
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audit.extractors.base import Extractor, file_sha256
 from audit.extractors.dlib_format import DlibFormatError, DlibLayer, read_dlib_layers
+from audit.face.detection import face_model_path
+from audit.face.templates import DLIB_CHIP
+from audit.options import reject_unknown, take
+from audit.paths import atomic_write_bytes, cache_dir
 
 # (channels, downsample first?, residual blocks after it), innermost stage first.
 STAGES: tuple[tuple[int, bool, int], ...] = ((32, False, 3), (64, True, 3), (128, True, 2),
@@ -150,3 +157,22 @@ def _load_conv(conv: nn.Conv2d, layer: DlibLayer) -> None:
         raise DlibFormatError("convolution parameter count mismatch")
     conv.weight.copy_(values[:n_weights].view_as(conv.weight))
     conv.bias.copy_(values[n_weights:])
+
+
+def build(positional: str | None, options: dict[str, str]) -> Extractor:
+    """The `dlib-resnet` extractor; the converted weights are cached as a torch state dict."""
+    weights = take(options, "weights", None) or positional
+    reject_unknown("dlib-resnet", options)
+    path = weights or face_model_path("dlib_face_recognition_resnet_model_v1.dat")
+    digest = file_sha256(path)
+    converted = cache_dir() / "extractors" / f"dlib-resnet-{digest[:16]}.pt"
+    model = DlibResNet()
+    if converted.exists():
+        model.load_state_dict(torch.load(converted, weights_only=True))
+    else:
+        model = DlibResNet.from_dlib_file(str(path))
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        atomic_write_bytes(converted, buffer.getvalue())
+    return Extractor("dlib-resnet", model.eval(), INPUT_SIZE, dict(DLIB_CHIP), f"dlib:{digest[:16]}",
+                     same_person_distance=SAME_PERSON_DISTANCE, params={"weights": str(path)} if weights else {})

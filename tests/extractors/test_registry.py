@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from audit.extractors import available_extractors, load_extractor
+
+
+def test_registry_lists_every_extractor():
+    assert {"dlib-resnet", "facenet-vggface2", "facenet-casia", "onnx", "torchscript"} <= set(available_extractors())
+
+
+def test_unknown_extractor_and_option_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown extractor 'nope'"):
+        load_extractor("nope")
+    with pytest.raises(ValueError, match="unknown option"):
+        load_extractor("dlib-resnet:colour=blue")
+
+
+def test_facenet_from_a_local_weights_file(tmp_path):
+    from audit.face._torchvision_shim import import_facenet_pytorch
+
+    facenet = import_facenet_pytorch()
+    weights = tmp_path / "vggface2.pt"
+    torch.save(facenet.InceptionResnetV1(num_classes=8631).state_dict(), weights)
+    extractor = load_extractor(f"facenet-vggface2:weights={weights}")
+    out = extractor.embed(torch.rand(2, 3, 160, 160) * 255)
+    assert out.shape == (2, 512)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-4)
+
+
+def test_facenet_missing_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_extractor(f"facenet-casia:weights={tmp_path / 'missing.pt'}")
+
+
+class _Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean(dim=(2, 3))
+
+
+def test_torchscript_and_onnx_user_models_agree(tmp_path):
+    model = _Tiny().eval()
+    script = tmp_path / "tiny.pt"
+    torch.jit.script(model).save(str(script))
+    onnx_file = tmp_path / "tiny.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 3, 112, 112),), str(onnx_file), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    chips = torch.rand(3, 3, 112, 112) * 255
+    expected = model((chips - 127.5) / 127.5).detach().numpy()
+    for spec in (f"torchscript:{script},size=112", f"onnx:{onnx_file},size=112"):
+        extractor = load_extractor(spec)
+        assert extractor.input_size == 112 and "mtcnn" in extractor.templates
+        assert np.allclose(extractor.embed(chips), expected, atol=1e-4)
+    with pytest.raises(ValueError, match="pixels must be"):
+        load_extractor(f"onnx:{onnx_file},pixels=0..2")
