@@ -1,0 +1,147 @@
+"""The `audit` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from audit.extractors import available_extractors, load_extractor
+from audit.face.detection import DETECTORS
+
+
+def _setup_torch() -> None:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+
+
+def _pipeline(extractor: str, detector: str, aligned: bool = False, fallback: str = "skip"):
+    from audit.face.pipeline import FacePipeline
+
+    try:
+        return FacePipeline(load_extractor(extractor), detector=detector, aligned=aligned, fallback=fallback)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _cache(no_cache: bool):
+    from audit.cache import EmbeddingCache
+
+    return None if no_cache else EmbeddingCache()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cloak-audit")
+def main() -> None:
+    """cloak-audit: does a face cloak still protect when the tracker fights back?"""
+
+
+@main.command("list")
+@click.argument("what", type=click.Choice(["extractors", "detectors"]))
+def list_plugins(what: str) -> None:
+    """List the registered extractors or detectors."""
+    if what == "extractors":
+        for name, description in available_extractors().items():
+            click.echo(f"{name:18} {description}")
+    else:
+        for name, detector in DETECTORS.items():
+            click.echo(f"{name:18} {(detector.__doc__ or '').strip().splitlines()[0]}")
+
+
+@main.command()
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output .npz: embeddings, paths, identities, skipped.")
+@click.option("--extractor", default="dlib-resnet", show_default=True, help="Extractor name[:options].")
+@click.option("--detector", default="mtcnn", show_default=True, type=click.Choice(list(DETECTORS)))
+@click.option("--aligned", is_flag=True, help="Inputs are chips already aligned to the extractor's template.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding cache.")
+def embed(input_dir: Path, out: Path, extractor: str, detector: str, aligned: bool, no_cache: bool) -> None:
+    """Embed every photo under INPUT_DIR (identity = the photo's folder)."""
+    from audit.datasets import list_images
+
+    _setup_torch()
+    paths = list_images(input_dir)
+    if not paths:
+        raise click.ClickException(f"no photos (.jpg, .jpeg, .png, .webp) under {input_dir}")
+    pipeline = _pipeline(extractor, detector, aligned)
+    result = pipeline.embed_files(paths, _cache(no_cache))
+    relative = [str(p.relative_to(input_dir)) for p in result.paths]
+    identities = [p.parent.name if p.parent != input_dir else "" for p in result.paths]
+    skipped = np.array([(str(p.relative_to(input_dir)), reason) for p, reason in result.skipped],
+                       dtype=str).reshape(-1, 2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, embeddings=result.embeddings, paths=np.array(relative, dtype=str),
+             identities=np.array(identities, dtype=str), skipped=skipped)
+    click.echo(f"embedded {len(result.paths)} of {len(paths)} photos with {extractor} → {out}")
+    for path, reason in skipped:
+        click.echo(f"  skipped {path}: {reason}")
+
+
+@main.command("check-extractor")
+@click.option("--extractor", default="dlib-resnet", show_default=True, help="Extractor name[:options].")
+@click.option("--lfw", "lfw", default="lfw", show_default=True,
+              help="LFW folder (with pairs.txt), or 'lfw' to find or download it.")
+@click.option("--folds", default="1-10", show_default=True, help="View 2 folds, e.g. 1-10 or 1,2.")
+@click.option("--detector", default="mtcnn", show_default=True, type=click.Choice(list(DETECTORS)))
+@click.option("--fallback/--no-fallback", default=True, show_default=True,
+              help="Centre-crop photos with no detected face instead of counting their pairs as errors.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write results as JSON.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding cache.")
+def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallback: bool,
+                    json_out: Path | None, no_cache: bool) -> None:
+    """LFW View 2 verification accuracy (threshold chosen on the other folds)."""
+    from audit.datasets import parse_pairs, resolve_dataset
+    from audit.verification import evaluate_folds, parse_folds
+
+    _setup_torch()
+    root = resolve_dataset(lfw)
+    pairs_file = root / "pairs.txt"
+    if not pairs_file.exists():
+        raise click.ClickException(f"{root} has no pairs.txt (LFW View 2)")
+    pairs = parse_pairs(pairs_file)
+    try:
+        selected = parse_folds(folds, available=max(p.fold for p in pairs))
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--folds") from err
+    pairs = [p for p in pairs if p.fold in selected]
+    photos = sorted({name for p in pairs for name in (p.first, p.second)})
+    pipeline = _pipeline(extractor, detector, fallback="centre" if fallback else "skip")
+    result = pipeline.embed_files([root / name for name in photos], _cache(no_cache))
+    index = {str(p.relative_to(root)): i for i, p in enumerate(result.paths)}
+    usable = np.array([p.first in index and p.second in index for p in pairs])
+    distances = np.array([np.linalg.norm(result.embeddings[index[p.first]] - result.embeddings[index[p.second]])
+                          if ok else np.inf for p, ok in zip(pairs, usable)])
+    same = np.array([p.same for p in pairs])
+    fold_of = np.array([p.fold for p in pairs])
+    fixed = pipeline.extractor.same_person_distance if len(selected) == 1 else None
+    if len(selected) == 1 and fixed is None:
+        raise click.ClickException("one fold alone needs the extractor's own threshold; select two folds or more")
+    results = evaluate_folds(fold_of, distances, same, usable, selected, fixed)
+    accuracies = np.array([r.accuracy for r in results])
+    click.echo(f"LFW View 2, {extractor}, detector {detector}, folds {folds}: {len(photos)} photos, "
+               f"{len(result.skipped)} unusable, {len(result.fallbacks)} centre-cropped (no face detected)")
+    for r in results:
+        click.echo(f"  fold {r.fold:2}: accuracy {r.accuracy:.4f}  threshold {r.threshold:.4f}  "
+                   f"({r.n_unusable} of {r.n_pairs} pairs unusable)")
+    how = "the extractor's own threshold" if fixed is not None else "threshold chosen on the other folds"
+    click.echo(f"mean accuracy {accuracies.mean():.4f} ± {accuracies.std(ddof=1) if len(results) > 1 else 0.0:.4f} "
+               f"(sd over folds; {how})")
+    if json_out:
+        record = {"extractor": extractor, "detector": detector, "folds": selected,
+                  "mean_accuracy": float(accuracies.mean()),
+                  "sd_accuracy": float(accuracies.std(ddof=1)) if len(results) > 1 else 0.0,
+                  "per_fold": [vars(r) for r in results], "n_photos": len(photos),
+                  "unusable": [[str(p), reason] for p, reason in result.skipped],
+                  "centre_cropped": [str(p.relative_to(root)) for p in result.fallbacks],
+                  "command": sys.argv}
+        json_out.write_text(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import numpy as np
+
+from audit.cache import Cached, EmbeddingCache
+from audit.face.pipeline import FacePipeline
+
+
+def test_cache_round_trip(tmp_path):
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    cache.put_many("p", {"a": Cached(np.arange(3, dtype=np.float32), "centre crop"), "b": Cached("no face detected")})
+    found = EmbeddingCache(tmp_path / "c.sqlite").get_many("p", ["a", "b", "c"])
+    assert np.array_equal(found["a"].value, [0, 1, 2]) and found["a"].note == "centre crop"
+    assert found["b"] == Cached("no face detected", None) and "c" not in found
+    assert cache.get_many("other pipeline", ["a"]) == {}
+
+
+def test_second_run_computes_nothing(lfw_root, tmp_path, dlib_resnet):
+    photos = sorted((lfw_root / "Abel_Pacheco").glob("*.jpg"))
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    pipeline = FacePipeline(dlib_resnet)
+    first = pipeline.embed_files(photos, cache, progress=False)
+    assert cache.count(pipeline.cache_id) == len(photos)
+
+    class Refuse:
+        def detect(self, image):
+            raise AssertionError("the cache should have answered")
+
+        cache_id = pipeline.detector.cache_id
+
+    pipeline.detector = Refuse()
+    second = pipeline.embed_files(photos, cache, progress=False)
+    assert np.array_equal(first.embeddings, second.embeddings) and first.paths == second.paths
+
+
+def test_cache_key_changes_with_the_pipeline(dlib_resnet):
+    mtcnn = FacePipeline(dlib_resnet).cache_id
+    assert FacePipeline(dlib_resnet, fallback="centre").cache_id != mtcnn
+    assert FacePipeline(dlib_resnet, aligned=True).cache_id != mtcnn
+    assert dlib_resnet.weights_id in mtcnn
