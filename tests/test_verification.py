@@ -28,12 +28,12 @@ def test_threshold_chosen_on_other_folds_and_unusable_pairs_are_errors():
 
 
 def test_check_extractor_on_lfw_folds_1_2(lfw_root, tmp_path):
-    """The project's own pipeline beats dlib's own on the same photos (97.0% on folds 1-2)."""
+    """The project's own pipeline beats dlib's own on the same photos (97.0% on folds 1-2; target 98.5%)."""
     out = tmp_path / "check.json"
     result = CliRunner().invoke(main, ["check-extractor", "--lfw", str(lfw_root), "--folds", "1-2",
                                        "--json", str(out)])
     assert result.exit_code == 0, result.output
     record = json.loads(out.read_text())
     assert record["n_photos"] > 1500
-    assert record["mean_accuracy"] >= 0.98, result.output
+    assert record["mean_accuracy"] >= 0.985, result.output
     assert "mean accuracy" in result.output

@@ -90,12 +90,23 @@ def face_model_path(name: str) -> Path:
     return path
 
 
+SUBJECT_MIN_AREA = 1 / 3
+"""A face at least this share of the largest face's area may be the photo's subject.
+
+Bystanders are usually much smaller than the subject, but a subject framed in the centre is
+often a little smaller than a neighbour at the edge: on LFW folds 1-2 (MTCNN + dlib-resnet),
+"largest only" verifies at 97.1%, "largest within 10%, then central" at 97.1%, and "at least a
+third of the largest, then central" at 98.9%.
+"""
+PICK_RULE_ID = "pick(area>=1/3,central)"
+
+
 def pick_face(faces: list[Face], image_shape: tuple[int, ...]) -> Face | None:
-    """The largest face; among faces within 10% of the largest, the most central."""
+    """The photo's subject: among faces at least a third of the largest's area, the most central."""
     if not faces:
         return None
     largest = max(face.area for face in faces)
-    candidates = [face for face in faces if face.area >= 0.9 * largest]
+    candidates = [face for face in faces if face.area >= SUBJECT_MIN_AREA * largest]
     centre = np.array([image_shape[1] / 2, image_shape[0] / 2])
 
     def distance(face: Face) -> float:

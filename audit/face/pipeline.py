@@ -14,7 +14,7 @@ from tqdm import tqdm
 from audit.cache import Cached, EmbeddingCache
 from audit.extractors.base import Extractor
 from audit.face.align import chip_to_image_matrix, warp_chips
-from audit.face.detection import DETECTORS, pick_face
+from audit.face.detection import DETECTORS, PICK_RULE_ID, pick_face
 from audit.images import PhotoSkipped, decode_image
 
 NO_FACE = "no face detected"
@@ -57,7 +57,7 @@ class FacePipeline:
     @property
     def cache_id(self) -> str:
         e = self.extractor
-        front = "aligned" if self.aligned else f"{self.detector.cache_id}|{self.template.points}|{self.fallback}"
+        front = "aligned" if self.aligned else f"{self.detector.cache_id}|{PICK_RULE_ID}|{self.template.points}|{self.fallback}"
         return f"{front}|{e.name}|{e.weights_id}|{e.input_size}"
 
     def chip_matrix(self, image: np.ndarray) -> tuple[np.ndarray, bool]:

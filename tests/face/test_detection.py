@@ -49,12 +49,15 @@ def test_facenet_pytorch_imports_without_a_working_torchvision():
     assert "torchvision" not in sys.modules or hasattr(sys.modules["torchvision"], "__file__")
 
 
-def test_pick_face_prefers_the_largest_then_the_most_central():
-    small = Face((0, 0, 10, 10), 0.99, np.zeros((5, 2)))
-    large_edge = Face((0, 0, 50, 50), 0.99, np.zeros((5, 2)))
-    large_centre = Face((30, 30, 79, 79), 0.99, np.zeros((5, 2)))
-    assert pick_face([small, large_edge], (100, 100, 3)) is large_edge
-    assert pick_face([small, large_edge, large_centre], (100, 100, 3)) is large_centre
+def test_pick_face_prefers_the_most_central_of_the_large_faces():
+    def face(x1, y1, side):
+        return Face((x1, y1, x1 + side, y1 + side), 0.99, np.zeros((5, 2)))
+
+    large_edge = face(0, 0, 50)
+    tiny_centre = face(45, 45, 10)  # a bystander far smaller than the largest face
+    subject_centre = face(30, 30, 40)  # 64% of the largest face's area, in the centre
+    assert pick_face([large_edge, tiny_centre], (100, 100, 3)) is large_edge
+    assert pick_face([large_edge, tiny_centre, subject_centre], (100, 100, 3)) is subject_centre
     assert pick_face([], (100, 100, 3)) is None
 
 
