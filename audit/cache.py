@@ -70,3 +70,9 @@ class EmbeddingCache:
 
     def close(self) -> None:
         self._db.close()
+
+    def __enter__(self) -> "EmbeddingCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
