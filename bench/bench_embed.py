@@ -60,7 +60,7 @@ def main() -> None:
     recognizer = dlib.face_recognition_model_v1(str(face_model_path("dlib_face_recognition_resnet_model_v1.dat")))
     arrays = [np.ascontiguousarray(c.permute(1, 2, 0).numpy()) for c in uint8]
     start = time.perf_counter()
-    reference = np.array(recognizer.compute_face_descriptors(arrays))  # dlib's batched call
+    reference = np.array(recognizer.compute_face_descriptor(arrays))  # dlib's batched call
     dlib_rate = args.chips / (time.perf_counter() - start)
 
     print(f"cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, chips: {args.chips}")
