@@ -42,15 +42,23 @@ def main() -> None:
 
 
 @main.command("list")
-@click.argument("what", type=click.Choice(["extractors", "detectors"]))
+@click.argument("what", type=click.Choice(["extractors", "detectors", "cloakers", "trackers"]))
 def list_plugins(what: str) -> None:
-    """List the registered extractors or detectors."""
+    """List the registered extractors, detectors, cloakers or trackers."""
     if what == "extractors":
-        for name, description in available_extractors().items():
-            click.echo(f"{name:18} {description}")
+        entries = available_extractors()
+    elif what == "detectors":
+        entries = {name: (d.__doc__ or "").strip().splitlines()[0] for name, d in DETECTORS.items()}
+    elif what == "cloakers":
+        from audit.cloakers import available_cloakers
+
+        entries = available_cloakers()
     else:
-        for name, detector in DETECTORS.items():
-            click.echo(f"{name:18} {(detector.__doc__ or '').strip().splitlines()[0]}")
+        from trackers import available_trackers
+
+        entries = available_trackers()
+    for name, description in entries.items():
+        click.echo(f"{name:18} {description}")
 
 
 @main.command()
@@ -141,6 +149,86 @@ def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallbac
                   "centre_cropped": [str(p.relative_to(root)) for p in result.fallbacks],
                   "command": sys.argv}
         json_out.write_text(json.dumps(record, indent=2))
+
+
+RUN_DEFAULTS = {"cloaker": "fawkes", "tracker": ("faiss",), "dataset": "lfw", "users": 5, "min_photos": 20,
+                "max_photos": 40, "user": (), "seed": 0, "leak_ratio": 0.0, "labels": None,
+                "isolation": "per-user", "rank": 5, "out": "audit-report"}
+
+
+def _config_values(ctx: click.Context, config: Path | None) -> dict:
+    """Options from the TOML file (same names, `-` or `_`), overridden by anything on the command line."""
+    import tomllib
+
+    values = {name: ctx.params[name] for name in RUN_DEFAULTS}
+    if config is None:
+        return values
+    try:
+        table = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise click.ClickException(f"{config}: {err}") from err
+    table = table.get("run", table)
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name == "trackers":
+            name = "tracker"
+        if name not in RUN_DEFAULTS:
+            raise click.ClickException(f"{config}: unknown option {key!r}; known: {', '.join(RUN_DEFAULTS)}")
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
+            values[name] = tuple(value) if isinstance(value, list) else value
+    if isinstance(values["tracker"], str):
+        values["tracker"] = (values["tracker"],)
+    return values
+
+
+@main.command()
+@click.option("--cloaker", default=RUN_DEFAULTS["cloaker"], show_default=True,
+              help="Cloaker name[:key=value,...], e.g. fawkes:mode=high, noise:dssim=0.007, precomputed:dir=DIR.")
+@click.option("--tracker", multiple=True, default=RUN_DEFAULTS["tracker"], show_default=True,
+              help="Tracker name[:key=value,...]; repeat for several, e.g. linear-probe:head=softmax.")
+@click.option("--dataset", default=RUN_DEFAULTS["dataset"], show_default=True,
+              help="'lfw' (found under $AUDIT_DATA or downloaded), an identity-folder path, or a CSV manifest.")
+@click.option("--users", default=RUN_DEFAULTS["users"], show_default=True, type=click.IntRange(1),
+              help="Protected users drawn (seeded) among identities with --min-photos photos.")
+@click.option("--user", multiple=True, help="Protect this identity (repeatable); overrides --users.")
+@click.option("--min-photos", default=RUN_DEFAULTS["min_photos"], show_default=True, type=click.IntRange(2),
+              help="Photos an identity needs to be a protected user or a label.")
+@click.option("--max-photos", default=RUN_DEFAULTS["max_photos"], show_default=True, type=click.IntRange(2),
+              help="At most this many photos per identity (a seeded sample), so no identity dominates.")
+@click.option("--labels", default=None, type=click.IntRange(2), help="Identities the tracker knows (default: all eligible).")
+@click.option("--leak-ratio", default=RUN_DEFAULTS["leak_ratio"], show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="Share of each protected user's training photos left uncloaked.")
+@click.option("--isolation", default=RUN_DEFAULTS["isolation"], show_default=True, type=click.Choice(["per-user", "cohort"]),
+              help="One tracker per protected user, or all protected users in one tracker.")
+@click.option("--rank", default=RUN_DEFAULTS["rank"], show_default=True, type=click.IntRange(1),
+              help="k for the rank-k figure of search trackers.")
+@click.option("--seed", default=RUN_DEFAULTS["seed"], show_default=True, type=int)
+@click.option("--out", default=RUN_DEFAULTS["out"], show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for report.json and report.md.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML file with the same options (command-line values win).")
+@click.pass_context
+def run(ctx: click.Context, config: Path | None, **_: object) -> None:
+    """Cloak the protected users' photos, play the tracker, and score the protection."""
+    from audit.protocol import ProtocolOptions
+    from audit.runner import RunOptions, run_audit
+    from reports import print_summary, write_reports
+
+    _setup_torch()
+    v = _config_values(ctx, config)
+    try:
+        options = RunOptions(
+            cloaker=v["cloaker"], trackers=tuple(v["tracker"]), dataset=str(v["dataset"]),
+            protocol=ProtocolOptions(users=v["users"], min_photos=v["min_photos"], max_photos=v["max_photos"],
+                                     named_users=tuple(v["user"]), leak_ratio=v["leak_ratio"], labels=v["labels"],
+                                     seed=v["seed"]),
+            isolation=v["isolation"], rank=v["rank"], command_line=" ".join(["audit", *sys.argv[1:]]))
+        report = run_audit(options)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        raise click.ClickException(str(err)) from err
+    json_path, md_path = write_reports(report, Path(v["out"]))
+    print_summary(report)
+    click.echo(f"report: {json_path} and {md_path}")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,20 @@ def read_image(path: str | Path) -> np.ndarray:
     except OSError as err:
         raise PhotoSkipped(f"unreadable file ({err.strerror or err})") from None
     return decode_image(data)
+
+
+OUTPUT_FORMATS = {"png": ".png", "jpeg": ".jpg"}
+
+
+def encode_image(image: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:
+    """Encode an H×W×3 uint8 photo as posted: lossless PNG, or baseline JPEG at `quality`."""
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}; use png or jpeg")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must lie in 1..100, not {quality}")
+    buffer = io.BytesIO()
+    if fmt == "png":
+        Image.fromarray(image).save(buffer, format="PNG")
+    else:
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 
@@ -45,3 +46,29 @@ def take(options: dict[str, str], key: str, default, kind=str):
 def reject_unknown(name: str, options: dict[str, str]) -> None:
     if options:
         raise ValueError(f"{name}: unknown option(s) {', '.join(sorted(options))}")
+
+
+def construct(cls: type, name: str, options: dict[str, str]):
+    """Call cls with string options converted to its constructor's annotated types."""
+    signature = inspect.signature(cls.__init__)
+    known = {p.name: p for p in signature.parameters.values() if p.name != "self"}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return cls(**{key: convert(name, key, value, known[key]) for key, value in options.items()})
+
+
+def convert(name: str, key: str, value: str, parameter: inspect.Parameter):
+    kind = parameter.annotation if isinstance(parameter.annotation, str) else getattr(parameter.annotation, "__name__", "str")
+    try:
+        if "float" in kind:
+            return float(value)
+        if "int" in kind:
+            return int(value)
+        if "bool" in kind:
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return value.lower() in ("true", "1", "yes")
+    except ValueError:
+        raise ValueError(f"{name}: option {key}={value!r} is not a valid {kind}") from None
+    return value

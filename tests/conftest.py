@@ -66,3 +66,15 @@ def lfw_sample(root: Path, n: int, seed: int = 0) -> list[Path]:
 
     photos = sorted(root.glob("*/*.jpg"))
     return sorted(random.Random(seed).sample(photos, n))
+
+
+@pytest.fixture(scope="session")
+def small_lfw(lfw_root, tmp_path_factory) -> Path:
+    """A real identity-folder dataset: 8 LFW identities with ≥ 30 photos, 12 photos each (links)."""
+    root = tmp_path_factory.mktemp("small-lfw")
+    folders = sorted(d for d in lfw_root.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= 30)[:8]
+    for folder in folders:
+        (root / folder.name).mkdir()
+        for photo in sorted(folder.glob("*.jpg"))[:12]:
+            (root / folder.name / photo.name).symlink_to(photo)
+    return root

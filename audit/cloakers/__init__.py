@@ -1,0 +1,74 @@
+"""Cloaker registry: built-in adapters plus any registered under the `cloak_audit.cloakers` entry point.
+
+A third-party package registers a `Cloaker` subclass in its pyproject.toml:
+
+    [project.entry-points."cloak_audit.cloakers"]
+    mycloak = "my_package:MyCloak"
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from audit.cloakers.base import Cloaker, ImageCloaker
+from audit.cloakers.external import CommandCloak, OfficialFawkes
+from audit.cloakers.fawkes import FawkesCloak
+from audit.cloakers.none import NoCloak
+from audit.cloakers.noise import NoiseCloak
+from audit.cloakers.precomputed import PrecomputedCloak
+from audit.options import construct, parse_spec
+
+ENTRY_POINT_GROUP = "cloak_audit.cloakers"
+BUILT_IN: dict[str, type[Cloaker]] = {cls.name: cls for cls in (NoCloak, NoiseCloak, FawkesCloak, CommandCloak,
+                                                                 PrecomputedCloak)}
+FAWKES_IMPLEMENTATIONS = ("auto", "builtin", "official")
+
+
+def _plugins() -> dict[str, type[Cloaker]]:
+    found = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        cls = entry.load()
+        if not (isinstance(cls, type) and issubclass(cls, Cloaker)):
+            raise TypeError(f"entry point {entry.name} = {entry.value} is not a Cloaker subclass")
+        found[entry.name] = cls
+    return found
+
+
+def available_cloakers() -> dict[str, str]:
+    registry = {**BUILT_IN, **_plugins()}
+    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in registry.items()}
+
+
+def build_cloaker(spec_text: str) -> Cloaker:
+    """`none`, `noise:dssim=0.007`, `fawkes:mode=high,impl=auto`, `precomputed:dir=DIR`, a plugin, ..."""
+    spec = parse_spec(spec_text)
+    options = dict(spec.options)
+    if spec.positional is not None:
+        raise ValueError(f"{spec_text!r}: cloaker options need a key (key=value)")
+    if "format" in options:
+        options["output_format"] = options.pop("format")
+    if spec.name == "fawkes":
+        return _fawkes(options)
+    registry = {**BUILT_IN, **_plugins()}
+    if spec.name not in registry:
+        raise ValueError(f"unknown cloaker {spec.name!r}; available: {', '.join(registry)}")
+    return construct(registry[spec.name], spec.name, options)
+
+
+def _fawkes(options: dict[str, str]) -> Cloaker:
+    """impl=auto runs the official command line when installed and the built-in one otherwise."""
+    impl = options.pop("impl", "auto")
+    if impl not in FAWKES_IMPLEMENTATIONS:
+        raise ValueError(f"fawkes: impl={impl!r}; choose {', '.join(FAWKES_IMPLEMENTATIONS)}")
+    binary = options.get("binary", "fawkes")
+    if impl == "official" or (impl == "auto" and OfficialFawkes.find(binary)):
+        if OfficialFawkes.find(binary) is None:
+            raise RuntimeError(f"fawkes: impl=official, but the command line {binary!r} is not installed "
+                               "(the fawkes package needs Python ≤ 3.8 and TensorFlow 2.4); impl=builtin runs "
+                               "cloak-audit's re-implementation")
+        return construct(OfficialFawkes, "fawkes (official)", options)
+    options.pop("binary", None)
+    return construct(FawkesCloak, "fawkes (built-in)", options)
+
+
+__all__ = ["Cloaker", "ImageCloaker", "available_cloakers", "build_cloaker"]

@@ -1,0 +1,92 @@
+"""What every cloaker provides: one user's photo files in, cloaked photo files out."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from audit.images import OUTPUT_FORMATS, PhotoSkipped, decode_image, encode_image
+from audit.paths import atomic_write_bytes
+
+
+class Cloaker(ABC):
+    """Cloaks one user's photos at a time (some cloakers pick a target from all of them).
+
+    `cloak` writes one cloaked file per photo into `out_dir` and returns, per original, the
+    cloaked file or the reason it could not be cloaked. Constructor arguments are the
+    cloaker's parameters, as in scikit-learn: `params()` lists them for reports and caches.
+    """
+
+    name: ClassVar[str]
+    implementation: ClassVar[str] = "built-in"
+    # True when a photo's cloak depends on the user's other photos (a shared target), so a
+    # cache must key it on the whole set, not the photo alone.
+    depends_on_user_photos: ClassVar[bool] = False
+    # False for cloakers that hand back existing files (the originals, precomputed copies):
+    # there is nothing to store.
+    writes_files: ClassVar[bool] = True
+
+    @abstractmethod
+    def params(self) -> dict[str, object]: ...
+
+    @abstractmethod
+    def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]: ...
+
+    @property
+    def cache_id(self) -> str:
+        options = ",".join(f"{k}={v}" for k, v in sorted(self.params().items()))
+        return f"{self.name}|{self.implementation}|{options}"
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({options})"
+
+
+def cloaked_name(original: Path, suffix: str) -> str:
+    """`x.jpg` → `x_cloaked.png`: the name the Fawkes command line gives its output."""
+    return f"{original.stem}_cloaked{suffix}"
+
+
+class ImageCloaker(Cloaker):
+    """A cloaker that works on decoded photos and saves them as posted (PNG, or JPEG at a quality)."""
+
+    def __init__(self, output_format: str = "png", quality: int = 95) -> None:
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"format={output_format!r}: use png or jpeg")
+        self.output_format = output_format
+        self.quality = quality
+
+    def output_params(self) -> dict[str, object]:
+        return {"format": self.output_format, **({"quality": self.quality} if self.output_format == "jpeg" else {})}
+
+    @abstractmethod
+    def cloak_images(self, images: list[np.ndarray], keys: list[str]) -> list[np.ndarray | str]:
+        """Cloaked uint8 photos (same sizes), or a skip reason each; `keys` seed per-photo randomness."""
+
+    def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
+        outcome: dict[Path, Path | str] = {}
+        images, keys, sources = [], [], []
+        for path in photos:
+            try:
+                data = path.read_bytes()
+                images.append(decode_image(data))
+            except OSError as err:
+                outcome[path] = f"unreadable file ({err.strerror or err})"
+                continue
+            except PhotoSkipped as skip:
+                outcome[path] = skip.reason
+                continue
+            keys.append(hashlib.sha256(data).hexdigest())
+            sources.append(path)
+        for path, result in zip(sources, self.cloak_images(images, keys)):
+            if isinstance(result, str):
+                outcome[path] = result
+                continue
+            target = out_dir / cloaked_name(path, OUTPUT_FORMATS[self.output_format])
+            atomic_write_bytes(target, encode_image(result, self.output_format, self.quality))
+            outcome[path] = target
+        return outcome

@@ -1,0 +1,108 @@
+"""Cloakers that run another program: the official Fawkes command line, or any command template."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from audit.cloakers.base import Cloaker
+from audit.cloakers.matching import index_cloaked
+
+FAWKES_MODES = ("low", "mid", "high")
+
+
+def run_program(argv: list[str], what: str, timeout: float | None) -> None:
+    """Run argv; a missing binary, a failure or a timeout is an error that says which and why."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise RuntimeError(f"{what}: {argv[0]} was not found") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{what}: {shlex.join(argv)} did not finish within {timeout:.0f} s") from None
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(f"{what}: {shlex.join(argv)} exited with status {done.returncode}"
+                           + (":\n  " + "\n  ".join(tail) if tail else ""))
+
+
+def stage(photos: list[Path], folder: Path) -> None:
+    """Copy the photos into a fresh folder, where an external tool may read (and write) freely."""
+    for photo in photos:
+        shutil.copy2(photo, folder / photo.name)
+
+
+def collect(photos: list[Path], produced: dict[str, Path], out_dir: Path, why_missing: str) -> dict[Path, Path | str]:
+    """Move each photo's output into out_dir; a photo without one becomes a skip."""
+    outcome: dict[Path, Path | str] = {}
+    for photo in photos:
+        source = produced.get(photo.stem)
+        if source is None:
+            outcome[photo] = why_missing
+            continue
+        target = out_dir / f"{photo.stem}_cloaked{source.suffix.lower()}"
+        shutil.move(source, target)
+        outcome[photo] = target
+    return outcome
+
+
+class OfficialFawkes(Cloaker):
+    """The official `fawkes` command line: `fawkes -d DIR --mode M --format png` writes `*_cloaked.png`."""
+
+    name = "fawkes"
+    implementation = "official"
+
+    def __init__(self, mode: str = "low", binary: str = "fawkes", timeout: float = 3600.0) -> None:
+        if mode not in FAWKES_MODES:
+            raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(FAWKES_MODES)}")
+        self.mode = mode
+        self.binary = binary
+        self.timeout = timeout
+
+    @staticmethod
+    def find(binary: str = "fawkes") -> str | None:
+        return shutil.which(binary)
+
+    def params(self) -> dict[str, object]:
+        return {"mode": self.mode, "binary": self.binary}
+
+    def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
+        binary = self.find(self.binary)
+        if binary is None:
+            raise RuntimeError(f"fawkes: the official command line {self.binary!r} is not installed "
+                               "(pip install fawkes needs Python ≤ 3.8 and TensorFlow 2.4), or use impl=builtin")
+        with tempfile.TemporaryDirectory(prefix="fawkes-") as work:
+            folder = Path(work)
+            stage(photos, folder)
+            run_program([binary, "-d", str(folder), "--mode", self.mode, "--format", "png"], "fawkes", self.timeout)
+            produced = {p.stem[: -len("_cloaked")]: p for p in folder.glob("*_cloaked.png")}
+            return collect(photos, produced, out_dir, "fawkes wrote no cloaked copy (it found no face)")
+
+
+class CommandCloak(Cloaker):
+    """Any cloaker with a command line: `template` gets `{input_dir}` and `{output_dir}`.
+
+    Outputs are matched to inputs by name (`x_cloaked.*`, `x_attacked.*` or `x.*`).
+    """
+
+    name = "command"
+    implementation = "command"
+
+    def __init__(self, template: str, timeout: float = 3600.0) -> None:
+        if "{input_dir}" not in template or "{output_dir}" not in template:
+            raise ValueError("command: template must contain {input_dir} and {output_dir}")
+        self.template = template
+        self.timeout = timeout
+
+    def params(self) -> dict[str, object]:
+        return {"template": self.template}
+
+    def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
+        with tempfile.TemporaryDirectory(prefix="cloak-in-") as given, \
+                tempfile.TemporaryDirectory(prefix="cloak-out-") as written:
+            stage(photos, Path(given))
+            argv = [part.format(input_dir=given, output_dir=written) for part in shlex.split(self.template)]
+            run_program(argv, "command cloaker", self.timeout)
+            return collect(photos, index_cloaked(Path(written)), out_dir, "the command wrote no cloaked copy")

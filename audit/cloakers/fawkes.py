@@ -1,0 +1,143 @@
+"""Fawkes v1.0 re-implemented on cloak-audit's torch extractors (the `fawkes` built-in).
+
+The optimisation follows Fawkes v1.0: untargeted — push the face's embedding away from its
+own, the distance normalised by the source embedding's norm — under a DSSIM hinge penalty
+`const · max(DSSIM − th, 0)²`, in tanh space with Adadelta, one budget per mode. The
+perturbation lives on the full photo and reaches the extractor through the differentiable
+alignment, so "computed on the aligned face, then warped back into the photo" is a single
+step, without a lossy resize of the cloak.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from audit.cloakers.base import ImageCloaker
+from audit.extractors import load_extractor
+from audit.face.align import warp_chips
+from audit.face.pipeline import FacePipeline
+from audit.images import PhotoSkipped
+from audit.metrics import dssim
+
+# mode: (DSSIM budget th, max steps, learning rate), Fawkes v1.0.2
+MODES = {"low": (0.004, 40, 25.0), "mid": (0.012, 75, 20.0), "high": (0.017, 150, 15.0)}
+TANH_SCALE = 2 - 1e-6  # keeps arctanh finite at pixel values 0 and 255 (as Fawkes does)
+PENALTY = 1e6  # weight of the squared DSSIM excess (Fawkes's initial constant)
+START_NOISE = 1e-3  # in tanh space: about 0.06 grey levels
+
+
+def to_tanh_space(pixels: torch.Tensor) -> torch.Tensor:
+    return torch.atanh((pixels / 255.0 - 0.5) * TANH_SCALE)
+
+
+def from_tanh_space(w: torch.Tensor) -> torch.Tensor:
+    return (torch.tanh(w) / TANH_SCALE + 0.5) * 255.0
+
+
+class FawkesCloak(ImageCloaker):
+    """Fawkes v1.0 cloak against `extractor` (white-box when the tracker uses the same model).
+
+    `max_change` clips each pixel's change (in grey levels; 255 = unclipped beyond the valid
+    pixel range). `device=auto` optimises on a GPU when torch sees one (the cloak is the same
+    computation; only float rounding differs). The iterate kept for each photo is the one that moves its embedding the
+    farthest while its face stays within the DSSIM budget.
+    """
+
+    name = "fawkes"
+
+    def __init__(self, mode: str = "low", extractor: str = "dlib-resnet", detector: str = "mtcnn",
+                 th: float | None = None, max_step: int | None = None, lr: float | None = None,
+                 max_change: float = 255.0, batch_size: int = 16, device: str = "auto",
+                 output_format: str = "png", quality: int = 95) -> None:
+        super().__init__(output_format, quality)
+        if mode not in MODES:
+            raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(MODES)}")
+        default_th, default_steps, default_lr = MODES[mode]
+        self.mode = mode
+        self.th = default_th if th is None else th
+        self.max_step = default_steps if max_step is None else max_step
+        self.lr = default_lr if lr is None else lr
+        self.max_change = max_change
+        self.extractor_name = extractor
+        self.detector = detector
+        self.batch_size = batch_size
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self._pipeline: FacePipeline | None = None
+
+    def params(self) -> dict[str, object]:
+        return {"mode": self.mode, "th": self.th, "max_step": self.max_step, "lr": self.lr,
+                "max_change": self.max_change, "extractor": self.extractor_name, "detector": self.detector,
+                **self.output_params()}
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        if self._pipeline is None:
+            self._pipeline = FacePipeline(load_extractor(self.extractor_name), detector=self.detector)
+        return self._pipeline
+
+    def cloak_images(self, images: list[np.ndarray], keys: list[str]) -> list[np.ndarray | str]:
+        results: list[np.ndarray | str] = [""] * len(images)
+        by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
+        for index, image in enumerate(images):
+            try:
+                matrix, _ = self.pipeline.chip_matrix(image)
+            except PhotoSkipped as skip:
+                results[index] = skip.reason
+                continue
+            by_shape.setdefault(image.shape, []).append((index, matrix))
+        for group in by_shape.values():
+            for start in range(0, len(group), self.batch_size):
+                batch = group[start : start + self.batch_size]
+                cloaked = self.optimise(np.stack([images[i] for i, _ in batch]), np.stack([m for _, m in batch]),
+                                        [keys[i] for i, _ in batch])
+                for (index, _), photo in zip(batch, cloaked):
+                    results[index] = photo
+        return results
+
+    def optimise(self, photos: np.ndarray, matrices: np.ndarray, keys: list[str]) -> np.ndarray:
+        """Cloak same-sized N×H×W×3 uint8 photos whose faces map to chips by N×2×3 matrices.
+
+        Each photo starts from a tiny perturbation seeded by its key (the feature distance has
+        no gradient at zero), so its cloak never depends on which photos share its batch.
+        """
+        module = self.pipeline.extractor.module.eval().to(self.device)
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        size = self.pipeline.extractor.input_size
+        original = torch.from_numpy(photos).permute(0, 3, 1, 2).float().to(self.device)
+        theta = torch.from_numpy(matrices).float().to(self.device)
+        with torch.no_grad():
+            clean_chips = warp_chips(original, theta, size)
+            source = module(clean_chips)
+            source_norm = source.norm(dim=1)
+        start = torch.stack([torch.randn(original.shape[1:], generator=torch.Generator().manual_seed(
+            int(key[:15], 16))) for key in keys]).to(self.device)
+        # tanh space keeps every iterate a valid image; measuring the change against the clean
+        # point's own round trip keeps untouched pixels (the background) exactly as they were
+        clean_w = to_tanh_space(original.clamp(0.5, 254.5))
+        round_trip = from_tanh_space(clean_w)
+        w = (clean_w + START_NOISE * start).requires_grad_(True)
+        optimiser = torch.optim.Adadelta([w], lr=self.lr)
+        best = original.clone()
+        best_distance = torch.full((len(photos),), -1.0, device=self.device)
+        for _ in range(self.max_step):
+            pixels = self._clip_change((original + from_tanh_space(w) - round_trip).clamp(0, 255), original)
+            chips = warp_chips(pixels, theta, size)
+            distance = (module(chips) - source).norm(dim=1) / source_norm
+            excess = torch.relu(dssim(chips, clean_chips) - self.th)
+            loss = (PENALTY * excess**2 - distance).sum()
+            optimiser.zero_grad()
+            loss.backward()
+            with torch.no_grad():
+                better = (excess <= 0) & (distance > best_distance)
+                best[better] = pixels[better].detach()
+                best_distance = torch.where(better, distance.detach(), best_distance)
+            optimiser.step()
+        module.to("cpu")  # the pipeline's other users embed on the CPU
+        return best.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+
+    def _clip_change(self, pixels: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+        if self.max_change >= 255:
+            return pixels
+        return original + (pixels - original).clamp(-self.max_change, self.max_change)

@@ -1,0 +1,98 @@
+"""Cloaked photos on disk, keyed by the original's content and the cloaker's exact parameters.
+
+A user's photos are cloaked a chunk at a time and each chunk reaches the store as soon as it
+is done, so an interrupted run redoes at most one chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from audit.cloakers.base import Cloaker
+from audit.paths import atomic_write_bytes, cache_dir
+
+
+@dataclass(frozen=True)
+class CloakOutcome:
+    """A cloaked file (or the reason there is none) and the cloaker's seconds for it."""
+
+    path: Path | None
+    reason: str | None
+    seconds: float
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class CloakStore:
+    def __init__(self, cloaker: Cloaker, root: Path | None = None, chunk: int = 16) -> None:
+        self.cloaker = cloaker
+        key = hashlib.sha256(cloaker.cache_id.encode()).hexdigest()[:24]
+        self.folder = (root or cache_dir() / "cloaked") / key
+        self.chunk = chunk
+
+    def cloak_user(self, photos: list[Path], user: str, progress: tqdm | None = None) -> dict[Path, CloakOutcome]:
+        """Cloak one user's photos, reusing every photo already in the store."""
+        if not self.cloaker.writes_files:
+            return {p: CloakOutcome(*_as_outcome(r), 0.0) for p, r in self.cloaker.cloak(photos, Path()).items()}
+        digests = {p: file_digest(p) for p in photos}
+        if self.cloaker.depends_on_user_photos:
+            context = hashlib.sha256("".join(sorted(digests.values())).encode()).hexdigest()[:16]
+            digests = {p: f"{d}-{context}" for p, d in digests.items()}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "cloaker.txt").write_text(repr(self.cloaker) + "\n")
+        outcome = {p: found for p in photos if (found := self._lookup(digests[p])) is not None}
+        if progress is not None:
+            progress.update(len(outcome))
+        missing = [p for p in photos if p not in outcome]
+        chunk = len(missing) if self.cloaker.depends_on_user_photos else self.chunk
+        for start in range(0, len(missing), max(1, chunk)):
+            part = missing[start : start + chunk]
+            with tempfile.TemporaryDirectory(dir=self.folder, prefix=".work-") as work:
+                began = time.perf_counter()
+                results = self.cloaker.cloak(part, Path(work))
+                seconds = (time.perf_counter() - began) / len(part)
+                for photo in part:
+                    if photo not in results:
+                        raise RuntimeError(f"cloaker {self.cloaker!r} returned nothing for {photo}")
+                    outcome[photo] = self._store(digests[photo], results[photo], seconds)
+            if progress is not None:
+                progress.update(len(part))
+        return outcome
+
+    def _lookup(self, digest: str) -> CloakOutcome | None:
+        meta = self.folder / f"{digest}.json"
+        if not meta.exists():
+            return None
+        record = json.loads(meta.read_text())
+        if record["file"] is None:
+            return CloakOutcome(None, record["reason"], record["seconds"])
+        path = self.folder / record["file"]
+        return CloakOutcome(path, None, record["seconds"]) if path.exists() else None
+
+    def _store(self, digest: str, result: Path | str, seconds: float) -> CloakOutcome:
+        record: dict[str, object] = {"file": None, "reason": None, "seconds": seconds}
+        if isinstance(result, str):
+            record["reason"] = result
+        else:
+            name = f"{digest}{result.suffix.lower()}"
+            shutil.copyfile(result, self.folder / f".{name}.part")
+            os.replace(self.folder / f".{name}.part", self.folder / name)
+            record["file"] = name
+        # the record is written last: a crash before it leaves the photo to be cloaked again
+        atomic_write_bytes(self.folder / f"{digest}.json", json.dumps(record).encode())
+        return self._lookup(digest) or CloakOutcome(None, "cloaked file vanished from the store", seconds)
+
+
+def _as_outcome(result: Path | str) -> tuple[Path | None, str | None]:
+    return (None, result) if isinstance(result, str) else (result, None)

@@ -1,0 +1,108 @@
+"""Statistics for honest figures: Wilson intervals, bootstrap over users, perceptual cost."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A proportion with its 95% interval."""
+
+    rate: float
+    ci95: tuple[float, float]
+    n: int
+
+    def as_dict(self, count_name: str = "n_photos") -> dict:
+        return {"rate": self.rate, "ci95": list(self.ci95), count_name: self.n}
+
+
+def wilson(successes: int, n: int) -> Rate:
+    """Wilson score interval: well-behaved at 0% and 100%, where the normal interval collapses."""
+    if n == 0:
+        return Rate(float("nan"), (float("nan"), float("nan")), 0)
+    p = successes / n
+    denom = 1 + Z95**2 / n
+    centre = (p + Z95**2 / (2 * n)) / denom
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
+    return Rate(p, (max(0.0, centre - half), min(1.0, centre + half)), n)
+
+
+def bootstrap_over_users(successes: list[int], totals: list[int], seed: int, rounds: int = 2000) -> Rate:
+    """Pooled rate with a percentile bootstrap that resamples users, not photos.
+
+    Photos of one user are not independent (one cloak, one face), so the interval that a
+    claim about "users" needs comes from resampling whole users.
+    """
+    s, t = np.asarray(successes, float), np.asarray(totals, float)
+    if len(t) == 0 or t.sum() == 0:
+        return Rate(float("nan"), (float("nan"), float("nan")), 0)
+    pooled = float(s.sum() / t.sum())
+    if len(t) == 1:
+        return Rate(pooled, wilson(int(s[0]), int(t[0])).ci95, 1)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(t), size=(rounds, len(t)))
+    sums = t[picks].sum(1)
+    rates = s[picks].sum(1)[sums > 0] / sums[sums > 0]
+    lo, hi = np.percentile(rates, [2.5, 97.5])
+    return Rate(pooled, (float(lo), float(hi)), len(t))
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return g[:, None] * g[None, :]
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, max_val: float = 255.0) -> torch.Tensor:
+    """SSIM per image (N×C×H×W → N), as `tf.image.ssim`: 11×11 Gaussian σ 1.5, valid windows,
+    averaged over positions and channels. Differentiable, so cloakers can use it as a loss."""
+    window = _gaussian_window().to(a)
+    channels = a.shape[1]
+    kernel = window.expand(channels, 1, *window.shape)
+    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, kernel, groups=channels)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    luminance = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1)
+    contrast = (2 * cov + c2) / (var_a + var_b + c2)
+    return (luminance * contrast).mean(dim=(1, 2, 3))
+
+
+def dssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Fawkes's perceptual budget: (1 − SSIM) / 2."""
+    return (1 - ssim(a, b)) / 2
+
+
+@dataclass(frozen=True)
+class PerceptualCost:
+    dssim: float
+    psnr: float
+    l2: float
+    linf: float
+
+
+def perceptual_cost(original: np.ndarray, cloaked: np.ndarray) -> PerceptualCost:
+    """How visible a cloak is on the photo as posted (both H×W×3 uint8, same size)."""
+    if original.shape != cloaked.shape:
+        raise ValueError(f"cloaked photo is {cloaked.shape[1]}×{cloaked.shape[0]}, "
+                         f"the original {original.shape[1]}×{original.shape[0]}")
+    a = torch.from_numpy(original).permute(2, 0, 1)[None].double()
+    b = torch.from_numpy(cloaked).permute(2, 0, 1)[None].double()
+    diff = (a - b)
+    mse = float((diff**2).mean())
+    psnr = float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    return PerceptualCost(float(dssim(a, b)[0]), psnr, float(diff.norm() / 255.0), float(diff.abs().max()))

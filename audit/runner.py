@@ -1,0 +1,261 @@
+"""`audit run`: protocol → cloak → track → score, one result per tracker.
+
+The tracker only ever sees photo files as posted: the cloaked copies from the store for the
+protected users' training photos (leaked ones stay uncloaked), the originals for everyone
+else, and the uncloaked test photos of everyone.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from audit.cloakers import Cloaker, build_cloaker
+from audit.cloakers.store import CloakStore
+from audit.datasets import load_photos, resolve_dataset
+from audit.images import PhotoSkipped, read_image
+from audit.metrics import Rate, bootstrap_over_users, perceptual_cost, wilson
+from audit.protocol import Protocol, ProtocolOptions, build_protocol
+from trackers import Tracker, build_tracker
+
+ISOLATIONS = ("per-user", "cohort")
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class RunOptions:
+    cloaker: str = "fawkes"
+    trackers: tuple[str, ...] = ("faiss",)
+    dataset: str = "lfw"
+    protocol: ProtocolOptions = field(default_factory=ProtocolOptions)
+    isolation: str = "per-user"
+    rank: int = 5
+    command_line: str = ""
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            raise ValueError(f"--isolation {self.isolation!r}; choose {', '.join(ISOLATIONS)}")
+        if self.rank < 1:
+            raise ValueError("--rank must be at least 1")
+
+
+@dataclass
+class Timings:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, began: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
+
+    def timed(self, stage: str, tracker: Tracker, work):
+        """Run work; the tracker's face-pipeline time inside it counts as its own stages."""
+        pipeline = getattr(tracker, "_pipeline", None)
+        before = dict(pipeline.seconds) if pipeline is not None else {}
+        began = time.perf_counter()
+        result = work()
+        total = time.perf_counter() - began
+        pipeline = getattr(tracker, "_pipeline", None)  # built lazily inside work
+        for part, seconds in (pipeline.seconds.items() if pipeline is not None else ()):
+            spent = seconds - before.get(part, 0.0)
+            self.seconds[part] = self.seconds.get(part, 0.0) + spent
+            total -= spent
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + total
+        return result
+
+
+def run_audit(options: RunOptions) -> dict:
+    timings = Timings()
+    photos = load_photos(resolve_dataset(options.dataset))
+    protocol = build_protocol(photos, options.protocol)
+    cloaker = build_cloaker(options.cloaker)
+    trackers = [build_tracker(spec) for spec in options.trackers]  # option errors before any work
+    skipped: list[dict] = []
+    began = time.perf_counter()
+    cloaked, perturbation = cloak_protected(cloaker, protocol, skipped)
+    timings.add("cloak", began)
+    results = []
+    for spec, tracker in zip(options.trackers, trackers):
+        results.append(evaluate_tracker(spec, tracker, protocol, cloaked, options, skipped, timings))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params()},
+        "perturbation": perturbation,
+        "protocol": protocol_record(protocol, options),
+        "results": results,
+        "skipped": sorted(skipped, key=lambda s: (s["path"], s["stage"])),
+        "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
+        "environment": environment(options),
+    }
+
+
+def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict]) -> tuple[dict[Path, Path], dict]:
+    """Cloak every protected user's training photos (except leaked ones) through the store."""
+    to_cloak = {user: protocol.to_cloak(user) for user in protocol.protected}
+    check = getattr(cloaker, "check", None)
+    if check is not None:
+        check([p for paths in to_cloak.values() for p in paths])
+    store = CloakStore(cloaker)
+    cloaked: dict[Path, Path] = {}
+    costs, seconds = [], []
+    with tqdm(total=sum(map(len, to_cloak.values())), desc=f"cloaking ({cloaker.name})", unit="photo") as bar:
+        for user, paths in to_cloak.items():
+            for original, outcome in store.cloak_user(paths, user, bar).items():
+                if outcome.path is None:
+                    skipped.append({"path": str(original), "reason": outcome.reason, "stage": "cloak"})
+                    continue
+                cloaked[original] = outcome.path
+                seconds.append(outcome.seconds)
+                if cloaker.writes_files or outcome.path != original:
+                    cost = measure_cost(original, outcome.path, skipped)
+                    if cost is not None:
+                        costs.append(cost)
+    return cloaked, perturbation_record(costs, seconds)
+
+
+def measure_cost(original: Path, cloaked: Path, skipped: list[dict]):
+    try:
+        return perceptual_cost(read_image(original), read_image(cloaked))
+    except PhotoSkipped as skip:
+        skipped.append({"path": str(cloaked), "reason": f"cloaked copy unreadable: {skip.reason}", "stage": "cloak"})
+    except ValueError as err:  # a cloaker that changed the photo's size
+        skipped.append({"path": str(cloaked), "reason": str(err), "stage": "cloak"})
+    return None
+
+
+def perturbation_record(costs: list, seconds: list[float]) -> dict:
+    if not costs:
+        return {"n_photos": 0, "dssim_mean": 0.0, "dssim_max": 0.0, "psnr_mean": None, "l2_mean": 0.0,
+                "linf_max": 0.0, "seconds_per_photo": float(np.mean(seconds)) if seconds else 0.0}
+    finite_psnr = [c.psnr for c in costs if np.isfinite(c.psnr)]
+    return {
+        "n_photos": len(costs),
+        "dssim_mean": float(np.mean([c.dssim for c in costs])),
+        "dssim_max": float(np.max([c.dssim for c in costs])),
+        "psnr_mean": float(np.mean(finite_psnr)) if finite_psnr else None,
+        "l2_mean": float(np.mean([c.l2 for c in costs])),
+        "linf_max": float(np.max([c.linf for c in costs])),
+        "seconds_per_photo": float(np.mean(seconds)) if seconds else 0.0,
+    }
+
+
+def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: list[str]) -> tuple[list[Path], list[str]]:
+    """Photos as posted: the cloaked users' cloaked copies (leaked ones and failed cloaks stay original)."""
+    photos, labels = [], []
+    cloaked_set = set(cloaked_users)
+    for name in protocol.labels:
+        for path in protocol.train[name]:
+            photos.append(cloaked.get(path, path) if name in cloaked_set else path)
+            labels.append(name)
+    return photos, labels
+
+
+def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, cloaked: dict[Path, Path],
+                     options: RunOptions, skipped: list[dict], timings: Timings) -> dict:
+    depth = options.rank if tracker.ranks else 1
+    users = protocol.protected
+    others = [name for name in protocol.labels if name not in users]
+    other_tests = [(p, name) for name in others for p in protocol.test[name]]
+    queries = [p for name in protocol.labels for p in protocol.test[name]]
+
+    def fit_and_rank(cloaked_users: list[str], what: str):
+        model = build_tracker(spec)
+        try:
+            timings.timed("fit", model, lambda: model.fit(*training_set(protocol, cloaked, cloaked_users)))
+            ranking = timings.timed("predict", model, lambda: model.predict(queries, depth))
+        finally:
+            model.close()
+        for path, reason in {**model.skipped_, **ranking.skipped}.items():
+            skipped.append({"path": str(path), "reason": reason, "stage": f"{tracker.name} ({what})"})
+        return ranking
+
+    control = fit_and_rank([], "control")
+    cloaked_rankings = ({user: fit_and_rank([user], f"protecting {user}") for user in users}
+                        if options.isolation == "per-user" else dict.fromkeys(users, fit_and_rank(users, "cohort")))
+
+    per_user, ranked_hits = [], {"protection": [], "control": []}
+    for user in users:
+        tests = [p for p in protocol.test[user] if p in control.ranked and p in cloaked_rankings[user].ranked]
+        hidden = sum(user not in cloaked_rankings[user].top(p) for p in tests)
+        control_hidden = sum(user not in control.top(p) for p in tests)
+        ranked_hits["protection"].append(sum(user not in cloaked_rankings[user].top(p, depth) for p in tests))
+        ranked_hits["control"].append(sum(user not in control.top(p, depth) for p in tests))
+        per_user.append({"user": user, "n_test": len(tests), "hidden": hidden, "control_hidden": control_hidden,
+                         "protection": hidden / len(tests) if tests else None,
+                         "control": control_hidden / len(tests) if tests else None})
+    hidden = [u["hidden"] for u in per_user]
+    control_hidden = [u["control_hidden"] for u in per_user]
+    totals = [u["n_test"] for u in per_user]
+    seed = options.protocol.seed
+    result = {
+        "tracker": spec,
+        "tracker_params": tracker.params(),
+        "countermeasure": "none",
+        "leak_ratio": options.protocol.leak_ratio,
+        "isolation": options.isolation,
+        "protection": rate_record(hidden, totals, seed),
+        "control": rate_record(control_hidden, totals, seed),
+        "normal_accuracy": normal_accuracy(other_tests, cloaked_rankings, users),
+        "per_user": per_user,
+    }
+    if depth > 1:
+        result["rank_k"] = {"k": depth, "protection": rate_record(ranked_hits["protection"], totals, seed),
+                            "control": rate_record(ranked_hits["control"], totals, seed)}
+    return result
+
+
+def rate_record(successes: list[int], totals: list[int], seed: int) -> dict:
+    """Pooled rate; `ci95` bootstraps over users, `ci95_photos` is Wilson over the pooled photos."""
+    over_users = bootstrap_over_users(successes, totals, seed)
+    over_photos = wilson(sum(successes), sum(totals))
+    return {"rate": over_users.rate, "ci95": list(over_users.ci95), "ci95_photos": list(over_photos.ci95),
+            "n_photos": sum(totals), "n_users": len(totals)}
+
+
+def normal_accuracy(other_tests: list[tuple[Path, str]], rankings: dict, users: list[str]) -> dict:
+    """Top-1 accuracy on the unprotected identities' test photos, averaged over the users' trackers.
+
+    Each tracker sees the same photos, so the interval is Wilson's over those photos (not
+    over photos × trackers, which would overstate the evidence).
+    """
+    distinct = {id(r): r for r in rankings.values()}.values()
+    rates = []
+    n = 0
+    for ranking in distinct:
+        usable = [(p, name) for p, name in other_tests if p in ranking.ranked]
+        n = max(n, len(usable))
+        if usable:
+            rates.append(sum(ranking.top(p) == [name] for p, name in usable) / len(usable))
+    if not rates:
+        return Rate(float("nan"), (float("nan"), float("nan")), 0).as_dict()
+    mean = float(np.mean(rates))
+    interval = wilson(round(mean * n), n)
+    return {"rate": mean, "ci95": list(interval.ci95), "n_photos": n}
+
+
+def protocol_record(protocol: Protocol, options: RunOptions) -> dict:
+    p = options.protocol
+    return {
+        "dataset": options.dataset, "seed": p.seed, "users": protocol.protected, "min_photos": p.min_photos,
+        "max_photos": p.max_photos, "train_fraction": p.train_fraction, "leak_ratio": p.leak_ratio,
+        "isolation": options.isolation, "n_labels": len(protocol.labels),
+        "n_train_photos": sum(map(len, protocol.train.values())),
+        "n_test_photos": sum(map(len, protocol.test.values())),
+        "n_leaked_photos": sum(map(len, protocol.leaked.values())),
+    }
+
+
+def environment(options: RunOptions) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("cloak-audit", "torch", "numpy", "faiss-cpu", "scikit-learn", "facenet-pytorch", "pillow"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return {"python": sys.version.split()[0], "packages": packages, "seed": options.protocol.seed,
+            "command_line": options.command_line}

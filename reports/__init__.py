@@ -1,0 +1,21 @@
+"""Reports of a run: `report.json` (one schema'd record), `report.md`, and the console table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from audit.paths import atomic_write_bytes
+from reports.console import print_summary
+from reports.markdown import render_markdown
+
+
+def write_reports(report: dict, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / "report.json", out_dir / "report.md"
+    atomic_write_bytes(json_path, (json.dumps(report, indent=2, default=str) + "\n").encode())
+    atomic_write_bytes(md_path, render_markdown(report).encode())
+    return json_path, md_path
+
+
+__all__ = ["print_summary", "render_markdown", "write_reports"]

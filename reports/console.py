@@ -1,0 +1,22 @@
+"""The console summary of a run (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from reports.formatting import rate_text, verdict
+
+
+def print_summary(report: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"cloak-audit: {report['cloaker']['name']} ({report['cloaker']['implementation']})")
+    for column in ("tracker", "countermeasure", "protection", "control", "normal accuracy", "verdict"):
+        table.add_column(column)
+    for result in report["results"]:
+        table.add_row(result["tracker"], result["countermeasure"], rate_text(result["protection"]),
+                      rate_text(result["control"]), rate_text(result["normal_accuracy"]), verdict(result))
+    console.print(table)
+    cost = report["perturbation"]
+    console.print(f"cloaks: DSSIM mean {cost['dssim_mean']:.4f} (max {cost['dssim_max']:.4f}), "
+                  f"{cost['seconds_per_photo']:.2f} s/photo; {len(report['skipped'])} photo(s) skipped")

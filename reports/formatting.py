@@ -1,0 +1,26 @@
+"""How rates read in every report: `87.5% [80.1, 92.6]`."""
+
+from __future__ import annotations
+
+import math
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
+
+
+def rate_text(record: dict) -> str:
+    lo, hi = record["ci95"]
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (record["rate"], lo, hi)):
+        return "n/a"
+    return f"{percent(record['rate'])} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def verdict(result: dict) -> str:
+    """A plain reading for people checking their own photos: protection beyond the control's."""
+    protection, control = result["protection"], result["control"]
+    if protection["n_photos"] == 0:
+        return "no usable test photos"
+    if protection["ci95"][0] > control["ci95"][1]:
+        return "protects (beyond the control)"
+    return "no protection beyond the control"

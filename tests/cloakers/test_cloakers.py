@@ -1,0 +1,176 @@
+"""Every registered cloaker on real LFW photos, and each adapter's file contract."""
+
+import os
+import stat
+import sys
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import audit.cloakers as cloakers
+from audit.cloakers import available_cloakers, build_cloaker
+from audit.cloakers.external import OfficialFawkes
+from audit.cloakers.store import CloakStore
+from audit.images import read_image
+from audit.metrics import perceptual_cost
+
+STAND_IN = f"""#!{sys.executable}
+# Stand-in for the official fawkes CLI: same arguments, same output names (x.jpg -> x_cloaked.png).
+import argparse, pathlib
+from PIL import Image
+parser = argparse.ArgumentParser()
+parser.add_argument("-d"); parser.add_argument("--mode"); parser.add_argument("--format")
+args = parser.parse_args()
+assert args.format == "png" and args.mode in ("low", "mid", "high")
+for path in sorted(pathlib.Path(args.d).glob("*.jpg")):
+    if "Abdullah" in path.name:
+        continue  # as if no face were found
+    image = Image.open(path).convert("RGB")
+    image.putpixel((0, 0), (0, 0, 0))
+    image.save(path.with_name(path.stem + "_cloaked.png"))
+"""
+
+
+def executable(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+@pytest.fixture
+def photos(small_lfw) -> list[Path]:
+    return sorted(small_lfw.glob("*/*.jpg"))[:2]
+
+
+@pytest.fixture
+def precomputed_dir(photos, tmp_path) -> Path:
+    folder = tmp_path / "precomputed"
+    folder.mkdir()
+    for photo in photos:
+        (folder / f"{photo.stem}_cloaked.png").write_bytes(photo.read_bytes())
+    return folder
+
+
+def spec_for(name: str, tmp_path: Path, precomputed_dir: Path) -> str:
+    copy = executable(tmp_path / "copy.py", f"#!{sys.executable}\nimport shutil, sys\n"
+                      "shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=True)\n")
+    return {"none": "none", "noise": "noise:dssim=0.01", "fawkes": "fawkes:mode=low,max_step=3,impl=builtin",
+            "command": f"command:template={copy} {{input_dir}} {{output_dir}}",
+            "precomputed": f"precomputed:dir={precomputed_dir}"}[name]
+
+
+@pytest.mark.parametrize("name", sorted(available_cloakers()))
+def test_every_registered_cloaker_returns_one_photo_of_the_same_size_per_input(name, photos, tmp_path, precomputed_dir):
+    cloaker = build_cloaker(spec_for(name, tmp_path, precomputed_dir))
+    assert repr(cloaker).startswith(type(cloaker).__name__ + "(")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cloaker.cloak(photos, out)
+    assert set(result) == set(photos)
+    for original, cloaked in result.items():
+        assert isinstance(cloaked, Path), cloaked
+        assert read_image(cloaked).shape == read_image(original).shape
+
+
+def test_noise_reaches_its_dssim_budget(photos, tmp_path):
+    result = build_cloaker("noise:dssim=0.01").cloak(photos, tmp_path)
+    for original, cloaked in result.items():
+        assert perceptual_cost(read_image(original), read_image(cloaked)).dssim == pytest.approx(0.01, abs=0.0005)
+
+
+def test_fawkes_moves_the_face_embedding_more_than_noise_of_the_same_cost(photos, tmp_path, mtcnn_pipeline):
+    fawkes = build_cloaker("fawkes:mode=high,max_step=12,impl=builtin")
+    cloaked = fawkes.cloak(photos, tmp_path / "f")
+    cost = np.mean([perceptual_cost(read_image(o), read_image(c)).dssim for o, c in cloaked.items()])
+    noisy = build_cloaker(f"noise:dssim={cost:.5f}").cloak(photos, tmp_path / "n")
+
+    def moved(result):
+        clean = mtcnn_pipeline.embed_files(list(result), progress=False).embeddings
+        after = mtcnn_pipeline.embed_files(list(result.values()), progress=False).embeddings
+        return np.linalg.norm(clean - after, axis=1)
+
+    assert cost <= fawkes.th
+    assert (moved(cloaked) > 2 * moved(noisy)).all()
+    # the perturbation stays on the face: the photo's corners are untouched
+    original, first = read_image(photos[0]), read_image(cloaked[photos[0]])
+    assert np.array_equal(original[:20, :20], first[:20, :20])
+
+
+def test_fawkes_skips_a_photo_without_a_face(tmp_path):
+    blank = tmp_path / "blank.png"
+    from PIL import Image
+
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(blank)
+    assert build_cloaker("fawkes:max_step=1,impl=builtin").cloak([blank], tmp_path) == {blank: "no face detected"}
+
+
+def test_official_fawkes_adapter_honours_the_command_line_contract(photos, small_lfw, tmp_path, monkeypatch):
+    (tmp_path / "bin").mkdir()
+    binary = executable(tmp_path / "bin" / "fawkes", STAND_IN)
+    monkeypatch.setenv("PATH", f"{binary.parent}{os.pathsep}{os.environ['PATH']}")
+    cloaker = build_cloaker("fawkes:mode=mid")  # impl=auto finds the installed command line
+    assert isinstance(cloaker, OfficialFawkes) and cloaker.implementation == "official"
+    no_face = sorted(small_lfw.glob("Abdullah*/*.jpg"))[:1]
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cloaker.cloak(photos + no_face, out)
+    for photo in photos:
+        assert result[photo].name == f"{photo.stem}_cloaked.png"
+        assert tuple(read_image(result[photo])[0, 0]) == (0, 0, 0)
+    if no_face:
+        assert "no cloaked copy" in result[no_face[0]]
+
+
+def test_official_fawkes_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert build_cloaker("fawkes").implementation == "built-in"  # auto falls back
+    with pytest.raises(RuntimeError, match="not installed"):
+        build_cloaker("fawkes:impl=official")
+
+
+def test_command_failure_shows_the_command_and_its_error(photos, tmp_path):
+    failing = executable(tmp_path / "fail.py", f"#!{sys.executable}\nimport sys\nsys.exit('out of memory')\n")
+    with pytest.raises(RuntimeError, match="exited with status 1:\n  out of memory"):
+        build_cloaker(f"command:template={failing} {{input_dir}} {{output_dir}}").cloak(photos, tmp_path)
+
+
+def test_precomputed_names_a_missing_or_extra_copy(photos, precomputed_dir):
+    cloaker = build_cloaker(f"precomputed:dir={precomputed_dir}")
+    cloaker.check(photos)
+    with pytest.raises(FileNotFoundError, match="no cloaked copy of Nobody_0001.jpg"):
+        cloaker.check(photos[:1] + [photos[1].with_name("Nobody_0001.jpg")])
+    with pytest.raises(ValueError, match=f"{photos[1].stem}_cloaked.png matches no original"):
+        cloaker.check(photos[:1])
+
+
+def test_unknown_cloaker_and_option_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown cloaker 'fawks'"):
+        build_cloaker("fawks")
+    with pytest.raises(ValueError, match="unknown option"):
+        build_cloaker("noise:dsim=0.1")
+    with pytest.raises(ValueError, match="mode='extreme'"):
+        build_cloaker("fawkes:mode=extreme,impl=builtin")
+
+
+def test_third_party_cloakers_register_through_an_entry_point(monkeypatch):
+    entry = EntryPoint("grey", "tests.cloakers.plugin:GreyCloak", cloakers.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(cloakers, "entry_points", lambda group: [entry] if group == cloakers.ENTRY_POINT_GROUP else [])
+    assert "grey" in available_cloakers()
+    assert build_cloaker("grey:level=10").params() == {"level": 10, "format": "png"}
+
+
+def test_store_recomputes_nothing_it_has(photos, tmp_path):
+    calls = []
+
+    class Counting(type(build_cloaker("noise"))):
+        def cloak_images(self, images, keys):
+            calls.append(len(images))
+            return super().cloak_images(images, keys)
+
+    store = CloakStore(Counting(dssim=0.01), root=tmp_path)
+    first = store.cloak_user(photos, "someone")
+    again = store.cloak_user(photos, "someone")
+    assert calls == [2]
+    assert {p: o.path for p, o in first.items()} == {p: o.path for p, o in again.items()}

@@ -1,0 +1,115 @@
+"""`audit run` end to end on real LFW photos: the report, determinism, resuming, configuration."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from audit.cli import main
+from audit.cloakers.fawkes import FawkesCloak
+from audit.extractors.base import Extractor
+
+SMALL = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1"]
+
+
+def run(small_lfw, out, *extra):
+    result = CliRunner().invoke(main, ["run", "--dataset", str(small_lfw), "--out", str(out), *SMALL, *extra])
+    return result
+
+
+def test_report_has_the_documented_fields_and_is_deterministic(small_lfw, tmp_path):
+    args = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss", "--tracker", "linear-probe"]
+    first = run(small_lfw, tmp_path / "a", *args)
+    assert first.exit_code == 0, first.output
+    second = run(small_lfw, tmp_path / "b", *args)
+    assert second.exit_code == 0, second.output
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert report["schema_version"] == 1
+    assert report["cloaker"] == {"name": "noise", "implementation": "built-in",
+                                 "params": {"dssim": 0.005, "seed": 0, "format": "png"}}
+    assert report["perturbation"]["dssim_mean"] == pytest.approx(0.005, abs=0.0005)
+    assert {"dssim_max", "psnr_mean", "seconds_per_photo"} <= set(report["perturbation"])
+    assert [r["tracker"] for r in report["results"]] == ["faiss", "linear-probe"]
+    for result in report["results"]:
+        assert result["countermeasure"] == "none" and result["leak_ratio"] == 0.0
+        for key in ("protection", "control", "normal_accuracy"):
+            assert 0 <= result[key]["rate"] <= 1 and len(result[key]["ci95"]) == 2
+        assert result["protection"]["n_users"] == 2
+        assert len(result["per_user"]) == 2
+        assert result["normal_accuracy"]["rate"] >= 0.9  # a real tracker on real faces
+    assert "rank_k" in report["results"][0]
+    assert {"packages", "seed", "command_line"} <= set(report["environment"])
+    assert report["results"] == json.loads((tmp_path / "b" / "report.json").read_text())["results"]
+    assert "| `faiss` |" in (tmp_path / "a" / "report.md").read_text()
+
+
+def test_an_interrupted_run_resumes_without_redoing_work(small_lfw, tmp_path, monkeypatch):
+    args = ["--cloaker", "fawkes:mode=low,max_step=2,impl=builtin", "--tracker", "faiss"]
+    real_cloak, real_embed = FawkesCloak.cloak_images, Extractor.embed
+    cloaked, embedded = [], []
+
+    def interrupted(self, images, keys):
+        if cloaked:
+            raise KeyboardInterrupt  # killed while cloaking the second user
+        cloaked.append(len(images))
+        return real_cloak(self, images, keys)
+
+    monkeypatch.setattr(FawkesCloak, "cloak_images", interrupted)
+    assert run(small_lfw, tmp_path / "killed", *args).exit_code != 0
+    first_user = cloaked[0]
+
+    def counting_cloak(self, images, keys):
+        cloaked.append(len(images))
+        return real_cloak(self, images, keys)
+
+    def counting_embed(self, chips, batch_size=64):
+        embedded.append(len(chips))
+        return real_embed(self, chips, batch_size)
+
+    monkeypatch.setattr(FawkesCloak, "cloak_images", counting_cloak)
+    monkeypatch.setattr(Extractor, "embed", counting_embed)
+    cloaked.clear()
+    resumed = run(small_lfw, tmp_path / "resumed", *args)
+    assert resumed.exit_code == 0, resumed.output
+    report = json.loads((tmp_path / "resumed" / "report.json").read_text())
+    assert sum(cloaked) == report["perturbation"]["n_photos"] - first_user  # only the second user's
+    cloaked.clear()
+    embedded.clear()
+    again = run(small_lfw, tmp_path / "again", *args)
+    assert again.exit_code == 0, again.output
+    assert cloaked == [] and sum(embedded) == 0
+    assert json.loads((tmp_path / "again" / "report.json").read_text())["results"] == report["results"]
+
+
+def test_config_file_and_command_line_precedence(small_lfw, tmp_path):
+    config = tmp_path / "audit.toml"
+    config.write_text('[run]\ncloaker = "none"\ntrackers = ["faiss:k=3"]\nusers = 1\nrank = 2\nisolation = "cohort"\n')
+    result = run(small_lfw, tmp_path / "out", "--config", str(config), "--users", "2")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["cloaker"]["name"] == "none" and report["results"][0]["tracker"] == "faiss:k=3"
+    assert report["results"][0]["rank_k"]["k"] == 2
+    assert len(report["protocol"]["users"]) == 2  # the command line wins
+    assert report["results"][0]["isolation"] == "cohort"
+    assert report["results"][0]["protection"]["rate"] <= 0.2  # uncloaked users are recognised
+    config.write_text('[run]\nclocker = "none"\n')
+    bad = run(small_lfw, tmp_path / "out", "--config", str(config))
+    assert bad.exit_code != 0 and "unknown option 'clocker'" in bad.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cloaker", "fawks"], "unknown cloaker"),
+    (["--tracker", "faiss:index=kd"], "index='kd'"),
+    (["--user", "Nobody_At_All"], "not an identity"),
+])
+def test_bad_run_options_fail_before_any_work(small_lfw, tmp_path, args, message):
+    result = run(small_lfw, tmp_path / "out", *args)
+    assert result.exit_code != 0 and message in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_list_cloakers_and_trackers():
+    cloakers = CliRunner().invoke(main, ["list", "cloakers"])
+    trackers = CliRunner().invoke(main, ["list", "trackers"])
+    assert all(name in cloakers.output for name in ("none", "noise", "fawkes", "command", "precomputed"))
+    assert "faiss" in trackers.output and "linear-probe" in trackers.output

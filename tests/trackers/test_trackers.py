@@ -1,0 +1,89 @@
+"""Every registered tracker on real photos, and each one's ranking rules on known embeddings."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trackers import TRACKERS, available_trackers, build_tracker
+
+
+def clusters(n_per: int = 10, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    centres = {"ann": np.zeros(8), "bob": np.full(8, 3.0), "cid": np.r_[np.full(4, 3.0), np.zeros(4)]}
+    vectors, labels = [], []
+    for name, centre in centres.items():
+        vectors.append(centre + 0.3 * rng.standard_normal((n_per, 8)))
+        labels += [name] * n_per
+    return np.vstack(vectors).astype(np.float32), labels
+
+
+@pytest.mark.parametrize("name", sorted(available_trackers()))
+def test_every_registered_tracker_identifies_real_lfw_photos(name, small_lfw):
+    people = sorted(d for d in small_lfw.iterdir())[:4]
+    train = [p for d in people for p in sorted(d.glob("*.jpg"))[:8]]
+    test = [p for d in people for p in sorted(d.glob("*.jpg"))[8:]]
+    tracker = build_tracker(name).fit(train, [p.parent.name for p in train])
+    ranking = tracker.predict(test, depth=2)
+    assert set(ranking.ranked) | set(ranking.skipped) == set(test)
+    correct = [ranking.top(p) == [p.parent.name] for p in ranking.ranked]
+    assert np.mean(correct) >= 0.9
+    assert all(len(r) <= 2 for r in ranking.ranked.values())
+    assert repr(tracker).startswith(type(tracker).__name__ + "(")
+    tracker.close()
+
+
+@pytest.mark.parametrize("spec", ["faiss", "faiss:index=ivf,nlist=3", "faiss:index=hnsw", "faiss:k=5",
+                                  "linear-probe", "linear-probe:head=softmax"])
+def test_rankings_on_separated_clusters(spec):
+    vectors, labels = clusters()
+    tracker = build_tracker(spec)
+    tracker.fit_embeddings(vectors, labels)
+    queries, truth = clusters(seed=1)
+    ranked = tracker.rank_embeddings(queries, depth=3)
+    assert [r[0] for r in ranked] == truth
+    assert all(sorted(r) == ["ann", "bob", "cid"] for r in ranked)
+
+
+def test_faiss_vote_and_threshold():
+    gallery = np.array([[0.0], [0.1], [1.0], [1.05], [1.1]], np.float32)
+    labels = ["ann", "ann", "bob", "bob", "bob"]
+    nearest = build_tracker("faiss")
+    nearest.fit_embeddings(gallery, labels)
+    voting = build_tracker("faiss:k=5")
+    voting.fit_embeddings(gallery, labels)
+    query = np.array([[0.4]], np.float32)
+    assert nearest.rank_embeddings(query, 2) == [["ann", "bob"]]
+    assert voting.rank_embeddings(query, 2) == [["bob", "ann"]]  # three bob votes beat two ann
+    strict = build_tracker("faiss:threshold=0.2")
+    strict.fit_embeddings(gallery, labels)
+    assert strict.rank_embeddings(np.array([[0.5], [0.05]], np.float32), 1) == [[], ["ann"]]
+
+
+def test_tracker_options_are_checked():
+    with pytest.raises(ValueError, match="unknown option"):
+        build_tracker("faiss:neighbours=3")
+    with pytest.raises(ValueError, match="not a valid"):
+        build_tracker("faiss:k=three")
+    with pytest.raises(ValueError, match="index='kd'"):
+        build_tracker("faiss:index=kd")
+    with pytest.raises(ValueError, match="unknown tracker"):
+        build_tracker("rekognition-ish")
+    assert set(TRACKERS) == {"faiss", "linear-probe"}
+
+
+def test_linear_probe_is_deterministic():
+    vectors, labels = clusters()
+    queries, _ = clusters(seed=2)
+    scores = []
+    for _ in range(2):
+        tracker = build_tracker("linear-probe:head=softmax,seed=7")
+        tracker.fit_embeddings(vectors, labels)
+        scores.append(tracker.scores(queries))
+    assert np.array_equal(*scores)
+
+
+def test_fit_needs_two_identities(small_lfw):
+    photos = sorted(next(iter(sorted(small_lfw.iterdir()))).glob("*.jpg"))[:3]
+    with pytest.raises(ValueError, match="fewer than two identities"):
+        build_tracker("faiss").fit(photos, [Path(p).parent.name for p in photos])

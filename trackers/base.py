@@ -1,0 +1,100 @@
+"""What every tracker provides: enroll photos under identities, then rank identities for new photos.
+
+scikit-learn habits: the constructor takes the options and does no work, `fit` returns the
+tracker, fitted state ends in an underscore, and `close()` releases whatever `fit` created.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from audit.cache import EmbeddingCache
+from audit.extractors import load_extractor
+from audit.face.pipeline import FacePipeline
+
+
+@dataclass
+class Ranking:
+    """Per query photo: identities best first (empty = "no match"), or a reason it was unusable."""
+
+    ranked: dict[Path, list[str]] = field(default_factory=dict)
+    skipped: dict[Path, str] = field(default_factory=dict)
+
+    def top(self, path: Path, k: int = 1) -> list[str]:
+        return self.ranked[path][:k]
+
+
+class Tracker(ABC):
+    name: ClassVar[str]
+    # Whether results can be ranked beyond top-1 (search services and galleries can).
+    ranks: ClassVar[bool] = True
+
+    @abstractmethod
+    def params(self) -> dict[str, object]: ...
+
+    @abstractmethod
+    def fit(self, photos: list[Path], labels: list[str]) -> "Tracker": ...
+
+    @abstractmethod
+    def predict(self, photos: list[Path], depth: int = 1) -> Ranking: ...
+
+    def close(self) -> None:
+        """Release what `fit` created (cloud collections); nothing to do for local trackers."""
+
+    @property
+    def skipped_(self) -> dict[Path, str]:
+        return getattr(self, "_fit_skipped", {})
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({options})"
+
+
+class EmbeddingTracker(Tracker):
+    """A tracker on its own face pipeline (detector → alignment → extractor), with the embedding cache."""
+
+    def __init__(self, extractor: str = "dlib-resnet", detector: str = "mtcnn") -> None:
+        self.extractor = extractor
+        self.detector = detector
+        self._pipeline: FacePipeline | None = None
+
+    def pipeline_params(self) -> dict[str, object]:
+        return {"extractor": self.extractor, "detector": self.detector}
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        if self._pipeline is None:
+            self._pipeline = FacePipeline(load_extractor(self.extractor), detector=self.detector)
+        return self._pipeline
+
+    def embed(self, photos: list[Path], description: str) -> tuple[np.ndarray, list[Path], dict[Path, str]]:
+        with EmbeddingCache() as cache:
+            result = self.pipeline.embed_files(photos, cache, description=description, progress=len(photos) > 64)
+        return result.embeddings, result.paths, dict(result.skipped)
+
+    def fit(self, photos: list[Path], labels: list[str]) -> "EmbeddingTracker":
+        if len(photos) != len(labels):
+            raise ValueError(f"{len(photos)} photos but {len(labels)} labels")
+        label_of = dict(zip(photos, labels))
+        embeddings, kept, self._fit_skipped = self.embed(photos, f"{self.name}: enrolling")
+        kept_labels = [label_of[p] for p in kept]
+        if len(set(kept_labels)) < 2:
+            raise ValueError(f"{self.name}: fewer than two identities have a usable training photo")
+        self.fit_embeddings(embeddings, kept_labels)
+        return self
+
+    def predict(self, photos: list[Path], depth: int = 1) -> Ranking:
+        embeddings, kept, skipped = self.embed(photos, f"{self.name}: querying")
+        ranked = self.rank_embeddings(embeddings, depth) if kept else []
+        return Ranking(dict(zip(kept, ranked)), skipped)
+
+    @abstractmethod
+    def fit_embeddings(self, embeddings: np.ndarray, labels: list[str]) -> None: ...
+
+    @abstractmethod
+    def rank_embeddings(self, embeddings: np.ndarray, depth: int) -> list[list[str]]: ...

@@ -1,0 +1,72 @@
+"""`linear-probe`: transfer learning, a linear classifier on the frozen extractor's embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trackers.base import EmbeddingTracker
+
+HEADS = ("logreg", "softmax")
+
+
+class LinearProbeTracker(EmbeddingTracker):
+    """A linear head over frozen features: the tracker of Fawkes's and Tramèr's evaluations.
+
+    `head=logreg`: standardised features and scikit-learn's logistic regression (Radiya-Dixit
+    & Tramèr). `head=softmax`: a torch linear layer trained with cross-entropy and Adam for
+    `epochs` (Fawkes). Both are deterministic for a given `seed`.
+    """
+
+    name = "linear-probe"
+
+    def __init__(self, head: str = "logreg", c: float = 1.0, epochs: int = 100, lr: float = 0.01, seed: int = 0,
+                 extractor: str = "dlib-resnet", detector: str = "mtcnn") -> None:
+        super().__init__(extractor, detector)
+        if head not in HEADS:
+            raise ValueError(f"linear-probe: head={head!r}; choose {', '.join(HEADS)}")
+        self.head = head
+        self.c = c
+        self.epochs = epochs
+        self.lr = lr
+        self.seed = seed
+
+    def params(self) -> dict[str, object]:
+        own: dict[str, object] = {"head": self.head, "seed": self.seed}
+        own |= {"c": self.c} if self.head == "logreg" else {"epochs": self.epochs, "lr": self.lr}
+        return own | self.pipeline_params()
+
+    def fit_embeddings(self, embeddings: np.ndarray, labels: list[str]) -> None:
+        self.classes_ = np.array(sorted(set(labels)))
+        targets = np.searchsorted(self.classes_, labels)
+        self.mean_ = embeddings.mean(0)
+        self.scale_ = embeddings.std(0) + 1e-8
+        features = (embeddings - self.mean_) / self.scale_
+        if self.head == "logreg":
+            from sklearn.linear_model import LogisticRegression
+
+            self.model_ = LogisticRegression(C=self.c, max_iter=2000, random_state=self.seed).fit(features, targets)
+        else:
+            generator = torch.Generator().manual_seed(self.seed)
+            layer = torch.nn.Linear(features.shape[1], len(self.classes_))
+            with torch.no_grad():
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * 0.01)
+                layer.bias.zero_()
+            optimiser = torch.optim.Adam(layer.parameters(), lr=self.lr)
+            x, y = torch.from_numpy(features).float(), torch.from_numpy(targets)
+            for _ in range(self.epochs):
+                optimiser.zero_grad()
+                torch.nn.functional.cross_entropy(layer(x), y).backward()
+                optimiser.step()
+            self.model_ = layer.eval()
+
+    def scores(self, embeddings: np.ndarray) -> np.ndarray:
+        features = (embeddings - self.mean_) / self.scale_
+        if self.head == "logreg":
+            return self.model_.predict_proba(features)
+        with torch.no_grad():
+            return torch.softmax(self.model_(torch.from_numpy(features).float()), dim=1).numpy()
+
+    def rank_embeddings(self, embeddings: np.ndarray, depth: int) -> list[list[str]]:
+        order = np.argsort(-self.scores(embeddings), axis=1, kind="stable")[:, :depth]
+        return [list(self.classes_[row]) for row in order]
