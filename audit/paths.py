@@ -10,13 +10,13 @@ import platformdirs
 
 
 def cache_dir() -> Path:
-    path = Path(os.environ.get("AUDIT_CACHE") or platformdirs.user_cache_dir("cloak-audit"))
+    path = Path(os.environ.get("AUDIT_CACHE") or platformdirs.user_cache_dir("cloak-audit")).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("AUDIT_DATA") or platformdirs.user_data_dir("cloak-audit"))
+    return Path(os.environ.get("AUDIT_DATA") or platformdirs.user_data_dir("cloak-audit")).expanduser().resolve()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _lfw_root() -> Path:
     data = Path(os.environ.get("AUDIT_DATA") or REPO.parent / "shared" / "datasets")
-    return data / "lfw"
+    return (data / "lfw").resolve()  # absolute: fixtures link to these photos from temporary folders
 
 
 def pytest_configure(config: pytest.Config) -> None:

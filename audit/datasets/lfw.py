@@ -60,7 +60,7 @@ def parse_pairs(path: str | Path) -> list[Pair]:
 def resolve_dataset(name_or_path: str, download: bool = True) -> Path:
     """A dataset folder from a path, or `lfw` from `$AUDIT_DATA`, the user data folder, or a download."""
     if name_or_path != "lfw":
-        path = Path(name_or_path)
+        path = Path(name_or_path).expanduser().resolve()
         if not path.exists():
             raise FileNotFoundError(f"dataset {name_or_path!r} is neither a known name (lfw) nor an existing path")
         return path
