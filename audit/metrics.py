@@ -32,7 +32,9 @@ def wilson(successes: int, n: int) -> Rate:
     denom = 1 + Z95**2 / n
     centre = (p + Z95**2 / (2 * n)) / denom
     half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
-    return Rate(p, (max(0.0, centre - half), min(1.0, centre + half)), n)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact bounds, not rounding noise
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Rate(p, (low, high), n)
 
 
 def bootstrap_over_users(successes: list[int], totals: list[int], seed: int, rounds: int = 2000) -> Rate:

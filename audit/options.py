@@ -48,10 +48,24 @@ def reject_unknown(name: str, options: dict[str, str]) -> None:
         raise ValueError(f"{name}: unknown option(s) {', '.join(sorted(options))}")
 
 
+def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """The options cls takes, following `**kwargs` into its base classes (a subclass adding options)."""
+    known: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        for parameter in parameters:
+            if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+                known.setdefault(parameter.name, parameter)
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            break
+    return known
+
+
 def construct(cls: type, name: str, options: dict[str, str]):
     """Call cls with string options converted to its constructor's annotated types."""
-    signature = inspect.signature(cls.__init__)
-    known = {p.name: p for p in signature.parameters.values() if p.name != "self"}
+    known = constructor_parameters(cls)
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")

@@ -53,6 +53,7 @@ class Protocol:
     test: dict[str, list[Path]]
     protected: list[str]
     leaked: dict[str, list[Path]] = field(default_factory=dict)  # uncloaked despite protection
+    public: dict[str, list[Path]] = field(default_factory=dict)  # identities outside the label set
 
     @property
     def labels(self) -> list[str]:
@@ -101,7 +102,8 @@ def build_protocol(photos: list[Photo], options: ProtocolOptions) -> Protocol:
         n_leak = round(options.leak_ratio * len(train[user]))
         order = rng_for(options.seed, "leak", user).permutation(len(train[user]))
         leaked[user] = sorted(train[user][i] for i in order[:n_leak])
-    return Protocol(train, test, protected, leaked)
+    public = {name: sorted(paths) for name, paths in by_identity.items() if name not in train}
+    return Protocol(train, test, protected, leaked, public)
 
 
 def _label_set(eligible: list[str], protected: list[str], options: ProtocolOptions) -> list[str]:

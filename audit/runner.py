@@ -75,14 +75,16 @@ def run_audit(options: RunOptions) -> dict:
     trackers = [build_tracker(spec) for spec in options.trackers]  # option errors before any work
     skipped: list[dict] = []
     began = time.perf_counter()
-    cloaked, perturbation = cloak_protected(cloaker, protocol, skipped)
+    cloaker.use_public_identities(protocol.public)
+    cloaked, perturbation, user_notes = cloak_protected(cloaker, protocol, skipped)
     timings.add("cloak", began)
     results = []
     for spec, tracker in zip(options.trackers, trackers):
         results.append(evaluate_tracker(spec, tracker, protocol, cloaked, options, skipped, timings))
     return {
         "schema_version": SCHEMA_VERSION,
-        "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params()},
+        "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params(),
+                    **({"per_user": user_notes} if user_notes else {})},
         "perturbation": perturbation,
         "protocol": protocol_record(protocol, options),
         "results": results,
@@ -92,8 +94,12 @@ def run_audit(options: RunOptions) -> dict:
     }
 
 
-def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict]) -> tuple[dict[Path, Path], dict]:
-    """Cloak every protected user's training photos (except leaked ones) through the store."""
+def cloak_protected(cloaker: Cloaker, protocol: Protocol,
+                    skipped: list[dict]) -> tuple[dict[Path, Path], dict, dict[str, dict]]:
+    """Cloak every protected user's training photos (except leaked ones) through the store.
+
+    Returns the cloaked copies, the perceptual cost record, and the cloaker's notes per user.
+    """
     to_cloak = {user: protocol.to_cloak(user) for user in protocol.protected}
     check = getattr(cloaker, "check", None)
     if check is not None:
@@ -113,7 +119,8 @@ def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict]) -
                     cost = measure_cost(original, outcome.path, skipped)
                     if cost is not None:
                         costs.append(cost)
-    return cloaked, perturbation_record(costs, seconds)
+    notes = {user: note for user, paths in to_cloak.items() if (note := cloaker.user_notes(paths))}
+    return cloaked, perturbation_record(costs, seconds), notes
 
 
 def measure_cost(original: Path, cloaked: Path, skipped: list[dict]):
@@ -241,7 +248,7 @@ def protocol_record(protocol: Protocol, options: RunOptions) -> dict:
     return {
         "dataset": options.dataset, "seed": p.seed, "users": protocol.protected, "min_photos": p.min_photos,
         "max_photos": p.max_photos, "train_fraction": p.train_fraction, "leak_ratio": p.leak_ratio,
-        "isolation": options.isolation, "n_labels": len(protocol.labels),
+        "isolation": options.isolation, "n_labels": len(protocol.labels), "labels": protocol.labels,
         "n_train_photos": sum(map(len, protocol.train.values())),
         "n_test_photos": sum(map(len, protocol.test.values())),
         "n_leaked_photos": sum(map(len, protocol.leaked.values())),

@@ -12,6 +12,8 @@ def render_markdown(report: dict) -> str:
         "# cloak-audit report",
         "",
         f"Cloaker **{cloaker['name']}** ({cloaker['implementation']}; {params}).",
+        *[f"Cloak target for {user}: {note['target']}." for user, note in cloaker.get("per_user", {}).items()
+          if "target" in note],
         f"Dataset `{protocol['dataset']}`, seed {protocol['seed']}: {len(protocol['users'])} protected users "
         f"({protocol['isolation']}), {protocol['n_labels']} identities, {protocol['n_train_photos']} training and "
         f"{protocol['n_test_photos']} test photos, leak ratio {protocol['leak_ratio']}.",

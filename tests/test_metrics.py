@@ -14,6 +14,8 @@ def test_wilson_interval_known_values():
     half = wilson(50, 100)
     assert half.ci95 == pytest.approx((0.4038, 0.5962), abs=1e-4)
     assert math.isnan(wilson(0, 0).rate)
+    # the bounds at 0% and 100% are exact, not 3e-18 from rounding (seen at n=89)
+    assert wilson(0, 89).ci95[0] == 0.0 and wilson(89, 89).ci95[1] == 1.0
 
 
 def test_bootstrap_over_users_is_wider_when_users_disagree():

@@ -101,11 +101,26 @@ def test_config_file_and_command_line_precedence(small_lfw, tmp_path):
     (["--cloaker", "fawks"], "unknown cloaker"),
     (["--tracker", "faiss:index=kd"], "index='kd'"),
     (["--user", "Nobody_At_All"], "not an identity"),
+    (["--cloaker", "fawkes:variant=v0.3,impl=builtin"], "public identities outside"),  # all 8 are labels
 ])
 def test_bad_run_options_fail_before_any_work(small_lfw, tmp_path, args, message):
     result = run(small_lfw, tmp_path / "out", *args)
     assert result.exit_code != 0 and message in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_fawkes_v03_targets_a_public_identity_outside_the_label_set(small_lfw, tmp_path):
+    args = ["--cloaker", "fawkes:variant=v0.3,impl=builtin,max_step=2,target_photos=3", "--labels", "4",
+            "--tracker", "faiss"]
+    result = run(small_lfw, tmp_path / "out", *args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    targets = {user: note["target"] for user, note in report["cloaker"]["per_user"].items()}
+    assert set(targets) == set(report["protocol"]["users"])
+    identities = {folder.name for folder in small_lfw.iterdir()}
+    assert all(t in identities and t not in report["protocol"]["labels"] for t in targets.values())
+    assert report["cloaker"]["params"]["variant"] == "v0.3"
+    assert f"Cloak target for {min(targets)}: {targets[min(targets)]}." in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_list_cloakers_and_trackers():

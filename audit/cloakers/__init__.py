@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from audit.cloakers.base import Cloaker, ImageCloaker
 from audit.cloakers.external import CommandCloak, OfficialFawkes
 from audit.cloakers.fawkes import FawkesCloak
+from audit.cloakers.fawkes_targeted import FawkesTargetedCloak
 from audit.cloakers.none import NoCloak
 from audit.cloakers.noise import NoiseCloak
 from audit.cloakers.precomputed import PrecomputedCloak
@@ -56,19 +57,28 @@ def build_cloaker(spec_text: str) -> Cloaker:
 
 
 def _fawkes(options: dict[str, str]) -> Cloaker:
-    """impl=auto runs the official command line when installed and the built-in one otherwise."""
+    """impl=auto runs the official command line when installed and the built-in one otherwise.
+
+    The official tool is v1.0; `variant=v0.3` (the paper's targeted cloak) is built-in only.
+    """
     impl = options.pop("impl", "auto")
     if impl not in FAWKES_IMPLEMENTATIONS:
         raise ValueError(f"fawkes: impl={impl!r}; choose {', '.join(FAWKES_IMPLEMENTATIONS)}")
+    variants = {cls.variant: cls for cls in (FawkesCloak, FawkesTargetedCloak)}
+    variant = options.pop("variant", FawkesCloak.variant)
+    if variant not in variants:
+        raise ValueError(f"fawkes: variant={variant!r}; choose {', '.join(variants)}")
     binary = options.get("binary", "fawkes")
-    if impl == "official" or (impl == "auto" and OfficialFawkes.find(binary)):
+    if impl == "official" or (impl == "auto" and variant == FawkesCloak.variant and OfficialFawkes.find(binary)):
+        if variant != FawkesCloak.variant:
+            raise ValueError(f"fawkes: variant={variant} is built-in only (the official command line is v1.0)")
         if OfficialFawkes.find(binary) is None:
             raise RuntimeError(f"fawkes: impl=official, but the command line {binary!r} is not installed "
                                "(the fawkes package needs Python ≤ 3.8 and TensorFlow 2.4); impl=builtin runs "
                                "cloak-audit's re-implementation")
         return construct(OfficialFawkes, "fawkes (official)", options)
     options.pop("binary", None)
-    return construct(FawkesCloak, "fawkes (built-in)", options)
+    return construct(variants[variant], f"fawkes {variant} (built-in)", options)
 
 
 __all__ = ["Cloaker", "ImageCloaker", "available_cloakers", "build_cloaker"]

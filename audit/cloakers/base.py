@@ -36,6 +36,13 @@ class Cloaker(ABC):
     @abstractmethod
     def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]: ...
 
+    def use_public_identities(self, public: dict[str, list[Path]]) -> None:
+        """Photos of identities outside the tracker's label set; a targeted cloaker picks its target there."""
+
+    def user_notes(self, photos: list[Path]) -> dict[str, object]:
+        """What the report should say about one user's cloak (a targeted cloaker names its target)."""
+        return {}
+
     @property
     def cache_id(self) -> str:
         options = ",".join(f"{k}={v}" for k, v in sorted(self.params().items()))

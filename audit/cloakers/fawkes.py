@@ -40,11 +40,12 @@ class FawkesCloak(ImageCloaker):
 
     `max_change` clips each pixel's change (in grey levels; 255 = unclipped beyond the valid
     pixel range). `device=auto` optimises on a GPU when torch sees one (the cloak is the same
-    computation; only float rounding differs). The iterate kept for each photo is the one that moves its embedding the
-    farthest while its face stays within the DSSIM budget.
+    computation; only float rounding differs). The iterate kept for each photo is the one that
+    scores best (v1.0: moves its embedding the farthest) while its face stays within the DSSIM budget.
     """
 
     name = "fawkes"
+    variant = "v1.0"
 
     def __init__(self, mode: str = "low", extractor: str = "dlib-resnet", detector: str = "mtcnn",
                  th: float | None = None, max_step: int | None = None, lr: float | None = None,
@@ -66,7 +67,7 @@ class FawkesCloak(ImageCloaker):
         self._pipeline: FacePipeline | None = None
 
     def params(self) -> dict[str, object]:
-        return {"mode": self.mode, "th": self.th, "max_step": self.max_step, "lr": self.lr,
+        return {"variant": self.variant, "mode": self.mode, "th": self.th, "max_step": self.max_step, "lr": self.lr,
                 "max_change": self.max_change, "extractor": self.extractor_name, "detector": self.detector,
                 **self.output_params()}
 
@@ -76,7 +77,17 @@ class FawkesCloak(ImageCloaker):
             self._pipeline = FacePipeline(load_extractor(self.extractor_name), detector=self.detector)
         return self._pipeline
 
+    def face_targets(self, n_faces: int) -> np.ndarray | None:
+        """Embeddings to pull each face towards; none for v1.0, which only pushes faces away."""
+        return None
+
+    def objective(self, embeddings: torch.Tensor, source: torch.Tensor,
+                  targets: torch.Tensor | None) -> torch.Tensor:
+        """What the optimiser maximises per face: v1.0's distance from the face's own embedding."""
+        return (embeddings - source).norm(dim=1) / source.norm(dim=1)
+
     def cloak_images(self, images: list[np.ndarray], keys: list[str]) -> list[np.ndarray | str]:
+        targets = self.face_targets(len(images))
         results: list[np.ndarray | str] = [""] * len(images)
         by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
         for index, image in enumerate(images):
@@ -90,12 +101,14 @@ class FawkesCloak(ImageCloaker):
             for start in range(0, len(group), self.batch_size):
                 batch = group[start : start + self.batch_size]
                 cloaked = self.optimise(np.stack([images[i] for i, _ in batch]), np.stack([m for _, m in batch]),
-                                        [keys[i] for i, _ in batch])
+                                        [keys[i] for i, _ in batch],
+                                        None if targets is None else targets[[i for i, _ in batch]])
                 for (index, _), photo in zip(batch, cloaked):
                     results[index] = photo
         return results
 
-    def optimise(self, photos: np.ndarray, matrices: np.ndarray, keys: list[str]) -> np.ndarray:
+    def optimise(self, photos: np.ndarray, matrices: np.ndarray, keys: list[str],
+                 targets: np.ndarray | None = None) -> np.ndarray:
         """Cloak same-sized N×H×W×3 uint8 photos whose faces map to chips by N×2×3 matrices.
 
         Each photo starts from a tiny perturbation seeded by its key (the feature distance has
@@ -110,7 +123,7 @@ class FawkesCloak(ImageCloaker):
         with torch.no_grad():
             clean_chips = warp_chips(original, theta, size)
             source = module(clean_chips)
-            source_norm = source.norm(dim=1)
+        anchors = None if targets is None else torch.from_numpy(targets).float().to(self.device)
         start = torch.stack([torch.randn(original.shape[1:], generator=torch.Generator().manual_seed(
             int(key[:15], 16))) for key in keys]).to(self.device)
         # tanh space keeps every iterate a valid image; measuring the change against the clean
@@ -120,19 +133,19 @@ class FawkesCloak(ImageCloaker):
         w = (clean_w + START_NOISE * start).requires_grad_(True)
         optimiser = torch.optim.Adadelta([w], lr=self.lr)
         best = original.clone()
-        best_distance = torch.full((len(photos),), -1.0, device=self.device)
+        best_score = torch.full((len(photos),), -torch.inf, device=self.device)
         for _ in range(self.max_step):
             pixels = self._clip_change((original + from_tanh_space(w) - round_trip).clamp(0, 255), original)
             chips = warp_chips(pixels, theta, size)
-            distance = (module(chips) - source).norm(dim=1) / source_norm
+            score = self.objective(module(chips), source, anchors)
             excess = torch.relu(dssim(chips, clean_chips) - self.th)
-            loss = (PENALTY * excess**2 - distance).sum()
+            loss = (PENALTY * excess**2 - score).sum()
             optimiser.zero_grad()
             loss.backward()
             with torch.no_grad():
-                better = (excess <= 0) & (distance > best_distance)
+                better = (excess <= 0) & (score > best_score)
                 best[better] = pixels[better].detach()
-                best_distance = torch.where(better, distance.detach(), best_distance)
+                best_score = torch.where(better, score.detach(), best_score)
             optimiser.step()
         module.to("cpu")  # the pipeline's other users embed on the CPU
         return best.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -1,0 +1,138 @@
+"""Fawkes v0.3, the paper's targeted cloak (`fawkes:variant=v0.3`).
+
+Eq. 2 pulls each face's embedding towards a photo of a target identity T; eq. 3 picks T among
+public identities outside the tracker's label set: the candidate whose centroid is farthest
+from the user's nearest photo, T = argmax_k min_x ‖Φ(x) − C_k‖. A far target makes the cloak
+move the face a long way in feature space, and a tracker trained on the cloaked photos learns
+that region as the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audit.cache import EmbeddingCache
+from audit.cloakers.fawkes import FawkesCloak
+from audit.face.pipeline import EmbeddingResult
+from audit.protocol import rng_for
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    identity: str
+    embeddings: np.ndarray  # the target's photos, the farthest from the user's photos first
+
+
+def select_target(user: np.ndarray, centroids: np.ndarray) -> int:
+    """Eq. 3: the index of the centroid farthest from the user's nearest photo."""
+    distances = np.linalg.norm(user[:, None, :] - centroids[None, :, :], axis=2)
+    return int(distances.min(axis=0).argmax())
+
+
+def rank_target_photos(user: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The target's photos ordered by distance to the user's nearest photo, farthest first (as Fawkes pairs them)."""
+    distances = np.linalg.norm(user[:, None, :] - target[None, :, :], axis=2).min(axis=0)
+    return target[np.argsort(-distances, kind="stable")]
+
+
+class FawkesTargetedCloak(FawkesCloak):
+    """Fawkes v0.3: pull the face towards a public identity chosen by the paper's eq. 3.
+
+    `candidates` public identities with at least `min_target_photos` photos are drawn (seeded
+    by `seed`) from those the run supplies, each described by up to `target_photos` photos.
+    Budgets (`mode`, `th`, steps, learning rate) are v1.0's; only the objective differs.
+    """
+
+    variant = "v0.3"
+    depends_on_user_photos = True  # the target is chosen from all of the user's photos
+
+    def __init__(self, candidates: int = 50, min_target_photos: int = 5, target_photos: int = 10, seed: int = 0,
+                 **fawkes_options: object) -> None:
+        super().__init__(**fawkes_options)  # type: ignore[arg-type]
+        if candidates < 1 or min_target_photos < 1 or target_photos < 1:
+            raise ValueError("fawkes v0.3: candidates, min_target_photos and target_photos must be at least 1")
+        self.candidates = candidates
+        self.min_target_photos = min_target_photos
+        self.target_photos = target_photos
+        self.seed = seed
+        self._pool: dict[str, list[Path]] = {}
+        self._centroids: tuple[list[str], np.ndarray, dict[str, np.ndarray]] | None = None
+        self._choice: TargetChoice | None = None
+
+    def params(self) -> dict[str, object]:
+        return {**super().params(), "candidates": self.candidates, "min_target_photos": self.min_target_photos,
+                "target_photos": self.target_photos, "seed": self.seed}
+
+    @property
+    def cache_id(self) -> str:
+        pool = ",".join(f"{name}:{p.name}" for name, paths in sorted(self._pool.items()) for p in paths)
+        return f"{super().cache_id}|pool={pool}"
+
+    def use_public_identities(self, public: dict[str, list[Path]]) -> None:
+        eligible = sorted(name for name, paths in public.items() if len(paths) >= self.min_target_photos)
+        if not eligible:
+            raise self._no_candidates()
+        picks = rng_for(self.seed, "fawkes-targets").permutation(len(eligible))[: self.candidates]
+        self._pool = {eligible[i]: sorted(public[eligible[i]])[: self.target_photos] for i in sorted(picks)}
+        self._centroids = None
+
+    def user_notes(self, photos: list[Path]) -> dict[str, object]:
+        choice = self.choose_target(photos)
+        return {} if choice is None else {"target": choice.identity}
+
+    def choose_target(self, photos: list[Path]) -> TargetChoice | None:
+        """The user's target by eq. 3, or None when none of the photos has a usable face."""
+        names, centroids, members = self._candidate_centroids()
+        user = self._embed(photos).embeddings
+        if len(user) == 0:
+            return None
+        identity = names[select_target(user, centroids)]
+        return TargetChoice(identity, rank_target_photos(user, members[identity]))
+
+    def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
+        self._choice = self.choose_target(photos)
+        try:
+            return super().cloak(photos, out_dir)
+        finally:
+            self._choice = None
+
+    def face_targets(self, n_faces: int) -> np.ndarray | None:
+        if self._choice is None:  # no face in any photo: every one is skipped before optimising
+            return None
+        ranked = self._choice.embeddings
+        return ranked[np.arange(n_faces) % len(ranked)]
+
+    def objective(self, embeddings: torch.Tensor, source: torch.Tensor,
+                  targets: torch.Tensor | None) -> torch.Tensor:
+        """Eq. 2: closeness to the paired target photo's embedding (negated distance, normalised)."""
+        if targets is None:
+            raise RuntimeError("fawkes v0.3: optimising a face without a target")
+        return -(embeddings - targets).norm(dim=1) / targets.norm(dim=1)
+
+    def _candidate_centroids(self) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+        if self._centroids is None:
+            if not self._pool:
+                raise self._no_candidates()
+            members = {}
+            for name, paths in self._pool.items():
+                found = self._embed(paths).embeddings
+                if len(found):
+                    members[name] = found
+            if not members:
+                raise ValueError("fawkes v0.3: no face found in any candidate target's photos")
+            names = sorted(members)
+            self._centroids = names, np.stack([members[n].mean(axis=0) for n in names]), members
+        return self._centroids
+
+    def _no_candidates(self) -> ValueError:
+        return ValueError(f"fawkes v0.3 needs public identities outside the tracker's label set with at least "
+                          f"{self.min_target_photos} photos to pick a target from; there are none (use --labels K "
+                          "below the number of eligible identities, or lower min_target_photos)")
+
+    def _embed(self, paths: list[Path]) -> EmbeddingResult:
+        with EmbeddingCache() as cache:
+            return self.pipeline.embed_files(paths, cache=cache, progress=False)

@@ -1,0 +1,67 @@
+"""Reports: how rates read, when the verdict says "protects", and that every result reaches the files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from rich.console import Console
+
+from reports import print_summary, render_markdown, write_reports
+from reports.formatting import rate_text, verdict
+
+
+def rate(value: float, low: float, high: float, n: int = 20) -> dict:
+    return {"rate": value, "ci95": [low, high], "n_photos": n, "n_users": 5}
+
+
+def result(tracker: str, protection: dict, control: dict) -> dict:
+    return {"tracker": tracker, "countermeasure": "none", "protection": protection, "control": control,
+            "normal_accuracy": rate(0.99, 0.97, 1.0, 400), "rank_k": None,
+            "per_user": [{"user": "Ada_Lovelace", "n_test": 4, "protection": 0.75, "control": 0.0}]}
+
+
+def report(results: list[dict], skipped: list[dict] | None = None) -> dict:
+    return {
+        "cloaker": {"name": "fawkes", "implementation": "built-in", "params": {"mode": "high"}},
+        "perturbation": {"n_photos": 3, "dssim_mean": 0.005, "dssim_max": 0.01, "psnr_mean": None,
+                         "l2_mean": 1.5, "linf_max": 12, "seconds_per_photo": 0.3},
+        "protocol": {"dataset": "lfw", "seed": 0, "users": ["Ada_Lovelace"], "isolation": "per-user",
+                     "n_labels": 60, "n_train_photos": 900, "n_test_photos": 400, "leak_ratio": 0.0},
+        "results": results,
+        "skipped": skipped or [],
+    }
+
+
+def test_rate_text_reads_as_percent_with_interval_and_na_for_missing():
+    assert rate_text(rate(0.875, 0.801, 0.926)) == "87.5% [80.1, 92.6]"
+    assert rate_text(rate(math.nan, math.nan, math.nan, 0)) == "n/a"
+
+
+def test_verdict_needs_protection_beyond_the_controls_interval():
+    control = rate(0.05, 0.0, 0.15)
+    assert verdict(result("faiss", rate(0.9, 0.7, 1.0), control)).startswith("protects")
+    # overlapping intervals: a high figure alone is not a claim of protection
+    assert verdict(result("faiss", rate(0.3, 0.1, 0.5), control)).startswith("no protection")
+    assert verdict(result("faiss", rate(math.nan, math.nan, math.nan, 0), control)) == "no usable test photos"
+
+
+def test_every_result_user_and_skip_reaches_markdown_and_json(tmp_path):
+    results = [result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1)),
+               result("linear-probe", rate(0.1, 0.0, 0.3), rate(0.0, 0.0, 0.1))]
+    skipped = [{"path": "Bob/Bob_0001.jpg", "stage": "detect", "reason": "no face found"}]
+    json_path, md_path = write_reports(report(results, skipped), tmp_path / "out")
+    markdown = md_path.read_text()
+    assert "| `faiss` | none | 90.0% [70.0, 100.0] | 0.0% [0.0, 10.0] |" in markdown
+    assert "| `linear-probe` | none | 10.0% [0.0, 30.0] |" in markdown
+    assert markdown.count("Ada_Lovelace") == 2  # one per-user row per tracker
+    assert "| `Bob/Bob_0001.jpg` | detect | no face found |" in markdown
+    assert "PSNR mean n/a" in markdown
+    assert json.loads(json_path.read_text())["results"][1]["tracker"] == "linear-probe"
+
+
+def test_console_summary_lists_each_tracker():
+    console = Console(record=True, width=200)
+    print_summary(report([result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1))]), console)
+    text = console.export_text()
+    assert "faiss" in text and "90.0% [70.0, 100.0]" in text and "protects" in text
