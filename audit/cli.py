@@ -42,9 +42,9 @@ def main() -> None:
 
 
 @main.command("list")
-@click.argument("what", type=click.Choice(["extractors", "detectors", "cloakers", "trackers"]))
+@click.argument("what", type=click.Choice(["extractors", "detectors", "cloakers", "trackers", "countermeasures"]))
 def list_plugins(what: str) -> None:
-    """List the registered extractors, detectors, cloakers or trackers."""
+    """List the registered extractors, detectors, cloakers, trackers or countermeasures."""
     if what == "extractors":
         entries = available_extractors()
     elif what == "detectors":
@@ -53,6 +53,10 @@ def list_plugins(what: str) -> None:
         from audit.cloakers import available_cloakers
 
         entries = available_cloakers()
+    elif what == "countermeasures":
+        from countermeasures import available_transforms
+
+        entries = available_transforms()
     else:
         from trackers import available_trackers
 
@@ -153,7 +157,7 @@ def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallbac
 
 RUN_DEFAULTS = {"cloaker": "fawkes", "tracker": ("faiss",), "dataset": "lfw", "users": 5, "min_photos": 20,
                 "max_photos": 40, "user": (), "seed": 0, "leak_ratio": 0.0, "labels": None,
-                "isolation": "per-user", "rank": 5, "out": "audit-report"}
+                "isolation": "per-user", "rank": 5, "countermeasure": (), "out": "audit-report"}
 
 
 def _config_values(ctx: click.Context, config: Path | None) -> dict:
@@ -170,14 +174,15 @@ def _config_values(ctx: click.Context, config: Path | None) -> dict:
     table = table.get("run", table)
     for key, value in table.items():
         name = key.replace("-", "_")
-        if name == "trackers":
-            name = "tracker"
+        if name in ("trackers", "countermeasures"):
+            name = name[:-1]
         if name not in RUN_DEFAULTS:
             raise click.ClickException(f"{config}: unknown option {key!r}; known: {', '.join(RUN_DEFAULTS)}")
         if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
             values[name] = tuple(value) if isinstance(value, list) else value
-    if isinstance(values["tracker"], str):
-        values["tracker"] = (values["tracker"],)
+    for name in ("tracker", "countermeasure"):
+        if isinstance(values[name], str):
+            values[name] = (values[name],)
     return values
 
 
@@ -202,6 +207,10 @@ def _config_values(ctx: click.Context, config: Path | None) -> dict:
               help="One tracker per protected user, or all protected users in one tracker.")
 @click.option("--rank", default=RUN_DEFAULTS["rank"], show_default=True, type=click.IntRange(1),
               help="k for the rank-k figure of search trackers.")
+@click.option("--countermeasure", multiple=True,
+              help="Tracker-side transform, repeatable; a list of values sweeps, e.g. blur:kernel=3,5,7, "
+                   "jpeg:quality=10,at=train,test, noise:sigma=8, augment:copies=2. Each value is its own "
+                   "result beside 'none'.")
 @click.option("--seed", default=RUN_DEFAULTS["seed"], show_default=True, type=int)
 @click.option("--out", default=RUN_DEFAULTS["out"], show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for report.json and report.md.")
@@ -222,7 +231,8 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
             protocol=ProtocolOptions(users=v["users"], min_photos=v["min_photos"], max_photos=v["max_photos"],
                                      named_users=tuple(v["user"]), leak_ratio=v["leak_ratio"], labels=v["labels"],
                                      seed=v["seed"]),
-            isolation=v["isolation"], rank=v["rank"], command_line=" ".join(["audit", *sys.argv[1:]]))
+            isolation=v["isolation"], rank=v["rank"], countermeasures=tuple(v["countermeasure"]),
+            command_line=" ".join(["audit", *sys.argv[1:]]))
         report = run_audit(options)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err

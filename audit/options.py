@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 from dataclasses import dataclass, field
 
 
@@ -30,6 +31,36 @@ def parse_spec(text: str) -> Spec:
         else:
             options[key.strip()] = value.strip()
     return Spec(name, positional, options)
+
+
+def parse_sweep(text: str, sets: tuple[str, ...] = ()) -> list[Spec]:
+    """`blur:kernel=3,5,7` → one Spec per value; several swept keys give every combination.
+
+    A value without a key extends the key before it. Keys in `sets` (e.g. `at=train,test`)
+    keep their values together as one comma-joined option instead of sweeping them.
+    """
+    name, _, rest = text.strip().partition(":")
+    if not name:
+        raise ValueError(f"empty name in {text!r}")
+    values: dict[str, list[str]] = {}
+    key = None
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        k, eq, value = item.partition("=")
+        if eq:
+            key = k.strip()
+            if not key:
+                raise ValueError(f"{text!r}: option {item!r} has no key")
+            values[key] = [value.strip()]
+        elif key is None:
+            raise ValueError(f"{text!r}: value {item!r} comes before any key=")
+        else:
+            values[key].append(item)
+    fixed = {k: ",".join(v) for k, v in values.items() if k in sets}
+    swept = [(k, v) for k, v in values.items() if k not in sets]
+    specs = []
+    for combination in itertools.product(*(v for _, v in swept)):
+        specs.append(Spec(name, None, {**dict(zip((k for k, _ in swept), combination)), **fixed}))
+    return specs
 
 
 def take(options: dict[str, str], key: str, default, kind=str):

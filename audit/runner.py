@@ -21,7 +21,11 @@ from audit.datasets import load_photos, resolve_dataset
 from audit.images import PhotoSkipped, read_image
 from audit.metrics import Rate, bootstrap_over_users, perceptual_cost, wilson
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
+from countermeasures import Transform, build_transforms
+from countermeasures.transforms.files import transform_files
+from countermeasures.transforms.none import NoTransform
 from trackers import Tracker, build_tracker
+from trackers.base import Ranking
 
 ISOLATIONS = ("per-user", "cohort")
 SCHEMA_VERSION = 1
@@ -35,6 +39,7 @@ class RunOptions:
     protocol: ProtocolOptions = field(default_factory=ProtocolOptions)
     isolation: str = "per-user"
     rank: int = 5
+    countermeasures: tuple[str, ...] = ()
     command_line: str = ""
 
     def __post_init__(self) -> None:
@@ -73,14 +78,20 @@ def run_audit(options: RunOptions) -> dict:
     protocol = build_protocol(photos, options.protocol)
     cloaker = build_cloaker(options.cloaker)
     trackers = [build_tracker(spec) for spec in options.trackers]  # option errors before any work
+    transforms = countermeasure_transforms(options.countermeasures)
     skipped: list[dict] = []
     began = time.perf_counter()
     cloaker.use_public_identities(protocol.public)
     cloaked, perturbation, user_notes = cloak_protected(cloaker, protocol, skipped)
     timings.add("cloak", began)
     results = []
-    for spec, tracker in zip(options.trackers, trackers):
-        results.append(evaluate_tracker(spec, tracker, protocol, cloaked, options, skipped, timings))
+    for transform in transforms:
+        began = time.perf_counter()
+        countermeasure = prepare_countermeasure(transform, protocol, cloaked, skipped)
+        timings.add("countermeasure", began)
+        for spec, tracker in zip(options.trackers, trackers):
+            results.append(evaluate_tracker(spec, tracker, protocol, cloaked, options, skipped, timings,
+                                            countermeasure))
     return {
         "schema_version": SCHEMA_VERSION,
         "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params(),
@@ -149,19 +160,82 @@ def perturbation_record(costs: list, seconds: list[float]) -> dict:
     }
 
 
-def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: list[str]) -> tuple[list[Path], list[str]]:
-    """Photos as posted: the cloaked users' cloaked copies (leaked ones and failed cloaks stay original)."""
-    photos, labels = [], []
+def countermeasure_transforms(specs: tuple[str, ...]) -> list[Transform]:
+    """`none` first (every countermeasure is compared with it), then each swept value once."""
+    transforms: dict[str, Transform] = {"none": NoTransform()}
+    for spec in specs:
+        for transform in build_transforms(spec):
+            transforms.setdefault(transform.spec + "@" + ",".join(transform.at), transform)
+    return list(transforms.values())
+
+
+@dataclass
+class PreparedCountermeasure:
+    """Which file the tracker reads instead of each photo, per transform draw."""
+
+    transform: Transform
+    train_views: list[dict[Path, Path]]  # one mapping per draw; augmentation keeps the originals too
+    test_view: dict[Path, Path] | None  # None: test photos are queried as they are
+
+    @property
+    def name(self) -> str:
+        at = "" if self.transform.at == ("train",) else f" (at {','.join(self.transform.at)})"
+        return self.transform.spec + at
+
+
+def prepare_countermeasure(transform: Transform, protocol: Protocol, cloaked: dict[Path, Path],
+                           skipped: list[dict]) -> PreparedCountermeasure:
+    """Transform every training photo as posted (originals and cloaked copies) and, if asked, the test photos."""
+    if not transform.changes_pixels:
+        return PreparedCountermeasure(transform, [], None)
+    stage = f"countermeasure {transform.spec}"
+
+    def view(t: Transform, photos: list[Path]) -> dict[Path, Path]:
+        mapping = {}
+        for photo, result in transform_files(t, photos, f"{stage} ({len(photos)} photos)").items():
+            if isinstance(result, str):
+                skipped.append({"path": str(photo), "reason": result, "stage": stage})
+            else:
+                mapping[photo] = result
+        return mapping
+
+    posted = sorted({p for paths in protocol.train.values() for p in paths} | set(cloaked.values()))
+    train_views = [view(t, posted) for t in transform.draws()] if "train" in transform.at else []
+    tests = [p for paths in protocol.test.values() for p in paths]
+    return PreparedCountermeasure(transform, train_views, view(transform, tests) if "test" in transform.at else None)
+
+
+def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: list[str],
+                 countermeasure: PreparedCountermeasure | None = None) -> tuple[list[Path], list[str]]:
+    """Photos as posted (the cloaked users' cloaked copies; leaked ones and failed cloaks stay
+    original), as the countermeasure leaves them: replaced by transformed files, or joined by
+    augmented copies."""
+    posted = []
     cloaked_set = set(cloaked_users)
     for name in protocol.labels:
         for path in protocol.train[name]:
-            photos.append(cloaked.get(path, path) if name in cloaked_set else path)
-            labels.append(name)
-    return photos, labels
+            posted.append((cloaked.get(path, path) if name in cloaked_set else path, name))
+    if countermeasure is None or not countermeasure.train_views:
+        return [p for p, _ in posted], [name for _, name in posted]
+    kept = list(posted) if countermeasure.transform.adds_copies else []
+    for view in countermeasure.train_views:
+        kept += [(view[p], name) for p, name in posted if p in view]
+    return [p for p, _ in kept], [name for _, name in kept]
+
+
+def query(model: Tracker, queries: list[Path], depth: int, countermeasure: PreparedCountermeasure) -> Ranking:
+    """Predict on the test photos, or on their transformed files, reported under the original paths."""
+    if countermeasure.test_view is None:
+        return model.predict(queries, depth)
+    original = {countermeasure.test_view[q]: q for q in queries if q in countermeasure.test_view}
+    ranking = model.predict(list(original), depth)
+    return Ranking({original[p]: r for p, r in ranking.ranked.items()},
+                   {original[p]: reason for p, reason in ranking.skipped.items()})
 
 
 def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, cloaked: dict[Path, Path],
-                     options: RunOptions, skipped: list[dict], timings: Timings) -> dict:
+                     options: RunOptions, skipped: list[dict], timings: Timings,
+                     countermeasure: PreparedCountermeasure) -> dict:
     depth = options.rank if tracker.ranks else 1
     users = protocol.protected
     others = [name for name in protocol.labels if name not in users]
@@ -171,12 +245,14 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, cloaked: d
     def fit_and_rank(cloaked_users: list[str], what: str):
         model = build_tracker(spec)
         try:
-            timings.timed("fit", model, lambda: model.fit(*training_set(protocol, cloaked, cloaked_users)))
-            ranking = timings.timed("predict", model, lambda: model.predict(queries, depth))
+            timings.timed("fit", model,
+                          lambda: model.fit(*training_set(protocol, cloaked, cloaked_users, countermeasure)))
+            ranking = timings.timed("predict", model, lambda: query(model, queries, depth, countermeasure))
         finally:
             model.close()
         for path, reason in {**model.skipped_, **ranking.skipped}.items():
-            skipped.append({"path": str(path), "reason": reason, "stage": f"{tracker.name} ({what})"})
+            against = "" if countermeasure.name == "none" else f", countermeasure {countermeasure.name}"
+            skipped.append({"path": str(path), "reason": reason, "stage": f"{tracker.name} ({what}{against})"})
         return ranking
 
     control = fit_and_rank([], "control")
@@ -200,7 +276,7 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, cloaked: d
     result = {
         "tracker": spec,
         "tracker_params": tracker.params(),
-        "countermeasure": "none",
+        "countermeasure": countermeasure.name,
         "leak_ratio": options.protocol.leak_ratio,
         "isolation": options.isolation,
         "protection": rate_record(hidden, totals, seed),

@@ -123,8 +123,27 @@ def test_fawkes_v03_targets_a_public_identity_outside_the_label_set(small_lfw, t
     assert f"Cloak target for {min(targets)}: {targets[min(targets)]}." in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_countermeasure_sweeps_give_one_result_each_beside_none(small_lfw, tmp_path):
+    args = ["--cloaker", "none", "--tracker", "faiss", "--countermeasure", "blur:kernel=3,7",
+            "--countermeasure", "jpeg:quality=10,at=train,test", "--countermeasure", "augment"]
+    result = run(small_lfw, tmp_path / "out", *args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    names = [r["countermeasure"] for r in report["results"]]
+    assert names == ["none", "blur:kernel=3,sigma=0.8", "blur:kernel=7,sigma=1.4",
+                     "jpeg:quality=10 (at train,test)",
+                     "augment:copies=1,rotation=20.0,shift=0.15,zoom=0.15,flip=True"]
+    for entry in report["results"]:
+        assert entry["normal_accuracy"]["n_photos"] > 0 and entry["protection"]["n_users"] == 2
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "| `faiss` | jpeg:quality=10 (at train,test) |" in markdown
+    assert "countermeasure" in report["timings"]
+
+
 def test_list_cloakers_and_trackers():
     cloakers = CliRunner().invoke(main, ["list", "cloakers"])
     trackers = CliRunner().invoke(main, ["list", "trackers"])
     assert all(name in cloakers.output for name in ("none", "noise", "fawkes", "command", "precomputed"))
     assert "faiss" in trackers.output and "linear-probe" in trackers.output
+    countermeasures = CliRunner().invoke(main, ["list", "countermeasures"])
+    assert all(name in countermeasures.output for name in ("blur", "noise", "jpeg", "augment"))
