@@ -42,9 +42,10 @@ def main() -> None:
 
 
 @main.command("list")
-@click.argument("what", type=click.Choice(["extractors", "detectors", "cloakers", "trackers", "countermeasures"]))
+@click.argument("what", type=click.Choice(["extractors", "detectors", "cloakers", "trackers", "countermeasures",
+                                           "cloak-detectors"]))
 def list_plugins(what: str) -> None:
-    """List the registered extractors, detectors, cloakers, trackers or countermeasures."""
+    """List the registered extractors, face detectors, cloakers, trackers, countermeasures or cloak detectors."""
     if what == "extractors":
         entries = available_extractors()
     elif what == "detectors":
@@ -53,6 +54,10 @@ def list_plugins(what: str) -> None:
         from audit.cloakers import available_cloakers
 
         entries = available_cloakers()
+    elif what == "cloak-detectors":
+        from countermeasures.detectors import available_detectors
+
+        entries = available_detectors()
     elif what == "countermeasures":
         from countermeasures import available_transforms
 
@@ -157,7 +162,7 @@ def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallbac
 
 RUN_DEFAULTS = {"cloaker": "fawkes", "tracker": ("faiss",), "dataset": "lfw", "users": 5, "min_photos": 20,
                 "max_photos": 40, "user": (), "seed": 0, "leak_ratio": 0.0, "labels": None,
-                "isolation": "per-user", "rank": 5, "countermeasure": (), "out": "audit-report"}
+                "isolation": "per-user", "rank": 5, "countermeasure": (), "detector": (), "out": "audit-report"}
 
 
 def _config_values(ctx: click.Context, config: Path | None) -> dict:
@@ -174,16 +179,34 @@ def _config_values(ctx: click.Context, config: Path | None) -> dict:
     table = table.get("run", table)
     for key, value in table.items():
         name = key.replace("-", "_")
-        if name in ("trackers", "countermeasures"):
+        if name in ("trackers", "countermeasures", "detectors"):
             name = name[:-1]
         if name not in RUN_DEFAULTS:
             raise click.ClickException(f"{config}: unknown option {key!r}; known: {', '.join(RUN_DEFAULTS)}")
         if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
             values[name] = tuple(value) if isinstance(value, list) else value
-    for name in ("tracker", "countermeasure"):
+    for name in ("tracker", "countermeasure", "detector"):
         if isinstance(values[name], str):
             values[name] = (values[name],)
     return values
+
+
+def sweep_values(value: object, option: str, kind: type, allow_all: bool = False) -> tuple:
+    """`0,0.15,0.3` (or a TOML list, or one number) → a tuple; with allow_all, `all` (or unset) → None."""
+    items = value if isinstance(value, (list, tuple)) else [value] if value is None else str(value).split(",")
+    parsed = []
+    for item in items:
+        text = str(item).strip()
+        if allow_all and (item is None or text == "all"):
+            parsed.append(None)
+            continue
+        try:
+            parsed.append(kind(text))
+        except ValueError:
+            raise ValueError(f"{option}: {text!r} is not a {kind.__name__}{' or all' if allow_all else ''}") from None
+    if len(set(parsed)) != len(parsed):
+        raise ValueError(f"{option}: a value appears twice in {value!r}")
+    return tuple(parsed)
 
 
 @main.command()
@@ -200,9 +223,10 @@ def _config_values(ctx: click.Context, config: Path | None) -> dict:
               help="Photos an identity needs to be a protected user or a label.")
 @click.option("--max-photos", default=RUN_DEFAULTS["max_photos"], show_default=True, type=click.IntRange(2),
               help="At most this many photos per identity (a seeded sample), so no identity dominates.")
-@click.option("--labels", default=None, type=click.IntRange(2), help="Identities the tracker knows (default: all eligible).")
-@click.option("--leak-ratio", default=RUN_DEFAULTS["leak_ratio"], show_default=True, type=click.FloatRange(0, 1, max_open=True),
-              help="Share of each protected user's training photos left uncloaked.")
+@click.option("--labels", default=None, type=str,
+              help="Identities the tracker knows (default: all eligible); a list sweeps, e.g. 2,4,8,all.")
+@click.option("--leak-ratio", default=str(RUN_DEFAULTS["leak_ratio"]), show_default=True, type=str,
+              help="Share of each protected user's training photos left uncloaked; a list sweeps, e.g. 0,0.15,0.3,0.5.")
 @click.option("--isolation", default=RUN_DEFAULTS["isolation"], show_default=True, type=click.Choice(["per-user", "cohort"]),
               help="One tracker per protected user, or all protected users in one tracker.")
 @click.option("--rank", default=RUN_DEFAULTS["rank"], show_default=True, type=click.IntRange(1),
@@ -211,6 +235,9 @@ def _config_values(ctx: click.Context, config: Path | None) -> dict:
               help="Tracker-side transform, repeatable; a list of values sweeps, e.g. blur:kernel=3,5,7, "
                    "jpeg:quality=10,at=train,test, noise:sigma=8, augment:copies=2. Each value is its own "
                    "result beside 'none'.")
+@click.option("--detector", multiple=True,
+              help="Cloak detector scored over protected vs clean classes, repeatable: 2-means (with leaked "
+                   "originals), target-closeness (without).")
 @click.option("--seed", default=RUN_DEFAULTS["seed"], show_default=True, type=int)
 @click.option("--out", default=RUN_DEFAULTS["out"], show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for report.json and report.md.")
@@ -226,12 +253,15 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     _setup_torch()
     v = _config_values(ctx, config)
     try:
+        leak_ratios = sweep_values(v["leak_ratio"], "--leak-ratio", float)
+        label_counts = sweep_values(v["labels"], "--labels", int, allow_all=True)
         options = RunOptions(
             cloaker=v["cloaker"], trackers=tuple(v["tracker"]), dataset=str(v["dataset"]),
             protocol=ProtocolOptions(users=v["users"], min_photos=v["min_photos"], max_photos=v["max_photos"],
-                                     named_users=tuple(v["user"]), leak_ratio=v["leak_ratio"], labels=v["labels"],
-                                     seed=v["seed"]),
+                                     named_users=tuple(v["user"]), leak_ratio=leak_ratios[0],
+                                     labels=label_counts[0], seed=v["seed"]),
             isolation=v["isolation"], rank=v["rank"], countermeasures=tuple(v["countermeasure"]),
+            leak_ratios=leak_ratios, label_counts=label_counts, detectors=tuple(v["detector"]),
             command_line=" ".join(["audit", *sys.argv[1:]]))
         report = run_audit(options)
     except (ValueError, FileNotFoundError, RuntimeError) as err:

@@ -7,9 +7,10 @@ else, and the uncloaked test photos of everyone.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,13 @@ from audit.cloakers import Cloaker, build_cloaker
 from audit.cloakers.store import CloakStore
 from audit.datasets import load_photos, resolve_dataset
 from audit.images import PhotoSkipped, read_image
-from audit.metrics import Rate, bootstrap_over_users, perceptual_cost, wilson
+from audit.metrics import PerceptualCost, Rate, bootstrap_over_users, perceptual_cost, wilson
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
+from audit.cache import EmbeddingCache
+from audit.extractors import load_extractor
+from audit.face.pipeline import FacePipeline
 from countermeasures import Transform, build_transforms
+from countermeasures.detectors import Detector, build_detector, detection_record
 from countermeasures.transforms.files import transform_files
 from countermeasures.transforms.none import NoTransform
 from trackers import Tracker, build_tracker
@@ -40,7 +45,16 @@ class RunOptions:
     isolation: str = "per-user"
     rank: int = 5
     countermeasures: tuple[str, ...] = ()
+    detectors: tuple[str, ...] = ()
+    leak_ratios: tuple[float, ...] = ()  # a sweep (Fawkes Fig. 10); empty: protocol.leak_ratio alone
+    label_counts: tuple[int | None, ...] = ()  # a sweep (Fig. 6); None = every eligible identity
     command_line: str = ""
+
+    def scenarios(self) -> list[ProtocolOptions]:
+        """One protocol per swept (leak ratio, label count); each becomes its own results entries."""
+        leaks = self.leak_ratios or (self.protocol.leak_ratio,)
+        counts = self.label_counts or (self.protocol.labels,)
+        return [replace(self.protocol, leak_ratio=leak, labels=count) for leak in leaks for count in counts]
 
     def __post_init__(self) -> None:
         if self.isolation not in ISOLATIONS:
@@ -75,41 +89,80 @@ class Timings:
 def run_audit(options: RunOptions) -> dict:
     timings = Timings()
     photos = load_photos(resolve_dataset(options.dataset))
-    protocol = build_protocol(photos, options.protocol)
+    scenarios = options.scenarios()
+    protocols = [build_protocol(photos, scenario) for scenario in scenarios]
     cloaker = build_cloaker(options.cloaker)
     trackers = [build_tracker(spec) for spec in options.trackers]  # option errors before any work
     transforms = countermeasure_transforms(options.countermeasures)
+    detectors = [(spec, build_detector(spec)) for spec in options.detectors]
+    for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
+        cloaker.use_public_identities(protocol.public)
     skipped: list[dict] = []
-    began = time.perf_counter()
-    cloaker.use_public_identities(protocol.public)
-    cloaked, perturbation, user_notes = cloak_protected(cloaker, protocol, skipped)
-    timings.add("cloak", began)
-    results = []
-    for transform in transforms:
+    costs: dict[Path, tuple[PerceptualCost | None, float]] = {}
+    user_notes: dict[str, dict] = {}
+    results, detection = [], []
+    for scenario, protocol in zip(scenarios, protocols):
         began = time.perf_counter()
-        countermeasure = prepare_countermeasure(transform, protocol, cloaked, skipped)
-        timings.add("countermeasure", began)
-        for spec, tracker in zip(options.trackers, trackers):
-            results.append(evaluate_tracker(spec, tracker, protocol, cloaked, options, skipped, timings,
-                                            countermeasure))
+        cloaker.use_public_identities(protocol.public)
+        cloaked = cloak_protected(cloaker, protocol, skipped, costs, user_notes)
+        timings.add("cloak", began)
+        if detectors:
+            began = time.perf_counter()
+            detection += detect_cloaks(detectors, protocol, scenario, cloaked)
+            timings.add("detect_cloaks", began)
+        for transform in transforms:
+            began = time.perf_counter()
+            countermeasure = prepare_countermeasure(transform, protocol, cloaked, skipped)
+            timings.add("countermeasure", began)
+            for spec, tracker in zip(options.trackers, trackers):
+                results.append(evaluate_tracker(spec, tracker, protocol, scenario, cloaked, options, skipped,
+                                                timings, countermeasure))
     return {
         "schema_version": SCHEMA_VERSION,
         "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params(),
                     **({"per_user": user_notes} if user_notes else {})},
-        "perturbation": perturbation,
-        "protocol": protocol_record(protocol, options),
+        "perturbation": perturbation_record(costs),
+        "protocol": protocol_record(protocols, scenarios, options),
         "results": results,
-        "skipped": sorted(skipped, key=lambda s: (s["path"], s["stage"])),
+        "detection": detection,
+        "skipped": unique_skips(skipped),
         "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
         "environment": environment(options),
     }
 
 
-def cloak_protected(cloaker: Cloaker, protocol: Protocol,
-                    skipped: list[dict]) -> tuple[dict[Path, Path], dict, dict[str, dict]]:
+def detect_cloaks(detectors: list[tuple[str, Detector]], protocol: Protocol, scenario: ProtocolOptions,
+                  cloaked: dict[Path, Path]) -> list[dict]:
+    """Fit each detector on the features of the training photos as a tracker collects them
+    (every protected user cloaked, leaked photos not) and score protected vs clean classes."""
+    photos, labels = training_set(protocol, cloaked, protocol.protected)
+    with EmbeddingCache() as cache:
+        embedded = detection_pipeline().embed_files(photos, cache=cache, description="features for detection")
+    label_of = dict(zip(photos, labels))
+    features, kept = embedded.embeddings, [label_of[p] for p in embedded.paths]
+    return [{"detector": spec, "leak_ratio": scenario.leak_ratio, "n_labels": len(protocol.labels),
+             **detection_record(detector.fit(features, kept), protocol.protected)} for spec, detector in detectors]
+
+
+@functools.lru_cache(maxsize=1)
+def detection_pipeline() -> FacePipeline:
+    """The default tracker's features (MTCNN + dlib-resnet), which detectors inspect."""
+    return FacePipeline(load_extractor("dlib-resnet"))
+
+
+def unique_skips(skipped: list[dict]) -> list[dict]:
+    """Each (photo, stage, reason) once, sorted: a swept run meets the same bad photo many times."""
+    unique = {(s["path"], s["stage"], s["reason"]): s for s in skipped}
+    return [unique[key] for key in sorted(unique)]
+
+
+def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict],
+                    costs: dict[Path, tuple[PerceptualCost | None, float]],
+                    user_notes: dict[str, dict]) -> dict[Path, Path]:
     """Cloak every protected user's training photos (except leaked ones) through the store.
 
-    Returns the cloaked copies, the perceptual cost record, and the cloaker's notes per user.
+    Returns the cloaked copies; fills `costs` (perceptual cost and seconds per original) and
+    the cloaker's notes per user.
     """
     to_cloak = {user: protocol.to_cloak(user) for user in protocol.protected}
     check = getattr(cloaker, "check", None)
@@ -117,7 +170,6 @@ def cloak_protected(cloaker: Cloaker, protocol: Protocol,
         check([p for paths in to_cloak.values() for p in paths])
     store = CloakStore(cloaker)
     cloaked: dict[Path, Path] = {}
-    costs, seconds = [], []
     with tqdm(total=sum(map(len, to_cloak.values())), desc=f"cloaking ({cloaker.name})", unit="photo") as bar:
         for user, paths in to_cloak.items():
             for original, outcome in store.cloak_user(paths, user, bar).items():
@@ -125,13 +177,13 @@ def cloak_protected(cloaker: Cloaker, protocol: Protocol,
                     skipped.append({"path": str(original), "reason": outcome.reason, "stage": "cloak"})
                     continue
                 cloaked[original] = outcome.path
-                seconds.append(outcome.seconds)
-                if cloaker.writes_files or outcome.path != original:
-                    cost = measure_cost(original, outcome.path, skipped)
-                    if cost is not None:
-                        costs.append(cost)
-    notes = {user: note for user, paths in to_cloak.items() if (note := cloaker.user_notes(paths))}
-    return cloaked, perturbation_record(costs, seconds), notes
+                if original not in costs:
+                    changed = cloaker.writes_files or outcome.path != original
+                    cost = measure_cost(original, outcome.path, skipped) if changed else None
+                    costs[original] = (cost, outcome.seconds)
+            if user not in user_notes and (note := cloaker.user_notes(paths)):
+                user_notes[user] = note
+    return cloaked
 
 
 def measure_cost(original: Path, cloaked: Path, skipped: list[dict]):
@@ -144,19 +196,23 @@ def measure_cost(original: Path, cloaked: Path, skipped: list[dict]):
     return None
 
 
-def perturbation_record(costs: list, seconds: list[float]) -> dict:
-    if not costs:
+def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) -> dict:
+    """Perceptual cost over every distinct photo cloaked in the run, and the cloaker's seconds per photo."""
+    measured = [cost for cost, _ in costs.values() if cost is not None]
+    seconds = [s for _, s in costs.values()]
+    per_photo = float(np.mean(seconds)) if seconds else 0.0
+    if not measured:
         return {"n_photos": 0, "dssim_mean": 0.0, "dssim_max": 0.0, "psnr_mean": None, "l2_mean": 0.0,
-                "linf_max": 0.0, "seconds_per_photo": float(np.mean(seconds)) if seconds else 0.0}
-    finite_psnr = [c.psnr for c in costs if np.isfinite(c.psnr)]
+                "linf_max": 0.0, "seconds_per_photo": per_photo}
+    finite_psnr = [c.psnr for c in measured if np.isfinite(c.psnr)]
     return {
-        "n_photos": len(costs),
-        "dssim_mean": float(np.mean([c.dssim for c in costs])),
-        "dssim_max": float(np.max([c.dssim for c in costs])),
+        "n_photos": len(measured),
+        "dssim_mean": float(np.mean([c.dssim for c in measured])),
+        "dssim_max": float(np.max([c.dssim for c in measured])),
         "psnr_mean": float(np.mean(finite_psnr)) if finite_psnr else None,
-        "l2_mean": float(np.mean([c.l2 for c in costs])),
-        "linf_max": float(np.max([c.linf for c in costs])),
-        "seconds_per_photo": float(np.mean(seconds)) if seconds else 0.0,
+        "l2_mean": float(np.mean([c.l2 for c in measured])),
+        "linf_max": float(np.max([c.linf for c in measured])),
+        "seconds_per_photo": per_photo,
     }
 
 
@@ -233,8 +289,8 @@ def query(model: Tracker, queries: list[Path], depth: int, countermeasure: Prepa
                    {original[p]: reason for p, reason in ranking.skipped.items()})
 
 
-def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, cloaked: dict[Path, Path],
-                     options: RunOptions, skipped: list[dict], timings: Timings,
+def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
+                     cloaked: dict[Path, Path], options: RunOptions, skipped: list[dict], timings: Timings,
                      countermeasure: PreparedCountermeasure) -> dict:
     depth = options.rank if tracker.ranks else 1
     users = protocol.protected
@@ -272,12 +328,13 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, cloaked: d
     hidden = [u["hidden"] for u in per_user]
     control_hidden = [u["control_hidden"] for u in per_user]
     totals = [u["n_test"] for u in per_user]
-    seed = options.protocol.seed
+    seed = scenario.seed
     result = {
         "tracker": spec,
         "tracker_params": tracker.params(),
         "countermeasure": countermeasure.name,
-        "leak_ratio": options.protocol.leak_ratio,
+        "leak_ratio": scenario.leak_ratio,
+        "n_labels": len(protocol.labels),
         "isolation": options.isolation,
         "protection": rate_record(hidden, totals, seed),
         "control": rate_record(control_hidden, totals, seed),
@@ -319,9 +376,10 @@ def normal_accuracy(other_tests: list[tuple[Path, str]], rankings: dict, users: 
     return {"rate": mean, "ci95": list(interval.ci95), "n_photos": n}
 
 
-def protocol_record(protocol: Protocol, options: RunOptions) -> dict:
-    p = options.protocol
-    return {
+def protocol_record(protocols: list[Protocol], scenarios: list[ProtocolOptions], options: RunOptions) -> dict:
+    """The first scenario's protocol; a sweep adds one line per scenario."""
+    protocol, p = protocols[0], scenarios[0]
+    record = {
         "dataset": options.dataset, "seed": p.seed, "users": protocol.protected, "min_photos": p.min_photos,
         "max_photos": p.max_photos, "train_fraction": p.train_fraction, "leak_ratio": p.leak_ratio,
         "isolation": options.isolation, "n_labels": len(protocol.labels), "labels": protocol.labels,
@@ -329,6 +387,10 @@ def protocol_record(protocol: Protocol, options: RunOptions) -> dict:
         "n_test_photos": sum(map(len, protocol.test.values())),
         "n_leaked_photos": sum(map(len, protocol.leaked.values())),
     }
+    if len(scenarios) > 1:
+        record["sweep"] = [{"leak_ratio": s.leak_ratio, "n_labels": len(q.labels),
+                            "n_leaked_photos": sum(map(len, q.leaked.values()))} for s, q in zip(scenarios, protocols)]
+    return record
 
 
 def environment(options: RunOptions) -> dict:

@@ -24,3 +24,11 @@ def verdict(result: dict) -> str:
     if protection["ci95"][0] > control["ci95"][1]:
         return "protects (beyond the control)"
     return "no protection beyond the control"
+
+
+SWEPT = {"leak_ratio": "leak ratio", "n_labels": "labels"}
+
+
+def swept_columns(results: list[dict]) -> list[str]:
+    """The scenario fields that vary across results (a leak-ratio or label sweep), as table columns."""
+    return [key for key in SWEPT if len({r.get(key) for r in results}) > 1]

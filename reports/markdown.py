@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from reports.formatting import percent, rate_text, verdict
+from reports.formatting import SWEPT, percent, rate_text, swept_columns, verdict
 
 
 def render_markdown(report: dict) -> str:
     cloaker, cost, protocol = report["cloaker"], report["perturbation"], report["protocol"]
     params = ", ".join(f"{k}={v}" for k, v in cloaker["params"].items()) or "no options"
+    swept = swept_columns(report["results"])
     lines = [
         "# cloak-audit report",
         "",
@@ -17,18 +18,23 @@ def render_markdown(report: dict) -> str:
         f"Dataset `{protocol['dataset']}`, seed {protocol['seed']}: {len(protocol['users'])} protected users "
         f"({protocol['isolation']}), {protocol['n_labels']} identities, {protocol['n_train_photos']} training and "
         f"{protocol['n_test_photos']} test photos, leak ratio {protocol['leak_ratio']}.",
+        *([f"Swept: " + "; ".join(f"leak ratio {s['leak_ratio']} with {s['n_labels']} identities "
+                                  f"({s['n_leaked_photos']} leaked photos)" for s in protocol["sweep"]) + "."]
+          if "sweep" in protocol else []),
         "",
         "Protection = share of a protected user's *uncloaked* test photos the tracker does not identify "
         "(top-1). The control is the same tracker trained on uncloaked photos. Intervals are 95%, "
         "bootstrapped over users.",
         "",
-        "| tracker | countermeasure | protection | control | normal accuracy | rank-k protection | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| tracker | countermeasure | " + "".join(f"{SWEPT[k]} | " for k in swept)
+        + "protection | control | normal accuracy | rank-k protection | verdict |",
+        "|---|---|" + "---|" * len(swept) + "---|---|---|---|---|",
     ]
     for result in report["results"]:
         rank = result.get("rank_k")
         rank_text = f"{rate_text(rank['protection'])} (k={rank['k']})" if rank else "—"
-        lines.append(f"| `{result['tracker']}` | {result['countermeasure']} | {rate_text(result['protection'])} | "
+        scenario = "".join(f"{result[k]} | " for k in swept)
+        lines.append(f"| `{result['tracker']}` | {result['countermeasure']} | {scenario}{rate_text(result['protection'])} | "
                      f"{rate_text(result['control'])} | {rate_text(result['normal_accuracy'])} | {rank_text} | "
                      f"{verdict(result)} |")
     psnr = "n/a" if cost["psnr_mean"] is None else f"{cost['psnr_mean']:.1f} dB"
@@ -42,13 +48,28 @@ def render_markdown(report: dict) -> str:
         "",
         "## Per user",
         "",
-        "| tracker | user | test photos | protection | control |",
-        "|---|---|---|---|---|",
+        "| tracker | countermeasure | " + "".join(f"{SWEPT[k]} | " for k in swept)
+        + "user | test photos | protection | control |",
+        "|---|---|" + "---|" * len(swept) + "---|---|---|---|",
     ]
     for result in report["results"]:
+        scenario = "".join(f"{result[k]} | " for k in swept)
         for user in result["per_user"]:
-            lines.append(f"| `{result['tracker']}` | {user['user']} | {user['n_test']} | "
+            lines.append(f"| `{result['tracker']}` | {result['countermeasure']} | {scenario}{user['user']} | "
+                         f"{user['n_test']} | "
                          f"{percent(user['protection'])} | {percent(user['control'])} |")
+    if report.get("detection"):
+        lines += ["", "## Cloak detection", "",
+                  "Protected classes are positives; scores are in standard deviations of the other classes'.", "",
+                  "| detector | leak ratio | labels | ROC AUC | TPR at 5% FPR | TP | FN | FP | TN |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for d in report["detection"]:
+            c = d["confusion"]
+            auc = "n/a" if d["auc"] is None else f"{d['auc']:.3f}"
+            tpr = "n/a" if d["tpr_at_5fpr"] is None else percent(d["tpr_at_5fpr"])
+            lines.append(f"| `{d['detector']}` | {d['leak_ratio']} | {d['n_labels']} | {auc} | {tpr} | "
+                         f"{c['true_positives']} | {c['false_negatives']} | {c['false_positives']} | "
+                         f"{c['true_negatives']} |")
     if report["skipped"]:
         lines += ["", f"## Skipped ({len(report['skipped'])})", "", "| photo | stage | reason |", "|---|---|---|"]
         lines += [f"| `{s['path']}` | {s['stage']} | {s['reason']} |" for s in report["skipped"]]

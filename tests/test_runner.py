@@ -140,6 +140,28 @@ def test_countermeasure_sweeps_give_one_result_each_beside_none(small_lfw, tmp_p
     assert "countermeasure" in report["timings"]
 
 
+def test_leak_ratio_and_label_sweeps_give_one_result_per_scenario(small_lfw, tmp_path):
+    args = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss", "--leak-ratio", "0,0.5", "--labels", "4,all",
+            "--detector", "2-means"]
+    result = run(small_lfw, tmp_path / "out", *args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [(r["leak_ratio"], r["n_labels"]) for r in report["results"]] == [(0.0, 4), (0.0, 8), (0.5, 4), (0.5, 8)]
+    # 2 users × 8 training photos (70% of 12); half of them leak at 0.5
+    assert [s["n_leaked_photos"] for s in report["protocol"]["sweep"]] == [0, 0, 8, 8]
+    # the cost covers each distinct cloaked photo once: the leak-0 cloaks include the leak-0.5 ones
+    assert report["perturbation"]["n_photos"] == 16
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "| leak ratio | labels |" in markdown
+    detection = report["detection"]
+    assert [(d["detector"], d["leak_ratio"], d["n_labels"]) for d in detection] == [
+        ("2-means", 0.0, 4), ("2-means", 0.0, 8), ("2-means", 0.5, 4), ("2-means", 0.5, 8)]
+    assert all(d["n_protected"] == 2 and len(d["per_class"]) == d["n_labels"] for d in detection)
+    assert 0 <= detection[3]["auc"] <= 1 and "## Cloak detection" in markdown
+    bad = run(small_lfw, tmp_path / "bad", "--leak-ratio", "0,lots")
+    assert bad.exit_code != 0 and "--leak-ratio: 'lots' is not a float" in bad.output
+
+
 def test_list_cloakers_and_trackers():
     cloakers = CliRunner().invoke(main, ["list", "cloakers"])
     trackers = CliRunner().invoke(main, ["list", "trackers"])

@@ -60,6 +60,16 @@ def test_every_result_user_and_skip_reaches_markdown_and_json(tmp_path):
     assert json.loads(json_path.read_text())["results"][1]["tracker"] == "linear-probe"
 
 
+def test_swept_scenarios_get_their_own_columns_only_when_they_vary(tmp_path):
+    leaky = [dict(result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1)), leak_ratio=leak, n_labels=60)
+             for leak in (0.0, 0.5)]
+    markdown = render_markdown(report(leaky))
+    assert "| tracker | countermeasure | leak ratio | protection |" in markdown
+    assert "| `faiss` | none | 0.5 | 90.0% [70.0, 100.0] |" in markdown
+    assert "labels |" not in markdown  # the label count did not vary
+    assert "leak ratio |" not in render_markdown(report(leaky[:1]))
+
+
 def test_console_summary_lists_each_tracker():
     console = Console(record=True, width=200)
     print_summary(report([result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1))]), console)

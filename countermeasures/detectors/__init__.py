@@ -1,0 +1,53 @@
+"""Cloak detectors (`--detector NAME[:opts]`), and how well they separate protected from clean classes."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from audit.options import construct, parse_spec
+from countermeasures.detectors.base import Detector
+from countermeasures.detectors.target_closeness import TargetClosenessDetector
+from countermeasures.detectors.two_means import TwoMeansDetector
+
+DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (TwoMeansDetector, TargetClosenessDetector)}
+
+
+def available_detectors() -> dict[str, str]:
+    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in DETECTORS.items()}
+
+
+def build_detector(spec_text: str) -> Detector:
+    spec = parse_spec(spec_text)
+    if spec.name not in DETECTORS:
+        raise ValueError(f"unknown detector {spec.name!r}; available: {', '.join(DETECTORS)}")
+    if spec.positional is not None:
+        raise ValueError(f"{spec_text!r}: detector options need a key (key=value)")
+    return construct(DETECTORS[spec.name], spec.name, dict(spec.options))
+
+
+def detection_record(detector: Detector, protected: list[str]) -> dict:
+    """ROC AUC and TPR at 5% FPR over protected (positive) vs clean classes, and an ART-style
+    confusion matrix at the detector's threshold."""
+    names = sorted(detector.scores_)
+    truth = np.array([name in protected for name in names])
+    scores = np.array([detector.scores_[name] for name in names])
+    flagged = detector.flagged()
+    record: dict = {"n_protected": int(truth.sum()), "n_clean": int((~truth).sum()), "threshold": detector.threshold}
+    if truth.all() or not truth.any():
+        record.update(auc=None, tpr_at_5fpr=None)
+    else:
+        fpr, tpr, _ = roc_curve(truth, scores)
+        record.update(auc=float(roc_auc_score(truth, scores)), tpr_at_5fpr=float(tpr[fpr <= 0.05].max()))
+    predicted = np.array([name in flagged for name in names])
+    record["confusion"] = {
+        "true_positives": int((truth & predicted).sum()), "false_negatives": int((truth & ~predicted).sum()),
+        "false_positives": int((~truth & predicted).sum()), "true_negatives": int((~truth & ~predicted).sum()),
+    }
+    record["per_class"] = [{"class": name, "score": round(float(detector.scores_[name]), 4),
+                            "protected": bool(is_protected), "flagged": bool(is_flagged)}
+                           for name, is_protected, is_flagged in zip(names, truth, predicted)]
+    return record
+
+
+__all__ = ["Detector", "available_detectors", "build_detector", "detection_record"]
