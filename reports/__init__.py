@@ -8,13 +8,15 @@ from pathlib import Path
 from audit.paths import atomic_write_bytes
 from reports.console import print_summary
 from reports.markdown import render_markdown
+from reports.plots import sweep_plots
 
 
 def write_reports(report: dict, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "report.json", out_dir / "report.md"
     atomic_write_bytes(json_path, (json.dumps(report, indent=2, default=str) + "\n").encode())
-    atomic_write_bytes(md_path, render_markdown(report).encode())
+    plots = [p.name for p in sweep_plots(report, out_dir)]
+    atomic_write_bytes(md_path, render_markdown(report, plots).encode())
     return json_path, md_path
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from reports.formatting import SWEPT, percent, rate_text, swept_columns, verdict
 
 
-def render_markdown(report: dict) -> str:
+def render_markdown(report: dict, plots: list[str] = ()) -> str:
+    """The report as Markdown; `plots` are sweep PNGs beside it, shown under the results table."""
     cloaker, cost, protocol = report["cloaker"], report["perturbation"], report["protocol"]
     params = ", ".join(f"{k}={v}" for k, v in cloaker["params"].items()) or "no options"
     swept = swept_columns(report["results"])
@@ -37,6 +38,8 @@ def render_markdown(report: dict) -> str:
         lines.append(f"| `{result['tracker']}` | {result['countermeasure']} | {scenario}{rate_text(result['protection'])} | "
                      f"{rate_text(result['control'])} | {rate_text(result['normal_accuracy'])} | {rank_text} | "
                      f"{verdict(result)} |")
+    if plots:
+        lines += ["", "## Sweeps", ""] + [f"![{name}]({name})" for name in plots]
     psnr = "n/a" if cost["psnr_mean"] is None else f"{cost['psnr_mean']:.1f} dB"
     lines += [
         "",

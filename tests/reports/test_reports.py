@@ -16,7 +16,8 @@ def rate(value: float, low: float, high: float, n: int = 20) -> dict:
 
 
 def result(tracker: str, protection: dict, control: dict) -> dict:
-    return {"tracker": tracker, "countermeasure": "none", "protection": protection, "control": control,
+    return {"tracker": tracker, "countermeasure": "none", "leak_ratio": 0.0, "n_labels": 60,
+            "protection": protection, "control": control,
             "normal_accuracy": rate(0.99, 0.97, 1.0, 400), "rank_k": None,
             "per_user": [{"user": "Ada_Lovelace", "n_test": 4, "protection": 0.75, "control": 0.0}]}
 
@@ -68,6 +69,23 @@ def test_swept_scenarios_get_their_own_columns_only_when_they_vary(tmp_path):
     assert "| `faiss` | none | 0.5 | 90.0% [70.0, 100.0] |" in markdown
     assert "labels |" not in markdown  # the label count did not vary
     assert "leak ratio |" not in render_markdown(report(leaky[:1]))
+
+
+def test_sweeps_become_plots_linked_from_the_markdown(tmp_path):
+    from PIL import Image
+
+    swept = [dict(result("faiss", rate(p, p - 0.1, p + 0.05), rate(0.0, 0.0, 0.1)), leak_ratio=leak, n_labels=60)
+             for leak, p in ((0.0, 0.9), (0.5, 0.2))]
+    blurred = [dict(result("faiss", rate(0.5, 0.3, 0.7), rate(0.0, 0.0, 0.1)), leak_ratio=0.0, n_labels=60,
+                    countermeasure=f"blur:kernel={k},sigma=1.0") for k in (3, 7)]
+    _, md_path = write_reports(report(swept + blurred), tmp_path / "swept")
+    markdown = md_path.read_text()
+    for name in ("sweep-leak_ratio.png", "sweep-blur.png"):
+        assert f"![{name}]({name})" in markdown
+        with Image.open(tmp_path / "swept" / name) as image:
+            assert image.format == "PNG" and image.size[0] > 500
+    write_reports(report(swept[:1]), tmp_path / "single")
+    assert not list((tmp_path / "single").glob("*.png"))  # nothing swept, nothing plotted
 
 
 def test_console_summary_lists_each_tracker():
