@@ -12,6 +12,7 @@ import numpy as np
 
 from audit.extractors import available_extractors, load_extractor
 from audit.face.detection import DETECTORS
+from audit.options import summaries
 
 
 def _setup_torch() -> None:
@@ -49,7 +50,7 @@ def list_plugins(what: str) -> None:
     if what == "extractors":
         entries = available_extractors()
     elif what == "detectors":
-        entries = {name: (d.__doc__ or "").strip().splitlines()[0] for name, d in DETECTORS.items()}
+        entries = summaries(DETECTORS)
     elif what == "cloakers":
         from audit.cloakers import available_cloakers
 
@@ -193,7 +194,12 @@ def _config_values(ctx: click.Context, config: Path | None) -> dict:
 
 def sweep_values(value: object, option: str, kind: type, allow_all: bool = False) -> tuple:
     """`0,0.15,0.3` (or a TOML list, or one number) → a tuple; with allow_all, `all` (or unset) → None."""
-    items = value if isinstance(value, (list, tuple)) else [value] if value is None else str(value).split(",")
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    elif value is None:
+        items = [None]
+    else:
+        items = str(value).split(",")
     parsed = []
     for item in items:
         text = str(item).strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -14,22 +15,34 @@ class Spec:
     options: dict[str, str] = field(default_factory=dict)
 
 
-def parse_spec(text: str) -> Spec:
-    """Parse `name`, `name:k=v,k2=v2` or `name:POSITIONAL,k=v` (e.g. `onnx:model.onnx,size=112`)."""
+def _items(text: str) -> tuple[str, list[tuple[str | None, str]]]:
+    """`name:k=v,x` → name and its items in order, each (key, value), or (None, value) without a key."""
     name, _, rest = text.strip().partition(":")
     if not name:
         raise ValueError(f"empty name in {text!r}")
-    positional, options = None, {}
+    items: list[tuple[str | None, str]] = []
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")
         if not eq:
-            if positional is not None:
-                raise ValueError(f"{text!r}: more than one value without a key ({positional!r}, {item!r})")
-            positional = item
-        elif not key:
+            items.append((None, item))
+        elif not key.strip():
             raise ValueError(f"{text!r}: option {item!r} has no key")
         else:
-            options[key.strip()] = value.strip()
+            items.append((key.strip(), value.strip()))
+    return name, items
+
+
+def parse_spec(text: str) -> Spec:
+    """Parse `name`, `name:k=v,k2=v2` or `name:POSITIONAL,k=v` (e.g. `onnx:model.onnx,size=112`)."""
+    name, items = _items(text)
+    positional, options = None, {}
+    for key, value in items:
+        if key is not None:
+            options[key] = value
+        elif positional is not None:
+            raise ValueError(f"{text!r}: more than one value without a key ({positional!r}, {value!r})")
+        else:
+            positional = value
     return Spec(name, positional, options)
 
 
@@ -39,22 +52,17 @@ def parse_sweep(text: str, sets: tuple[str, ...] = ()) -> list[Spec]:
     A value without a key extends the key before it. Keys in `sets` (e.g. `at=train,test`)
     keep their values together as one comma-joined option instead of sweeping them.
     """
-    name, _, rest = text.strip().partition(":")
-    if not name:
-        raise ValueError(f"empty name in {text!r}")
+    name, items = _items(text)
     values: dict[str, list[str]] = {}
-    key = None
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        k, eq, value = item.partition("=")
-        if eq:
-            key = k.strip()
-            if not key:
-                raise ValueError(f"{text!r}: option {item!r} has no key")
-            values[key] = [value.strip()]
-        elif key is None:
-            raise ValueError(f"{text!r}: value {item!r} comes before any key=")
+    last = None
+    for key, value in items:
+        if key is not None:
+            last = key
+            values[key] = [value]
+        elif last is None:
+            raise ValueError(f"{text!r}: value {value!r} comes before any key=")
         else:
-            values[key].append(item)
+            values[last].append(value)
     fixed = {k: ",".join(v) for k, v in values.items() if k in sets}
     swept = [(k, v) for k, v in values.items() if k not in sets]
     specs = []
@@ -92,6 +100,20 @@ def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
         if not any(p.kind == p.VAR_KEYWORD for p in parameters):
             break
     return known
+
+
+def summaries(registry: Mapping[str, type]) -> dict[str, str]:
+    """Each registered name with the first line of its class's docstring (what `audit list` prints)."""
+    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in registry.items()}
+
+
+def build_registered(registry: Mapping[str, type], spec: Spec, kind: str):
+    """The class registered as `spec.name`, built with spec's options; clear errors for the rest."""
+    if spec.name not in registry:
+        raise ValueError(f"unknown {kind} {spec.name!r}; available: {', '.join(registry)}")
+    if spec.positional is not None:
+        raise ValueError(f"{spec.name}:{spec.positional}: {kind} options need a key (key=value)")
+    return construct(registry[spec.name], spec.name, dict(spec.options))
 
 
 def construct(cls: type, name: str, options: dict[str, str]):

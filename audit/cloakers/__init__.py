@@ -17,7 +17,7 @@ from audit.cloakers.fawkes_targeted import FawkesTargetedCloak
 from audit.cloakers.none import NoCloak
 from audit.cloakers.noise import NoiseCloak
 from audit.cloakers.precomputed import PrecomputedCloak
-from audit.options import construct, parse_spec
+from audit.options import Spec, build_registered, construct, parse_spec, summaries
 
 ENTRY_POINT_GROUP = "cloak_audit.cloakers"
 BUILT_IN: dict[str, type[Cloaker]] = {cls.name: cls for cls in (NoCloak, NoiseCloak, FawkesCloak, CommandCloak,
@@ -36,24 +36,18 @@ def _plugins() -> dict[str, type[Cloaker]]:
 
 
 def available_cloakers() -> dict[str, str]:
-    registry = {**BUILT_IN, **_plugins()}
-    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in registry.items()}
+    return summaries({**BUILT_IN, **_plugins()})
 
 
 def build_cloaker(spec_text: str) -> Cloaker:
     """`none`, `noise:dssim=0.007`, `fawkes:mode=high,impl=auto`, `precomputed:dir=DIR`, a plugin, ..."""
     spec = parse_spec(spec_text)
     options = dict(spec.options)
-    if spec.positional is not None:
-        raise ValueError(f"{spec_text!r}: cloaker options need a key (key=value)")
     if "format" in options:
         options["output_format"] = options.pop("format")
-    if spec.name == "fawkes":
+    if spec.name == "fawkes" and spec.positional is None:
         return _fawkes(options)
-    registry = {**BUILT_IN, **_plugins()}
-    if spec.name not in registry:
-        raise ValueError(f"unknown cloaker {spec.name!r}; available: {', '.join(registry)}")
-    return construct(registry[spec.name], spec.name, options)
+    return build_registered({**BUILT_IN, **_plugins()}, Spec(spec.name, spec.positional, options), "cloaker")
 
 
 def _fawkes(options: dict[str, str]) -> Cloaker:

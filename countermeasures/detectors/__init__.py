@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from audit.options import construct, parse_spec
+from audit.options import build_registered, parse_spec, summaries
 from countermeasures.detectors.base import Detector
 from countermeasures.detectors.target_closeness import TargetClosenessDetector
 from countermeasures.detectors.two_means import TwoMeansDetector
@@ -14,16 +14,12 @@ DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (TwoMeansDetect
 
 
 def available_detectors() -> dict[str, str]:
-    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in DETECTORS.items()}
+    return summaries(DETECTORS)
 
 
 def build_detector(spec_text: str) -> Detector:
-    spec = parse_spec(spec_text)
-    if spec.name not in DETECTORS:
-        raise ValueError(f"unknown detector {spec.name!r}; available: {', '.join(DETECTORS)}")
-    if spec.positional is not None:
-        raise ValueError(f"{spec_text!r}: detector options need a key (key=value)")
-    return construct(DETECTORS[spec.name], spec.name, dict(spec.options))
+    """`2-means`, `2-means:threshold=3`, `target-closeness`."""
+    return build_registered(DETECTORS, parse_spec(spec_text), "detector")
 
 
 def detection_record(detector: Detector, protected: list[str]) -> dict:

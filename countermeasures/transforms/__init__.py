@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audit.options import construct, parse_sweep
+from audit.options import build_registered, parse_sweep, summaries
 from countermeasures.transforms.augment import Augmentation
 from countermeasures.transforms.base import Transform
 from countermeasures.transforms.blur import GaussianBlur
@@ -15,17 +15,12 @@ TRANSFORMS: dict[str, type[Transform]] = {cls.name: cls for cls in (NoTransform,
 
 
 def available_transforms() -> dict[str, str]:
-    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in TRANSFORMS.items()}
+    return summaries(TRANSFORMS)
 
 
 def build_transforms(spec_text: str) -> list[Transform]:
     """`jpeg:quality=10,30,at=train,test` → [jpeg quality 10, jpeg quality 30], both at train and test."""
-    built = []
-    for spec in parse_sweep(spec_text, sets=("at",)):
-        if spec.name not in TRANSFORMS:
-            raise ValueError(f"unknown countermeasure {spec.name!r}; available: {', '.join(TRANSFORMS)}")
-        built.append(construct(TRANSFORMS[spec.name], spec.name, dict(spec.options)))
-    return built
+    return [build_registered(TRANSFORMS, spec, "countermeasure") for spec in parse_sweep(spec_text, sets=("at",))]
 
 
 __all__ = ["Transform", "available_transforms", "build_transforms"]
