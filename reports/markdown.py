@@ -5,11 +5,26 @@ from __future__ import annotations
 from reports.formatting import SWEPT, percent, rate_text, swept_columns, verdict
 
 
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines."""
+    return [f"| {' | '.join(header)} |", "|" + "---|" * len(header)] + [f"| {' | '.join(row)} |" for row in rows]
+
+
 def render_markdown(report: dict, plots: list[str] = ()) -> str:
     """The report as Markdown; `plots` are sweep PNGs beside it, shown under the results table."""
     cloaker, cost, protocol = report["cloaker"], report["perturbation"], report["protocol"]
     params = ", ".join(f"{k}={v}" for k, v in cloaker["params"].items()) or "no options"
     swept = swept_columns(report["results"])
+    lead_header = ["tracker", "countermeasure", *(SWEPT[k] for k in swept)]
+
+    def lead(result: dict) -> list[str]:
+        """The cells that say which result a row belongs to."""
+        return [f"`{result['tracker']}`", result["countermeasure"], *(str(result[k]) for k in swept)]
+
+    def rank_text(result: dict) -> str:
+        rank = result.get("rank_k")
+        return f"{rate_text(rank['protection'])} (k={rank['k']})" if rank else "—"
+
     lines = [
         "# cloak-audit report",
         "",
@@ -19,25 +34,18 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         f"Dataset `{protocol['dataset']}`, seed {protocol['seed']}: {len(protocol['users'])} protected users "
         f"({protocol['isolation']}), {protocol['n_labels']} identities, {protocol['n_train_photos']} training and "
         f"{protocol['n_test_photos']} test photos, leak ratio {protocol['leak_ratio']}.",
-        *([f"Swept: " + "; ".join(f"leak ratio {s['leak_ratio']} with {s['n_labels']} identities "
-                                  f"({s['n_leaked_photos']} leaked photos)" for s in protocol["sweep"]) + "."]
+        *(["Swept: " + "; ".join(f"leak ratio {s['leak_ratio']} with {s['n_labels']} identities "
+                                 f"({s['n_leaked_photos']} leaked photos)" for s in protocol["sweep"]) + "."]
           if "sweep" in protocol else []),
         "",
         "Protection = share of a protected user's *uncloaked* test photos the tracker does not identify "
         "(top-1). The control is the same tracker trained on uncloaked photos. Intervals are 95%, "
         "bootstrapped over users.",
         "",
-        "| tracker | countermeasure | " + "".join(f"{SWEPT[k]} | " for k in swept)
-        + "protection | control | normal accuracy | rank-k protection | verdict |",
-        "|---|---|" + "---|" * len(swept) + "---|---|---|---|---|",
+        *table(lead_header + ["protection", "control", "normal accuracy", "rank-k protection", "verdict"],
+               [lead(r) + [rate_text(r["protection"]), rate_text(r["control"]), rate_text(r["normal_accuracy"]),
+                           rank_text(r), verdict(r)] for r in report["results"]]),
     ]
-    for result in report["results"]:
-        rank = result.get("rank_k")
-        rank_text = f"{rate_text(rank['protection'])} (k={rank['k']})" if rank else "—"
-        scenario = "".join(f"{result[k]} | " for k in swept)
-        lines.append(f"| `{result['tracker']}` | {result['countermeasure']} | {scenario}{rate_text(result['protection'])} | "
-                     f"{rate_text(result['control'])} | {rate_text(result['normal_accuracy'])} | {rank_text} | "
-                     f"{verdict(result)} |")
     if plots:
         lines += ["", "## Sweeps", ""] + [f"![{name}]({name})" for name in plots]
     psnr = "n/a" if cost["psnr_mean"] is None else f"{cost['psnr_mean']:.1f} dB"
@@ -51,29 +59,23 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         "",
         "## Per user",
         "",
-        "| tracker | countermeasure | " + "".join(f"{SWEPT[k]} | " for k in swept)
-        + "user | test photos | protection | control |",
-        "|---|---|" + "---|" * len(swept) + "---|---|---|---|",
+        *table(lead_header + ["user", "test photos", "protection", "control"],
+               [lead(r) + [u["user"], str(u["n_test"]), percent(u["protection"]), percent(u["control"])]
+                for r in report["results"] for u in r["per_user"]]),
     ]
-    for result in report["results"]:
-        scenario = "".join(f"{result[k]} | " for k in swept)
-        for user in result["per_user"]:
-            lines.append(f"| `{result['tracker']}` | {result['countermeasure']} | {scenario}{user['user']} | "
-                         f"{user['n_test']} | "
-                         f"{percent(user['protection'])} | {percent(user['control'])} |")
     if report.get("detection"):
         lines += ["", "## Cloak detection", "",
-                  "Protected classes are positives; scores are in standard deviations of the other classes'.", "",
-                  "| detector | leak ratio | labels | ROC AUC | TPR at 5% FPR | TP | FN | FP | TN |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for d in report["detection"]:
-            c = d["confusion"]
-            auc = "n/a" if d["auc"] is None else f"{d['auc']:.3f}"
-            tpr = "n/a" if d["tpr_at_5fpr"] is None else percent(d["tpr_at_5fpr"])
-            lines.append(f"| `{d['detector']}` | {d['leak_ratio']} | {d['n_labels']} | {auc} | {tpr} | "
-                         f"{c['true_positives']} | {c['false_negatives']} | {c['false_positives']} | "
-                         f"{c['true_negatives']} |")
+                  "Protected classes are positives; scores are in robust standard deviations (median and MAD) "
+                  "of the other classes'.", "",
+                  *table(["detector", "leak ratio", "labels", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
+                         [[f"`{d['detector']}`", str(d["leak_ratio"]), str(d["n_labels"]),
+                           "n/a" if d["auc"] is None else f"{d['auc']:.3f}",
+                           "n/a" if d["tpr_at_5fpr"] is None else percent(d["tpr_at_5fpr"]),
+                           *(str(d["confusion"][k]) for k in ("true_positives", "false_negatives",
+                                                                "false_positives", "true_negatives"))]
+                          for d in report["detection"]])]
     if report["skipped"]:
-        lines += ["", f"## Skipped ({len(report['skipped'])})", "", "| photo | stage | reason |", "|---|---|---|"]
-        lines += [f"| `{s['path']}` | {s['stage']} | {s['reason']} |" for s in report["skipped"]]
+        lines += ["", f"## Skipped ({len(report['skipped'])})", "",
+                  *table(["photo", "stage", "reason"],
+                         [[f"`{s['path']}`", s["stage"], s["reason"]] for s in report["skipped"]])]
     return "\n".join(lines) + "\n"
