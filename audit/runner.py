@@ -22,7 +22,6 @@ from audit.datasets import load_photos, resolve_dataset
 from audit.images import PhotoSkipped, read_image
 from audit.metrics import PerceptualCost, Rate, bootstrap_over_users, perceptual_cost, wilson
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
-from audit.cache import EmbeddingCache
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 from countermeasures import Transform, build_transforms
@@ -136,8 +135,7 @@ def detect_cloaks(detectors: list[tuple[str, Detector]], protocol: Protocol, sce
     """Fit each detector on the features of the training photos as a tracker collects them
     (every protected user cloaked, leaked photos not) and score protected vs clean classes."""
     photos, labels = training_set(protocol, cloaked, protocol.protected)
-    with EmbeddingCache() as cache:
-        embedded = detection_pipeline().embed_files(photos, cache=cache, description="features for detection")
+    embedded = detection_pipeline().embed_cached(photos, description="features for detection")
     label_of = dict(zip(photos, labels))
     features, kept = embedded.embeddings, [label_of[p] for p in embedded.paths]
     return [{"detector": spec, "leak_ratio": scenario.leak_ratio, "n_labels": len(protocol.labels),
@@ -221,7 +219,7 @@ def countermeasure_transforms(specs: tuple[str, ...]) -> list[Transform]:
     transforms: dict[str, Transform] = {"none": NoTransform()}
     for spec in specs:
         for transform in build_transforms(spec):
-            transforms.setdefault(transform.spec + "@" + ",".join(transform.at), transform)
+            transforms.setdefault(transform.label, transform)
     return list(transforms.values())
 
 
@@ -233,10 +231,6 @@ class PreparedCountermeasure:
     train_views: list[dict[Path, Path]]  # one mapping per draw; augmentation keeps the originals too
     test_view: dict[Path, Path] | None  # None: test photos are queried as they are
 
-    @property
-    def name(self) -> str:
-        at = "" if self.transform.at == ("train",) else f" (at {','.join(self.transform.at)})"
-        return self.transform.spec + at
 
 
 def prepare_countermeasure(transform: Transform, protocol: Protocol, cloaked: dict[Path, Path],
@@ -307,7 +301,8 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
         finally:
             model.close()
         for path, reason in {**model.skipped_, **ranking.skipped}.items():
-            against = "" if countermeasure.name == "none" else f", countermeasure {countermeasure.name}"
+            label = countermeasure.transform.label
+            against = "" if label == "none" else f", countermeasure {label}"
             skipped.append({"path": str(path), "reason": reason, "stage": f"{tracker.name} ({what}{against})"})
         return ranking
 
@@ -332,7 +327,7 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
     result = {
         "tracker": spec,
         "tracker_params": tracker.params(),
-        "countermeasure": countermeasure.name,
+        "countermeasure": countermeasure.transform.label,
         "leak_ratio": scenario.leak_ratio,
         "n_labels": len(protocol.labels),
         "isolation": options.isolation,

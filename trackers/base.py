@@ -13,7 +13,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from audit.cache import EmbeddingCache
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 
@@ -73,8 +72,7 @@ class EmbeddingTracker(Tracker):
         return self._pipeline
 
     def embed(self, photos: list[Path], description: str) -> tuple[np.ndarray, list[Path], dict[Path, str]]:
-        with EmbeddingCache() as cache:
-            result = self.pipeline.embed_files(photos, cache, description=description, progress=len(photos) > 64)
+        result = self.pipeline.embed_cached(photos, description, progress=len(photos) > 64)
         return result.embeddings, result.paths, dict(result.skipped)
 
     def fit(self, photos: list[Path], labels: list[str]) -> "EmbeddingTracker":

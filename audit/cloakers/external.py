@@ -8,8 +8,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from audit.cloakers.base import Cloaker
-from audit.cloakers.matching import index_cloaked
+from audit.cloakers.base import Cloaker, cloaked_name
+from audit.cloakers.matching import index_cloaked, original_stem
 
 FAWKES_MODES = ("low", "mid", "high")
 
@@ -42,7 +42,7 @@ def collect(photos: list[Path], produced: dict[str, Path], out_dir: Path, why_mi
         if source is None:
             outcome[photo] = why_missing
             continue
-        target = out_dir / f"{photo.stem}_cloaked{source.suffix.lower()}"
+        target = out_dir / cloaked_name(photo, source.suffix.lower())
         shutil.move(source, target)
         outcome[photo] = target
     return outcome
@@ -77,7 +77,7 @@ class OfficialFawkes(Cloaker):
             folder = Path(work)
             stage(photos, folder)
             run_program([binary, "-d", str(folder), "--mode", self.mode, "--format", "png"], "fawkes", self.timeout)
-            produced = {p.stem[: -len("_cloaked")]: p for p in folder.glob("*_cloaked.png")}
+            produced = {original_stem(p): p for p in folder.glob("*_cloaked.png")}
             return collect(photos, produced, out_dir, "fawkes wrote no cloaked copy (it found no face)")
 
 

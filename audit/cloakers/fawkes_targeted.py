@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audit.cache import EmbeddingCache
 from audit.cloakers.fawkes import FawkesCloak
 from audit.face.pipeline import EmbeddingResult
 from audit.protocol import rng_for
@@ -77,8 +76,9 @@ class FawkesTargetedCloak(FawkesCloak):
         if not eligible:
             raise self._no_candidates()
         picks = rng_for(self.seed, "fawkes-targets").permutation(len(eligible))[: self.candidates]
-        self._pool = {eligible[i]: sorted(public[eligible[i]])[: self.target_photos] for i in sorted(picks)}
-        self._centroids = None
+        pool = {eligible[i]: sorted(public[eligible[i]])[: self.target_photos] for i in sorted(picks)}
+        if pool != self._pool:  # a sweep often hands the same pool again: keep its centroids
+            self._pool, self._centroids = pool, None
 
     def user_notes(self, photos: list[Path]) -> dict[str, object]:
         choice = self.choose_target(photos)
@@ -134,5 +134,4 @@ class FawkesTargetedCloak(FawkesCloak):
                           "below the number of eligible identities, or lower min_target_photos)")
 
     def _embed(self, paths: list[Path]) -> EmbeddingResult:
-        with EmbeddingCache() as cache:
-            return self.pipeline.embed_files(paths, cache=cache, progress=False)
+        return self.pipeline.embed_cached(paths, progress=False)

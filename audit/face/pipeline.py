@@ -109,6 +109,11 @@ class FacePipeline:
             embeddings = np.zeros((0, 0), np.float32)
         return EmbeddingResult(embeddings, kept, skipped, fallbacks)
 
+    def embed_cached(self, paths: list[Path], description: str = "embedding", progress: bool = True) -> EmbeddingResult:
+        """`embed_files` through the on-disk embedding cache, opened for this call."""
+        with EmbeddingCache() as cache:
+            return self.embed_files(paths, cache, description=description, progress=progress)
+
     def _embed_chunk(self, paths: list[Path], cache: EmbeddingCache | None, batch_size: int,
                      fallbacks: list[Path]) -> dict[Path, np.ndarray | str]:
         data: dict[Path, bytes] = {}

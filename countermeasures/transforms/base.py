@@ -53,6 +53,11 @@ class Transform(ABC):
         return [self]
 
     @property
+    def label(self) -> str:
+        """How results name it: the spec, and where it applies unless that is the training photos alone."""
+        return self.spec if self.at == ("train",) else f"{self.spec} (at {','.join(self.at)})"
+
+    @property
     def cache_key(self) -> str:
         """What makes its output unique: the spec (an augmentation adds which draw it is)."""
         return self.spec
