@@ -6,8 +6,9 @@ from audit.options import build_registered, parse_spec, summaries
 from trackers.base import EmbeddingTracker, Ranking, Tracker
 from trackers.faiss_search import FaissTracker
 from trackers.linear_probe import LinearProbeTracker
+from trackers.scratch import ScratchTracker
 
-TRACKERS: dict[str, type[Tracker]] = {cls.name: cls for cls in (FaissTracker, LinearProbeTracker)}
+TRACKERS: dict[str, type[Tracker]] = {cls.name: cls for cls in (FaissTracker, LinearProbeTracker, ScratchTracker)}
 
 
 def available_trackers() -> dict[str, str]:

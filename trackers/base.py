@@ -55,9 +55,12 @@ class Tracker(ABC):
 
 
 class EmbeddingTracker(Tracker):
-    """A tracker on its own face pipeline (detector → alignment → extractor), with the embedding cache."""
+    """A tracker on its own face pipeline (detector → alignment → extractor), with the embedding cache.
 
-    def __init__(self, extractor: str = "dlib-resnet", detector: str = "mtcnn") -> None:
+    `extractor=None` is for a tracker that learns its own features and builds its own pipeline.
+    """
+
+    def __init__(self, extractor: str | None = "dlib-resnet", detector: str = "mtcnn") -> None:
         self.extractor = extractor
         self.detector = detector
         self._pipeline: FacePipeline | None = None

@@ -18,6 +18,10 @@ def clusters(n_per: int = 10, seed: int = 0) -> tuple[np.ndarray, list[str]]:
     return np.vstack(vectors).astype(np.float32), labels
 
 
+# A tracker that learns from 8 photos per identity alone cannot match a pretrained model; chance is 25%.
+ACCURACY_FLOOR = {"scratch": 0.5}
+
+
 @pytest.mark.parametrize("name", sorted(available_trackers()))
 def test_every_registered_tracker_identifies_real_lfw_photos(name, small_lfw):
     people = sorted(d for d in small_lfw.iterdir())[:4]
@@ -27,7 +31,7 @@ def test_every_registered_tracker_identifies_real_lfw_photos(name, small_lfw):
     ranking = tracker.predict(test, depth=2)
     assert set(ranking.ranked) | set(ranking.skipped) == set(test)
     correct = [ranking.top(p) == [p.parent.name] for p in ranking.ranked]
-    assert np.mean(correct) >= 0.9
+    assert np.mean(correct) >= ACCURACY_FLOOR.get(name, 0.9)
     assert all(len(r) <= 2 for r in ranking.ranked.values())
     assert repr(tracker).startswith(type(tracker).__name__ + "(")
     tracker.close()
@@ -69,7 +73,7 @@ def test_tracker_options_are_checked():
         build_tracker("faiss:index=kd")
     with pytest.raises(ValueError, match="unknown tracker"):
         build_tracker("rekognition-ish")
-    assert set(TRACKERS) == {"faiss", "linear-probe"}
+    assert set(TRACKERS) == {"faiss", "linear-probe", "scratch"}
 
 
 def test_linear_probe_is_deterministic():
@@ -87,3 +91,26 @@ def test_fit_needs_two_identities(small_lfw):
     photos = sorted(next(iter(sorted(small_lfw.iterdir()))).glob("*.jpg"))[:3]
     with pytest.raises(ValueError, match="fewer than two identities"):
         build_tracker("faiss").fit(photos, [Path(p).parent.name for p in photos])
+
+
+@pytest.mark.parametrize("arch", ["convnet", "resnet"])
+def test_scratch_tracker_learns_from_its_photos_and_is_deterministic(arch, small_lfw):
+    people = sorted(d for d in small_lfw.iterdir())[:4]
+    train = [p for d in people for p in sorted(d.glob("*.jpg"))[:10]]
+    labels = [p.parent.name for p in train]
+    tracker = build_tracker(f"scratch:arch={arch},size=48,epochs=15")
+    tracker.fit(train, labels)
+    assert tracker.losses_[-1] < 0.7 * tracker.losses_[0]
+    again = build_tracker(f"scratch:arch={arch},size=48,epochs=15").fit(train, labels)
+    vectors, _, _ = tracker.embed(train[:4], "check")
+    assert tracker.rank_embeddings(vectors, 4) == again.rank_embeddings(vectors, 4)
+    assert tracker.params()["arch"] == arch and "extractor" not in tracker.params()
+
+
+def test_scratch_tracker_options_are_checked():
+    with pytest.raises(ValueError, match="arch='vgg'"):
+        build_tracker("scratch:arch=vgg")
+    with pytest.raises(ValueError, match="size must be at least 32"):
+        build_tracker("scratch:size=16")
+    with pytest.raises(ValueError, match="unknown option"):
+        build_tracker("scratch:extractor=dlib-resnet")
