@@ -60,9 +60,9 @@ def list_plugins(what: str) -> None:
 
         entries = available_detectors()
     elif what == "countermeasures":
-        from countermeasures import available_transforms
+        from countermeasures import available_countermeasures
 
-        entries = available_transforms()
+        entries = available_countermeasures()
     else:
         from trackers import available_trackers
 
@@ -238,9 +238,10 @@ def sweep_values(value: object, option: str, kind: type, allow_all: bool = False
 @click.option("--rank", default=RUN_DEFAULTS["rank"], show_default=True, type=click.IntRange(1),
               help="k for the rank-k figure of search trackers.")
 @click.option("--countermeasure", multiple=True,
-              help="Tracker-side transform, repeatable; a list of values sweeps, e.g. blur:kernel=3,5,7, "
-                   "jpeg:quality=10,at=train,test, noise:sigma=8, augment:copies=2. Each value is its own "
-                   "result beside 'none'.")
+              help="Tracker-side countermeasure, repeatable; a list of values sweeps. Transforms: "
+                   "blur:kernel=3,5,7, jpeg:quality=10,at=train,test, noise:sigma=8, augment:copies=2; adaptive "
+                   "trackers: detect-and-drop:detector=2-means, robust-retraining:public_users=20,epochs=10. "
+                   "Each value is its own result beside 'none'.")
 @click.option("--detector", multiple=True,
               help="Cloak detector scored over protected vs clean classes, repeatable: 2-means (with leaked "
                    "originals), target-closeness (without).")

@@ -46,6 +46,16 @@ def parse_spec(text: str) -> Spec:
     return Spec(name, positional, options)
 
 
+def with_option(text: str, key: str, value: str) -> str:
+    """`text` with option `key` set to `value` (which may not hold a comma)."""
+    if "," in value:
+        raise ValueError(f"option {key}={value!r} would hold a comma, which the option syntax cannot carry")
+    spec = parse_spec(text)
+    options = {**spec.options, key: value}
+    items = ([spec.positional] if spec.positional is not None else []) + [f"{k}={v}" for k, v in options.items()]
+    return f"{spec.name}:{','.join(items)}"
+
+
 def parse_sweep(text: str, sets: tuple[str, ...] = ()) -> list[Spec]:
     """`blur:kernel=3,5,7` → one Spec per value; several swept keys give every combination.
 

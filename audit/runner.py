@@ -7,7 +7,6 @@ else, and the uncloaked test photos of everyone.
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -22,10 +21,8 @@ from audit.datasets import load_photos, resolve_dataset
 from audit.images import PhotoSkipped, read_image
 from audit.metrics import PerceptualCost, Rate, bootstrap_over_users, perceptual_cost, wilson
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
-from audit.extractors import load_extractor
-from audit.face.pipeline import FacePipeline
-from countermeasures import Transform, build_transforms
-from countermeasures.detectors import Detector, build_detector, detection_record
+from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, build_countermeasures
+from countermeasures.detectors import Detector, build_detector, detection_record, tracker_features
 from countermeasures.transforms.files import transform_files
 from countermeasures.transforms.none import NoTransform
 from trackers import Tracker, build_tracker
@@ -92,7 +89,10 @@ def run_audit(options: RunOptions) -> dict:
     protocols = [build_protocol(photos, scenario) for scenario in scenarios]
     cloaker = build_cloaker(options.cloaker)
     trackers = [build_tracker(spec) for spec in options.trackers]  # option errors before any work
-    transforms = countermeasure_transforms(options.countermeasures)
+    countermeasures = run_countermeasures(options.countermeasures)
+    for countermeasure in countermeasures:
+        for tracker in trackers:
+            countermeasure.check_tracker(tracker)
     detectors = [(spec, build_detector(spec)) for spec in options.detectors]
     for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
         cloaker.use_public_identities(protocol.public)
@@ -109,13 +109,13 @@ def run_audit(options: RunOptions) -> dict:
             began = time.perf_counter()
             detection += detect_cloaks(detectors, protocol, scenario, cloaked)
             timings.add("detect_cloaks", began)
-        for transform in transforms:
+        for countermeasure in countermeasures:
             began = time.perf_counter()
-            countermeasure = prepare_countermeasure(transform, protocol, cloaked, skipped)
+            prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped)
             timings.add("countermeasure", began)
             for spec, tracker in zip(options.trackers, trackers):
                 results.append(evaluate_tracker(spec, tracker, protocol, scenario, cloaked, options, skipped,
-                                                timings, countermeasure))
+                                                timings, prepared))
     return {
         "schema_version": SCHEMA_VERSION,
         "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params(),
@@ -134,18 +134,9 @@ def detect_cloaks(detectors: list[tuple[str, Detector]], protocol: Protocol, sce
                   cloaked: dict[Path, Path]) -> list[dict]:
     """Fit each detector on the features of the training photos as a tracker collects them
     (every protected user cloaked, leaked photos not) and score protected vs clean classes."""
-    photos, labels = training_set(protocol, cloaked, protocol.protected)
-    embedded = detection_pipeline().embed_cached(photos, description="features for detection")
-    label_of = dict(zip(photos, labels))
-    features, kept = embedded.embeddings, [label_of[p] for p in embedded.paths]
+    features, kept, _ = tracker_features(*training_set(protocol, cloaked, protocol.protected))
     return [{"detector": spec, "leak_ratio": scenario.leak_ratio, "n_labels": len(protocol.labels),
              **detection_record(detector.fit(features, kept), protocol.protected)} for spec, detector in detectors]
-
-
-@functools.lru_cache(maxsize=1)
-def detection_pipeline() -> FacePipeline:
-    """The default tracker's features (MTCNN + dlib-resnet), which detectors inspect."""
-    return FacePipeline(load_extractor("dlib-resnet"))
 
 
 def unique_skips(skipped: list[dict]) -> list[dict]:
@@ -214,30 +205,38 @@ def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) 
     }
 
 
-def countermeasure_transforms(specs: tuple[str, ...]) -> list[Transform]:
+def run_countermeasures(specs: tuple[str, ...]) -> list[Countermeasure]:
     """`none` first (every countermeasure is compared with it), then each swept value once."""
-    transforms: dict[str, Transform] = {"none": NoTransform()}
+    chosen: dict[str, Countermeasure] = {"none": NoTransform()}
     for spec in specs:
-        for transform in build_transforms(spec):
-            transforms.setdefault(transform.label, transform)
-    return list(transforms.values())
+        for countermeasure in build_countermeasures(spec):
+            chosen.setdefault(countermeasure.label, countermeasure)
+    return list(chosen.values())
 
 
 @dataclass
 class PreparedCountermeasure:
-    """Which file the tracker reads instead of each photo, per transform draw."""
+    """Which file the tracker reads instead of each photo, per transform draw (none for adaptive trackers)."""
 
-    transform: Transform
-    train_views: list[dict[Path, Path]]  # one mapping per draw; augmentation keeps the originals too
-    test_view: dict[Path, Path] | None  # None: test photos are queried as they are
+    countermeasure: Countermeasure
+    train_views: list[dict[Path, Path]] = field(default_factory=list)  # one per draw; augmentation keeps the originals
+    test_view: dict[Path, Path] | None = None  # None: test photos are queried as they are
+
+    @property
+    def adaptive(self) -> AdaptiveCountermeasure | None:
+        return self.countermeasure if isinstance(self.countermeasure, AdaptiveCountermeasure) else None
 
 
-
-def prepare_countermeasure(transform: Transform, protocol: Protocol, cloaked: dict[Path, Path],
-                           skipped: list[dict]) -> PreparedCountermeasure:
-    """Transform every training photo as posted (originals and cloaked copies) and, if asked, the test photos."""
-    if not transform.changes_pixels:
-        return PreparedCountermeasure(transform, [], None)
+def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, cloaker: Cloaker,
+                           cloaked: dict[Path, Path], skipped: list[dict]) -> PreparedCountermeasure:
+    """An adaptive tracker's own preparation, or a transform of every training photo as posted
+    (originals and cloaked copies) and, if asked, of the test photos."""
+    if isinstance(countermeasure, AdaptiveCountermeasure):
+        countermeasure.prepare(protocol, cloaker, skipped)
+        return PreparedCountermeasure(countermeasure)
+    transform = countermeasure
+    if not isinstance(transform, Transform) or not transform.changes_pixels:
+        return PreparedCountermeasure(countermeasure)
     stage = f"countermeasure {transform.spec}"
 
     def view(t: Transform, photos: list[Path]) -> dict[Path, Path]:
@@ -267,7 +266,8 @@ def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: l
             posted.append((cloaked.get(path, path) if name in cloaked_set else path, name))
     if countermeasure is None or not countermeasure.train_views:
         return [p for p, _ in posted], [name for _, name in posted]
-    kept = list(posted) if countermeasure.transform.adds_copies else []
+    transform = countermeasure.countermeasure
+    kept = list(posted) if isinstance(transform, Transform) and transform.adds_copies else []
     for view in countermeasure.train_views:
         kept += [(view[p], name) for p, name in posted if p in view]
     return [p for p, _ in kept], [name for _, name in kept]
@@ -292,22 +292,30 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
     other_tests = [(p, name) for name in others for p in protocol.test[name]]
     queries = [p for name in protocol.labels for p in protocol.test[name]]
 
+    adaptive = countermeasure.adaptive
+    copies = set(cloaked.values())
+    dropped: dict[str, dict[str, int]] = {}  # per fit: photos an adaptive tracker left out, and how many were cloaked
+
     def fit_and_rank(cloaked_users: list[str], what: str):
-        model = build_tracker(spec)
+        model = build_tracker(adaptive.tracker_spec(spec) if adaptive else spec)
+        photos, labels = training_set(protocol, cloaked, cloaked_users, countermeasure)
+        if adaptive:
+            selection = adaptive.select(photos, labels)
+            photos, labels = selection.photos, selection.labels
+            dropped[what] = {"photos": len(selection.dropped), "cloaked": len(copies & set(selection.dropped))}
         try:
-            timings.timed("fit", model,
-                          lambda: model.fit(*training_set(protocol, cloaked, cloaked_users, countermeasure)))
+            timings.timed("fit", model, lambda: model.fit(photos, labels))
             ranking = timings.timed("predict", model, lambda: query(model, queries, depth, countermeasure))
         finally:
             model.close()
         for path, reason in {**model.skipped_, **ranking.skipped}.items():
-            label = countermeasure.transform.label
+            label = countermeasure.countermeasure.label
             against = "" if label == "none" else f", countermeasure {label}"
             skipped.append({"path": str(path), "reason": reason, "stage": f"{tracker.name} ({what}{against})"})
         return ranking
 
     control = fit_and_rank([], "control")
-    cloaked_rankings = ({user: fit_and_rank([user], f"protecting {user}") for user in users}
+    cloaked_rankings = ({user: fit_and_rank([user], user) for user in users}
                         if options.isolation == "per-user" else dict.fromkeys(users, fit_and_rank(users, "cohort")))
 
     per_user, ranked_hits = [], {"protection": [], "control": []}
@@ -327,7 +335,7 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
     result = {
         "tracker": spec,
         "tracker_params": tracker.params(),
-        "countermeasure": countermeasure.transform.label,
+        "countermeasure": countermeasure.countermeasure.label,
         "leak_ratio": scenario.leak_ratio,
         "n_labels": len(protocol.labels),
         "isolation": options.isolation,
@@ -336,6 +344,10 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
         "normal_accuracy": normal_accuracy(other_tests, cloaked_rankings, users),
         "per_user": per_user,
     }
+    if adaptive and adaptive.notes():
+        result["countermeasure_notes"] = adaptive.notes()
+    if adaptive and adaptive.drops_photos:
+        result["dropped"] = dropped
     if depth > 1:
         result["rank_k"] = {"k": depth, "protection": rate_record(ranked_hits["protection"], totals, seed),
                             "control": rate_record(ranked_hits["control"], totals, seed)}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from audit.extractors import load_extractor
+from audit.face.pipeline import FacePipeline
 from audit.options import build_registered, parse_spec, summaries
 from countermeasures.detectors.base import Detector
 from countermeasures.detectors.target_closeness import TargetClosenessDetector
@@ -20,6 +25,19 @@ def available_detectors() -> dict[str, str]:
 def build_detector(spec_text: str) -> Detector:
     """`2-means`, `2-means:threshold=3`, `target-closeness`."""
     return build_registered(DETECTORS, parse_spec(spec_text), "detector")
+
+
+def tracker_features(photos: list[Path], labels: list[str], extractor: str = "dlib-resnet"
+                     ) -> tuple[np.ndarray, list[str], list[Path]]:
+    """The features a tracker on `extractor` (with MTCNN) sees, for the photos that have a face."""
+    embedded = _feature_pipeline(extractor).embed_cached(photos, description="features for cloak detection")
+    label_of = dict(zip(photos, labels))
+    return embedded.embeddings, [label_of[p] for p in embedded.paths], embedded.paths
+
+
+@functools.lru_cache(maxsize=2)
+def _feature_pipeline(extractor: str) -> FacePipeline:
+    return FacePipeline(load_extractor(extractor))
 
 
 def detection_record(detector: Detector, protected: list[str]) -> dict:
@@ -46,4 +64,5 @@ def detection_record(detector: Detector, protected: list[str]) -> dict:
     return record
 
 
-__all__ = ["Detector", "available_detectors", "build_detector", "detection_record"]
+__all__ = ["Detector", "available_detectors", "build_detector", "detection_record",
+           "tracker_features"]

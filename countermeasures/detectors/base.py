@@ -17,7 +17,7 @@ class Detector(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, threshold: float = 2.0) -> None:
+    def __init__(self, threshold: float = 3.0) -> None:
         self.threshold = threshold
         self.scores_: dict[str, float] = {}
 

@@ -17,7 +17,7 @@ class TwoMeansDetector(Detector):
 
     name = "2-means"
 
-    def __init__(self, threshold: float = 2.0, seed: int = 0, n_init: int = 10) -> None:
+    def __init__(self, threshold: float = 3.0, seed: int = 0, n_init: int = 10) -> None:
         super().__init__(threshold)
         self.seed = seed
         self.n_init = n_init

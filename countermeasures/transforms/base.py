@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import ClassVar
 
 import numpy as np
 
+from countermeasures.base import Countermeasure
+
 STAGES = ("train", "test")
 
 
-class Transform(ABC):
+class Transform(Countermeasure):
     """A tracker-side image transform (Fawkes §8), applied to whole photos before detection.
 
     Constructor arguments are the transform's parameters (scikit-learn style); `at` says
@@ -41,12 +43,6 @@ class Transform(ABC):
     def __call__(self, image: np.ndarray, key: str) -> np.ndarray:
         digest = hashlib.sha256(f"{self.cache_key}|{key}".encode()).digest()
         return self.apply(image, np.random.default_rng(int.from_bytes(digest[:8], "little")))
-
-    @property
-    def spec(self) -> str:
-        """How reports name it: `jpeg:quality=10`."""
-        options = ",".join(f"{k}={v}" for k, v in self.params().items())
-        return f"{self.name}:{options}" if options else self.name
 
     def draws(self) -> list[Transform]:
         """The transforms whose outputs join the originals (an augmentation's copies)."""

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from audit.images import read_image
-from countermeasures import available_transforms, build_transforms
+from countermeasures.transforms import available_transforms, build_transforms
 from countermeasures.transforms.files import transform_files
 
 

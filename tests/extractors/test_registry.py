@@ -58,3 +58,18 @@ def test_torchscript_and_onnx_user_models_agree(tmp_path):
         assert np.allclose(extractor.embed(chips), expected, atol=1e-4)
     with pytest.raises(ValueError, match="pixels must be"):
         load_extractor(f"onnx:{onnx_file},pixels=0..2")
+
+
+def test_a_saved_torchscript_model_carries_its_settings(dlib_resnet, tmp_path):
+    from audit.extractors.user_models import save_torchscript
+
+    path = tmp_path / "dlib.pt"
+    save_torchscript(dlib_resnet.module, path, 150, "dlib", "0..255")
+    extractor = load_extractor(f"torchscript:{path}")
+    assert extractor.input_size == 150 and extractor.templates == dlib_resnet.templates
+    chips = torch.rand(2, 3, 150, 150) * 255
+    assert np.allclose(extractor.embed(chips), dlib_resnet.embed(chips), atol=1e-5)
+    overridden = load_extractor(f"torchscript:{path},pixels=0..1")  # an explicit option still wins
+    assert not np.allclose(overridden.embed(chips), dlib_resnet.embed(chips), atol=1e-3)
+    with pytest.raises(ValueError, match="template must be one of"):
+        save_torchscript(dlib_resnet.module, path, 150, "funnel", "0..255")

@@ -1,0 +1,167 @@
+"""`robust-retraining`: the adaptive tracker of Radiya-Dixit & Tramèr (ICLR 2022)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from audit.cloakers import Cloaker
+from audit.cloakers.store import CloakStore
+from audit.extractors import Extractor, load_extractor
+from audit.extractors.user_models import save_torchscript
+from audit.face.pipeline import FacePipeline
+from audit.face.templates import CHIP_FRAMES
+from audit.images import PhotoSkipped, read_image
+from audit.options import parse_spec, with_option
+from audit.paths import cache_dir
+from audit.protocol import Protocol, rng_for
+from countermeasures.adaptive.base import AdaptiveCountermeasure
+
+RECIPE = "clean-anchor, relative Adam, flips"  # part of the cache key: a new recipe retrains
+
+
+class RobustRetraining(AdaptiveCountermeasure):
+    """Fine-tunes the tracker's extractor on cloaked public photos, then tracks with the robust features.
+
+    The tracker cloaks `photos` photos each of `public_users` identities outside the label set
+    with the user's own cloaker (cloaks are public tools), and fine-tunes the extractor so that
+    a clean photo and its cloaked copy both map to the clean photo's original embedding (its
+    clean label in feature space). Anchoring to the original embeddings keeps every other
+    identity where the tracker's linear probe or index expects it. `lr` is each weight tensor's
+    step relative to its mean magnitude. The robust extractor is saved as TorchScript in the
+    cache and reused by a later run with the same inputs.
+    """
+
+    name = "robust-retraining"
+
+    def __init__(self, public_users: int = 20, photos: int = 10, epochs: int = 10, lr: float = 1e-3,
+                 batch_size: int = 32, extractor: str = "dlib-resnet", seed: int = 0) -> None:
+        if public_users < 1 or photos < 1 or epochs < 1 or batch_size < 1:
+            raise ValueError(f"{self.name}: public_users, photos, epochs and batch_size must be at least 1")
+        self.public_users = public_users
+        self.photos = photos
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.extractor = extractor
+        self.seed = seed
+        self.robust_extractor_: str | None = None
+        self.training_: dict[str, object] = {}
+
+    def params(self) -> dict[str, object]:
+        return {"public_users": self.public_users, "epochs": self.epochs}
+
+    def notes(self) -> dict[str, object]:
+        return {"extractor": self.robust_extractor_, **self.training_}
+
+    def check_tracker(self, tracker: object) -> None:
+        if getattr(tracker, "extractor", None) is None:
+            raise ValueError(f"{self.name} fine-tunes a tracker's extractor; tracker {tracker.name!r} has none")
+
+    def tracker_spec(self, spec: str) -> str:
+        if self.robust_extractor_ is None:
+            raise RuntimeError(f"{self.name}: prepare() has not run")
+        return with_option(spec, "extractor", self.robust_extractor_)
+
+    def public_photos(self, protocol: Protocol) -> dict[str, list[Path]]:
+        """`public_users` identities outside the label set with at least `photos` photos, seeded."""
+        candidates = sorted(name for name, paths in protocol.public.items() if len(paths) >= self.photos)
+        if len(candidates) < self.public_users:
+            raise ValueError(f"{self.name}: only {len(candidates)} identities outside the label set have "
+                             f"{self.photos} photos; lower public_users or photos")
+        rng = rng_for(self.seed, "robust-retraining")
+        chosen = [candidates[i] for i in rng.permutation(len(candidates))[: self.public_users]]  # a smaller
+        # public_users picks a prefix of a larger one's identities, so their cloaks are reused
+        return {name: sorted(protocol.public[name][i] for i in rng_for(self.seed, "robust-photos", name)
+                             .permutation(len(protocol.public[name]))[: self.photos]) for name in chosen}
+
+    def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[dict]) -> None:
+        public = self.public_photos(protocol)
+        base = load_extractor(self.extractor)
+        key = hashlib.sha256(json.dumps([RECIPE, base.weights_id, cloaker.cache_id, self.lr, self.batch_size, self.seed,
+                                         self.epochs, {k: [p.name for p in v] for k, v in public.items()}]
+                                        ).encode()).hexdigest()[:24]
+        path = cache_dir() / "robust-extractors" / f"{parse_spec(self.extractor).name}-{key}.pt"
+        self.robust_extractor_ = f"torchscript:{path}"
+        info = path.with_suffix(".json")
+        if path.exists() and info.exists():
+            self.training_ = json.loads(info.read_text())
+            return
+        pairs = self.cloaked_pairs(public, cloaker, skipped)
+        pipeline = FacePipeline(base)
+        usable = []
+        for clean, cloaked in pairs:
+            try:
+                usable.append(torch.stack([pipeline.chip(read_image(clean))[0], pipeline.chip(read_image(cloaked))[0]]))
+            except PhotoSkipped as skip:
+                skipped.append({"path": str(clean), "reason": skip.reason, "stage": self.name})
+        if len(usable) < 2:
+            raise ValueError(f"{self.name}: fewer than two public photos could be cloaked and aligned")
+        model, losses = self.fine_tune(base.module, torch.stack(usable))
+        save_torchscript(model, path, base.input_size, template_name(base), "0..255")
+        self.training_ = {"public_identities": len(public), "pairs": len(usable), "epochs": self.epochs,
+                          "loss_first_epoch": losses[0], "loss_last_epoch": losses[-1]}
+        info.write_text(json.dumps(self.training_))
+
+    def cloaked_pairs(self, public: dict[str, list[Path]], cloaker: Cloaker, skipped: list[dict]
+                      ) -> list[tuple[Path, Path]]:
+        """(clean, cloaked) for every public photo the cloaker could cloak."""
+        store = CloakStore(cloaker)
+        pairs = []
+        with tqdm(total=sum(map(len, public.values())), desc=f"{self.name}: cloaking public photos",
+                  unit="photo") as bar:
+            for name, paths in public.items():
+                for original, outcome in store.cloak_user(paths, name, bar).items():
+                    if outcome.path is None:
+                        skipped.append({"path": str(original), "reason": outcome.reason, "stage": self.name})
+                    else:
+                        pairs.append((original, outcome.path))
+        return pairs
+
+    def fine_tune(self, module: torch.nn.Module, chips: torch.Tensor) -> tuple[torch.nn.Module, list[float]]:
+        """Train a copy of `module` so clean and cloaked chips (N×2×3×S×S) both embed as the original clean chip does."""
+        generator = torch.Generator().manual_seed(self.seed)
+        teacher = module.eval()
+        flipped = chips.flip(-1)
+        with torch.no_grad():
+            targets = torch.stack([embed_all(teacher, chips[:, 0]), embed_all(teacher, flipped[:, 0])], dim=1)
+        scale = targets.pow(2).sum(-1).mean()  # losses relative to the embeddings' squared norm
+        model = copy.deepcopy(module).train()
+        # Adam moves every weight by about `lr`; dlib's convolution weights span 4e-4 to 1e-2, so a
+        # single step size wrecks the small ones. Each tensor's step is relative to its magnitude.
+        optimiser = torch.optim.Adam([{"params": [p], "lr": self.lr * float(p.detach().abs().mean().clamp_min(1e-8))}
+                                      for p in model.parameters()])
+        losses = []
+        for _ in tqdm(range(self.epochs), desc=f"{self.name}: fine-tuning", unit="epoch"):
+            order = torch.randperm(len(chips), generator=generator)
+            total = 0.0
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                flip = torch.rand(len(batch), generator=generator) < 0.5
+                views = torch.where(flip[:, None, None, None, None], flipped[batch], chips[batch])  # B×2×3×S×S
+                target = torch.where(flip[:, None], targets[batch, 1], targets[batch, 0])  # B×D
+                out = model(views.flatten(0, 1)).view(len(batch), 2, -1)
+                loss = (out - target[:, None]).pow(2).sum(-1).mean() / scale
+                optimiser.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimiser.step()
+                total += loss.item() * len(batch)
+            losses.append(round(total / len(chips), 5))
+        return model.eval(), losses
+
+
+def embed_all(module: torch.nn.Module, chips: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    return torch.cat([module(chips[i : i + batch_size]) for i in range(0, len(chips), batch_size)])
+
+
+def template_name(extractor: Extractor) -> str:
+    for name, frame in CHIP_FRAMES.items():
+        if frame == extractor.templates:
+            return name
+    raise ValueError(f"robust-retraining: extractor {extractor.name} uses a chip frame TorchScript cannot name")
