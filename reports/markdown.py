@@ -48,6 +48,7 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
     ]
     if plots:
         lines += ["", "## Sweeps", ""] + [f"![{name}]({name})" for name in plots]
+    lines += adaptive_lines(report["results"], lead_header, lead)
     psnr = "n/a" if cost["psnr_mean"] is None else f"{cost['psnr_mean']:.1f} dB"
     lines += [
         "",
@@ -79,3 +80,21 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
                   *table(["photo", "stage", "reason"],
                          [[f"`{s['path']}`", s["stage"], s["reason"]] for s in report["skipped"]])]
     return "\n".join(lines) + "\n"
+
+
+def adaptive_lines(results: list[dict], lead_header: list[str], lead) -> list[str]:
+    """What the adaptive trackers did: photos dropped per training set, and how the extractor was retrained."""
+    lines = []
+    dropping = [r for r in results if "dropped" in r]
+    if dropping:
+        lines += ["", "## Photos dropped by adaptive trackers", "",
+                  "Per training set (the control, then each protected user's): photos dropped, of which cloaked.", "",
+                  *table(lead_header + ["training set", "dropped", "of which cloaked"],
+                         [lead(r) + [fit, str(d["photos"]), str(d["cloaked"])]
+                          for r in dropping for fit, d in r["dropped"].items()])]
+    for r in results:
+        notes = r.get("countermeasure_notes")
+        if notes:
+            lines += ["", f"{r['countermeasure']} for `{r['tracker']}`: "
+                      + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in notes.items()) + "."]
+    return lines

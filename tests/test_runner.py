@@ -186,12 +186,15 @@ def test_every_registered_countermeasure_runs_beside_none(spec, small_lfw, tmp_p
     assert names[0] == "none" and names[-1].startswith(spec)
     for entry in report["results"]:
         assert entry["protection"]["n_users"] == 2 and entry["normal_accuracy"]["rate"] >= 0.7
+    markdown = (tmp_path / "out" / "report.md").read_text()
     if spec == "detect-and-drop":
         assert set(report["results"][-1]["dropped"]) == {"control", *report["protocol"]["users"]}
+        assert "## Photos dropped by adaptive trackers" in markdown
     if spec == "robust-retraining":
         notes = report["results"][-1]["countermeasure_notes"]
         assert notes["public_identities"] == 2 and notes["pairs"] == 4
         assert notes["extractor"].startswith("torchscript:")
+        assert f"{names[-1]} for `linear-probe`: extractor {notes['extractor']}" in markdown
         # the oblivious tracker: a model made later than the cloaks, given to any tracker by name
         later = run(small_lfw, tmp_path / "later", "--cloaker", "noise:dssim=0.005", "--labels", "4",
                     "--tracker", f"faiss:extractor={notes['extractor']}")
