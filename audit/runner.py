@@ -334,7 +334,7 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
     seed = scenario.seed
     result = {
         "tracker": spec,
-        "tracker_params": tracker.params(),
+        "tracker_params": build_tracker(adaptive.tracker_spec(spec)).params() if adaptive else tracker.params(),
         "countermeasure": countermeasure.countermeasure.label,
         "leak_ratio": scenario.leak_ratio,
         "n_labels": len(protocol.labels),

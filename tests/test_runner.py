@@ -195,6 +195,7 @@ def test_every_registered_countermeasure_runs_beside_none(spec, small_lfw, tmp_p
         assert notes["public_identities"] == 2 and notes["pairs"] == 4
         assert notes["extractor"].startswith("torchscript:")
         assert f"{names[-1]} for `linear-probe`: extractor {notes['extractor']}" in markdown
+        assert report["results"][-1]["tracker_params"]["extractor"] == notes["extractor"]
         # the oblivious tracker: a model made later than the cloaks, given to any tracker by name
         later = run(small_lfw, tmp_path / "later", "--cloaker", "noise:dssim=0.005", "--labels", "4",
                     "--tracker", f"faiss:extractor={notes['extractor']}")
