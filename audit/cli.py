@@ -36,10 +36,23 @@ def _cache(no_cache: bool):
     return None if no_cache else EmbeddingCache()
 
 
+def _interrupt_on_sigterm() -> None:
+    """A terminated run cleans up as after Ctrl-C (cloud galleries included)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cloak-audit")
 def main() -> None:
     """cloak-audit: does a face cloak still protect when the tracker fights back?"""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
 
 @main.command("list")
@@ -163,7 +176,8 @@ def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallbac
 
 RUN_DEFAULTS = {"cloaker": "fawkes", "tracker": ("faiss",), "dataset": "lfw", "users": 5, "min_photos": 20,
                 "max_photos": 40, "user": (), "seed": 0, "leak_ratio": 0.0, "labels": None,
-                "isolation": "per-user", "rank": 5, "countermeasure": (), "detector": (), "out": "audit-report"}
+                "isolation": "per-user", "rank": 5, "countermeasure": (), "detector": (), "out": "audit-report",
+                "allow_cloud_upload": False, "max_api_calls": None}
 
 
 def _config_values(ctx: click.Context, config: Path | None) -> dict:
@@ -245,6 +259,11 @@ def sweep_values(value: object, option: str, kind: type, allow_all: bool = False
 @click.option("--detector", multiple=True,
               help="Cloak detector scored over protected vs clean classes, repeatable: 2-means (with leaked "
                    "originals), target-closeness (without).")
+@click.option("--allow-cloud-upload", is_flag=True,
+              help="Let cloud trackers (rekognition, azure, facepp) upload photos; without it the run only says "
+                   "what it would send where.")
+@click.option("--max-api-calls", type=click.IntRange(1), default=None,
+              help="Stop (and clean up) once cloud trackers have made this many API calls.")
 @click.option("--seed", default=RUN_DEFAULTS["seed"], show_default=True, type=int)
 @click.option("--out", default=RUN_DEFAULTS["out"], show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for report.json and report.md.")
@@ -254,10 +273,11 @@ def sweep_values(value: object, option: str, kind: type, allow_all: bool = False
 def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     """Cloak the protected users' photos, play the tracker, and score the protection."""
     from audit.protocol import ProtocolOptions
-    from audit.runner import RunOptions, run_audit
+    from audit.runner import CloudUploadRefused, RunOptions, run_audit
     from reports import print_summary, write_reports
 
     _setup_torch()
+    _interrupt_on_sigterm()
     v = _config_values(ctx, config)
     try:
         leak_ratios = sweep_values(v["leak_ratio"], "--leak-ratio", float)
@@ -269,13 +289,46 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
                                      labels=label_counts[0], seed=v["seed"]),
             isolation=v["isolation"], rank=v["rank"], countermeasures=tuple(v["countermeasure"]),
             leak_ratios=leak_ratios, label_counts=label_counts, detectors=tuple(v["detector"]),
+            allow_cloud_upload=bool(v["allow_cloud_upload"]), max_api_calls=v["max_api_calls"],
             command_line=" ".join(["audit", *sys.argv[1:]]))
         report = run_audit(options)
+    except CloudUploadRefused as refused:
+        click.echo(str(refused))
+        raise click.ClickException("nothing was uploaded: add --allow-cloud-upload to run with cloud trackers") from None
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     json_path, md_path = write_reports(report, Path(v["out"]))
     print_summary(report)
     click.echo(f"report: {json_path} and {md_path}")
+
+
+@main.group()
+def cloud() -> None:
+    """Cloud tracker housekeeping."""
+
+
+@cloud.command("cleanup")
+@click.option("--provider", required=True, type=click.Choice(["rekognition", "azure", "facepp"]))
+@click.option("--region", help="rekognition: AWS region (default: boto3's); facepp: us or cn.")
+@click.option("--endpoint", help="Service endpoint (azure: instead of AZURE_FACE_ENDPOINT).")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted and delete nothing.")
+def cloud_cleanup(provider: str, region: str | None, endpoint: str | None, dry_run: bool) -> None:
+    """Delete galleries left behind by runs (only names starting with cloak-audit-)."""
+    from cloud_clients import RESOURCE_PREFIX, CloudError
+    from cloud_clients.connect import connect
+
+    try:
+        client = connect(provider, region, endpoint)
+        leftovers = sorted(name for name in client.list_galleries() if name.startswith(RESOURCE_PREFIX))
+        if not leftovers:
+            click.echo(f"{provider} at {client.where}: nothing named {RESOURCE_PREFIX}* to delete")
+            return
+        for name in leftovers:
+            if not dry_run:
+                client.delete_gallery(name)
+            click.echo(f"{'would delete' if dry_run else 'deleted'} {provider} {name}")
+    except CloudError as err:
+        raise click.ClickException(str(err)) from err
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, b
 from countermeasures.detectors import Detector, build_detector, detection_record, tracker_features
 from countermeasures.transforms.files import transform_files
 from countermeasures.transforms.none import NoTransform
-from trackers import Tracker, build_tracker
+from cloud_clients import RESOURCE_PREFIX, CloudError, CloudSession
+from trackers import CloudTracker, Tracker, build_tracker
 from trackers.base import Ranking
 
 ISOLATIONS = ("per-user", "cohort")
@@ -44,6 +45,8 @@ class RunOptions:
     detectors: tuple[str, ...] = ()
     leak_ratios: tuple[float, ...] = ()  # a sweep (Fawkes Fig. 10); empty: protocol.leak_ratio alone
     label_counts: tuple[int | None, ...] = ()  # a sweep (Fig. 6); None = every eligible identity
+    allow_cloud_upload: bool = False  # without it, a run with a cloud tracker stops before any call
+    max_api_calls: int | None = None
     command_line: str = ""
 
     def scenarios(self) -> list[ProtocolOptions]:
@@ -96,26 +99,36 @@ def run_audit(options: RunOptions) -> dict:
     detectors = [(spec, build_detector(spec)) for spec in options.detectors]
     for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
         cloaker.use_public_identities(protocol.public)
+    cloud = [(spec, t) for spec, t in zip(options.trackers, trackers) if isinstance(t, CloudTracker)]
+    if cloud and not options.allow_cloud_upload:
+        raise CloudUploadRefused(cloud_plan(cloud, protocols, len(countermeasures), options))
+    session = CloudSession(options.max_api_calls)
     skipped: list[dict] = []
     costs: dict[Path, tuple[PerceptualCost | None, float]] = {}
     user_notes: dict[str, dict] = {}
     results, detection = [], []
-    for scenario, protocol in zip(scenarios, protocols):
-        began = time.perf_counter()
-        cloaker.use_public_identities(protocol.public)
-        cloaked = cloak_protected(cloaker, protocol, skipped, costs, user_notes)
-        timings.add("cloak", began)
-        if detectors:
+    try:
+        for scenario, protocol in zip(scenarios, protocols):
             began = time.perf_counter()
-            detection += detect_cloaks(detectors, protocol, scenario, cloaked)
-            timings.add("detect_cloaks", began)
-        for countermeasure in countermeasures:
-            began = time.perf_counter()
-            prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped)
-            timings.add("countermeasure", began)
-            for spec, tracker in zip(options.trackers, trackers):
-                results.append(evaluate_tracker(spec, tracker, protocol, scenario, cloaked, options, skipped,
-                                                timings, prepared))
+            cloaker.use_public_identities(protocol.public)
+            cloaked = cloak_protected(cloaker, protocol, skipped, costs, user_notes)
+            timings.add("cloak", began)
+            if detectors:
+                began = time.perf_counter()
+                detection += detect_cloaks(detectors, protocol, scenario, cloaked)
+                timings.add("detect_cloaks", began)
+            for countermeasure in countermeasures:
+                began = time.perf_counter()
+                prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped)
+                timings.add("countermeasure", began)
+                for spec, tracker in zip(options.trackers, trackers):
+                    results.append(evaluate_tracker(spec, tracker, protocol, scenario, cloaked, options, skipped,
+                                                    timings, prepared, session))
+    except CloudError as err:
+        session.cleanup()
+        raise CloudError(f"{err}. {cleanup_summary(session)}") from err
+    finally:
+        session.cleanup()  # on success, error or Ctrl-C: nothing this run created stays behind
     return {
         "schema_version": SCHEMA_VERSION,
         "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params(),
@@ -127,7 +140,46 @@ def run_audit(options: RunOptions) -> dict:
         "skipped": unique_skips(skipped),
         "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
         "environment": environment(options),
+        **({"cloud": session.record()} if cloud else {}),
     }
+
+
+class CloudUploadRefused(RuntimeError):
+    """A cloud tracker was asked for without --allow-cloud-upload; the message is the plan."""
+
+
+def cloud_plan(cloud: list[tuple[str, CloudTracker]], protocols: list[Protocol], n_countermeasures: int,
+               options: RunOptions) -> str:
+    """What would go where: per cloud tracker, galleries, photos, identities and API calls (estimated)."""
+    lines = ["Nothing was sent. With --allow-cloud-upload, this run would upload photos to:"]
+    for spec, tracker in cloud:
+        galleries = calls = photos = queries = 0
+        identities = set()
+        for protocol in protocols:
+            fits = n_countermeasures * (1 + (len(protocol.protected) if options.isolation == "per-user" else 1))
+            train = sum(len(protocol.train[name]) for name in protocol.labels)
+            tests = sum(len(protocol.test[name]) for name in protocol.labels)
+            galleries += fits
+            calls += fits * tracker.estimate_calls(train, len(protocol.labels), tests)
+            photos = max(photos, train)
+            queries = max(queries, tests)
+            identities |= set(protocol.labels)
+        lines.append(f"  {spec}: {tracker.provider} at {tracker.where}; {galleries} galleries (each a control or "
+                     f"a protected user's tracker), each with up to {photos} training photos of {len(identities)} "
+                     f"identities, queried with {queries} photos; about {calls:,} API calls. "
+                     f"Credentials: {tracker.credentials_status()}.")
+    limit = f"--max-api-calls {options.max_api_calls}" if options.max_api_calls else "no --max-api-calls limit"
+    lines.append(f"Every gallery is named {RESOURCE_PREFIX}<run id>-NNN and deleted when the run ends, fails or is "
+                 f"interrupted ({limit}); `audit cloud cleanup --provider P` removes any left behind.")
+    return "\n".join(lines)
+
+
+def cleanup_summary(session: CloudSession) -> str:
+    n = len(session.deleted)
+    deleted = f"Cleanup deleted {n} cloud {'gallery' if n == 1 else 'galleries'}"
+    if session.leftovers:
+        return f"{deleted} but could not delete {', '.join(session.leftovers)}"
+    return deleted
 
 
 def detect_cloaks(detectors: list[tuple[str, Detector]], protocol: Protocol, scenario: ProtocolOptions,
@@ -285,7 +337,7 @@ def query(model: Tracker, queries: list[Path], depth: int, countermeasure: Prepa
 
 def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
                      cloaked: dict[Path, Path], options: RunOptions, skipped: list[dict], timings: Timings,
-                     countermeasure: PreparedCountermeasure) -> dict:
+                     countermeasure: PreparedCountermeasure, session: CloudSession | None = None) -> dict:
     depth = options.rank if tracker.ranks else 1
     users = protocol.protected
     others = [name for name in protocol.labels if name not in users]
@@ -298,6 +350,8 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
 
     def fit_and_rank(cloaked_users: list[str], what: str):
         model = build_tracker(adaptive.tracker_spec(spec) if adaptive else spec)
+        if isinstance(model, CloudTracker):
+            model.use_session(session or CloudSession())
         photos, labels = training_set(protocol, cloaked, cloaked_users, countermeasure)
         if adaptive:
             selection = adaptive.select(photos, labels)

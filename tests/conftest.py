@@ -78,3 +78,43 @@ def small_lfw(lfw_root, tmp_path_factory) -> Path:
         for photo in sorted(folder.glob("*.jpg"))[:12]:
             (root / folder.name / photo.name).symlink_to(photo)
     return root
+
+
+# Distinctive fake credentials: the secrets test looks for them in every output of a run.
+CLOUD_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "AKIACLOAKAUDITFAKEID7",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-CLOAKAUDIT-a1b2c3d4e5",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AZURE_FACE_KEY": "azure-key-CLOAKAUDIT-f6e5d4c3b2",
+    "FACEPP_API_KEY": "facepp-key-CLOAKAUDIT-0918273645",
+    "FACEPP_API_SECRET": "facepp-secret-CLOAKAUDIT-5647382910",
+}
+
+
+@pytest.fixture
+def cloud_credentials(monkeypatch) -> dict[str, str]:
+    """Fake credentials in the environment, and no real AWS configuration to fall back on."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AZURE_FACE_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name, value in CLOUD_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return CLOUD_CREDENTIALS
+
+
+@pytest.fixture(scope="session")
+def face_matcher(tmp_path_factory):
+    from tests.cloud_clients.servers import FaceMatcher
+
+    return FaceMatcher(tmp_path_factory.mktemp("uploads"))
+
+
+@pytest.fixture
+def cloud_service(request, face_matcher, cloud_credentials):
+    """The local stand-in for the provider named by the test's parameter, running on loopback."""
+    from tests.cloud_clients.servers import SERVICES
+
+    with SERVICES[request.param](face_matcher) as service:
+        yield service

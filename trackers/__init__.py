@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from audit.options import build_registered, parse_spec, summaries
 from trackers.base import EmbeddingTracker, Ranking, Tracker
+from trackers.cloud import AzureTracker, CloudTracker, FaceppTracker, RekognitionTracker
 from trackers.faiss_search import FaissTracker
 from trackers.linear_probe import LinearProbeTracker
 from trackers.scratch import ScratchTracker
 
-TRACKERS: dict[str, type[Tracker]] = {cls.name: cls for cls in (FaissTracker, LinearProbeTracker, ScratchTracker)}
+TRACKERS: dict[str, type[Tracker]] = {cls.name: cls for cls in (FaissTracker, LinearProbeTracker, ScratchTracker,
+                                                                  RekognitionTracker, AzureTracker, FaceppTracker)}
 
 
 def available_trackers() -> dict[str, str]:
@@ -20,4 +22,4 @@ def build_tracker(spec_text: str) -> Tracker:
     return build_registered(TRACKERS, parse_spec(spec_text), "tracker")
 
 
-__all__ = ["EmbeddingTracker", "Ranking", "TRACKERS", "Tracker", "available_trackers", "build_tracker"]
+__all__ = ["CloudTracker", "EmbeddingTracker", "Ranking", "TRACKERS", "Tracker", "available_trackers", "build_tracker"]

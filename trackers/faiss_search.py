@@ -13,8 +13,8 @@ class FaissTracker(EmbeddingTracker):
     """Nearest-neighbour identification over a FAISS index of training embeddings (L2).
 
     `k=1` names the nearest photo's identity; `k>1` takes a vote of the k nearest (ties go
-    to the identity with the nearest photo). With `threshold`, a query whose nearest photo is
-    farther away is "no match", as a search service answers. `index=ivf` (`nlist`, `nprobe`)
+    to the identity with the nearest photo). With `threshold`, photos farther away are no match,
+    as a search service answers: a query with none within it is "not identified". `index=ivf` (`nlist`, `nprobe`)
     and `index=hnsw` (`m`) trade exactness for speed on large galleries.
     """
 
@@ -68,9 +68,11 @@ class FaissTracker(EmbeddingTracker):
         distances, neighbours = self.index_.search(np.ascontiguousarray(embeddings, dtype=np.float32), wanted)
         ranked = []
         for row_distances, row in zip(np.sqrt(np.maximum(distances, 0)), neighbours):
-            valid = row >= 0
-            row, row_distances = row[valid], row_distances[valid]
-            if len(row) == 0 or (self.threshold is not None and row_distances[0] > self.threshold):
+            valid = row >= 0  # and, with a threshold, only matches within it (as a search service answers)
+            if self.threshold is not None:
+                valid &= row_distances <= self.threshold
+            row = row[valid]
+            if len(row) == 0:
                 ranked.append([])
                 continue
             order = list(dict.fromkeys(self.labels_[row]))  # identities by their nearest photo

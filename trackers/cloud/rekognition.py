@@ -1,0 +1,67 @@
+"""`rekognition`: Amazon Rekognition's face collection as the tracker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cloud_clients import PhotoRejected
+from cloud_clients.rekognition import DEFAULT_REGION, RekognitionClient
+from trackers.cloud.base import CloudTracker, first_identities
+
+
+class RekognitionTracker(CloudTracker):
+    """Amazon Rekognition: a face collection, IndexFaces to enrol, SearchFacesByImage to query.
+
+    `threshold` is FaceMatchThreshold (similarity %, service default 80): a photo whose best
+    match is below it is "not identified". `max_faces` matches are fetched per query (rank-k).
+    """
+
+    name = "rekognition"
+    provider = "rekognition"
+
+    def __init__(self, threshold: float = 80.0, max_faces: int = 100, region: str | None = None, **call) -> None:
+        super().__init__(**call)
+        if not 0 <= threshold <= 100:
+            raise ValueError("rekognition: threshold is a similarity in % (0 to 100)")
+        if not 1 <= max_faces <= 4096:
+            raise ValueError("rekognition: max_faces is 1 to 4096")
+        self.threshold = threshold
+        self.max_faces = max_faces
+        self.region = region
+
+    def params(self) -> dict[str, object]:
+        return {"threshold": self.threshold, "max_faces": self.max_faces, "region": self.region, **self.call_params()}
+
+    @property
+    def where(self) -> str:
+        return self.endpoint or f"region {self.region or '(boto3 default, else ' + DEFAULT_REGION + ')'}"
+
+    def credentials_status(self) -> str:
+        import boto3
+
+        found = boto3.session.Session().get_credentials() is not None
+        return "found by boto3" if found else "none found by boto3 (environment, AWS_PROFILE, ~/.aws, instance role)"
+
+    def connect(self) -> RekognitionClient:
+        return RekognitionClient(self.region, self.endpoint, self.policy())
+
+    def estimate_calls(self, photos: int, identities: int, queries: int) -> int:
+        return 1 + photos + queries + 1
+
+    def enroll(self, photos: list[tuple[Path, bytes, str]], skipped: dict[Path, str]) -> None:
+        for path, image, identity in self.progress(photos, "enrolling"):
+            try:
+                self.client_.index_face(self.gallery_, image, identity)
+            except PhotoRejected as rejected:
+                skipped[path] = rejected.reason
+
+    def search(self, photos: list[tuple[Path, bytes]], depth: int, skipped: dict[Path, str]) -> dict[Path, list[str]]:
+        ranked = {}
+        for path, image in self.progress(photos, "searching"):
+            try:
+                matches = self.client_.search(self.gallery_, image, self.threshold, self.max_faces)
+            except PhotoRejected as rejected:
+                skipped[path] = rejected.reason
+                continue
+            ranked[path] = first_identities(matches, depth)
+        return ranked
