@@ -91,7 +91,10 @@ class Reply(Exception):
 
 
 class LocalService(ThreadingHTTPServer):
-    daemon_threads = True
+    # One connection per request, and handler threads joined on close: no thread is left
+    # embedding a photo when the test process exits.
+    daemon_threads = False
+    block_on_close = True
     provider = ""
 
     def __init__(self, matcher: FaceMatcher) -> None:
@@ -162,7 +165,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, extra = reply.status, reply.body, reply.headers
         data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
-        for key, value in {"Content-Type": "application/json", "Content-Length": str(len(data)), **extra}.items():
+        self.close_connection = True
+        for key, value in {"Content-Type": "application/json", "Content-Length": str(len(data)), "Connection": "close",
+                           **extra}.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
@@ -273,7 +278,8 @@ class AzureFaceService(LocalService):
             raise self.error(404, "LargePersonGroupNotFound", f"Large person group {group} is not found.")
         if method == "DELETE" and len(parts) == 2:
             self.guarded("DeleteLargePersonGroup")
-            del self.galleries[group], self.persons[group]
+            del self.galleries[group]
+            self.persons.pop(group, None)
             self.trained.discard(group)
             return 200, None, {}
         if parts[2:] == ["persons"]:
