@@ -273,7 +273,7 @@ def sweep_values(value: object, option: str, kind: type, allow_all: bool = False
 def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     """Cloak the protected users' photos, play the tracker, and score the protection."""
     from audit.protocol import ProtocolOptions
-    from audit.runner import CloudUploadRefused, RunOptions, run_audit
+    from audit.runner import CloudUploadRefused, RunOptions, RunStopped, run_audit
     from reports import print_summary, write_reports
 
     _setup_torch()
@@ -295,6 +295,16 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     except CloudUploadRefused as refused:
         click.echo(str(refused))
         raise click.ClickException("nothing was uploaded: add --allow-cloud-upload to run with cloud trackers") from None
+    except RunStopped as stopped:
+        if stopped.report is not None:
+            json_path, _ = write_reports(stopped.report, Path(v["out"]))
+            click.echo(f"the run stopped; the {len(stopped.report['results'])} result(s) it finished are in "
+                       f"{json_path}", err=True)
+        if isinstance(stopped.cause, KeyboardInterrupt):
+            raise click.Abort() from None
+        if isinstance(stopped.cause, (ValueError, FileNotFoundError, RuntimeError)):
+            raise click.ClickException(str(stopped.cause)) from stopped.cause
+        raise stopped.cause from None
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     json_path, md_path = write_reports(report, Path(v["out"]))

@@ -107,6 +107,24 @@ def run_audit(options: RunOptions) -> dict:
     costs: dict[Path, tuple[PerceptualCost | None, float]] = {}
     user_notes: dict[str, dict] = {}
     results, detection = [], []
+
+    def assemble(stopped: str | None = None) -> dict:
+        """The report: of everything, or (`stopped`) of the results finished before the run stopped."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params(),
+                        **({"per_user": user_notes} if user_notes else {})},
+            "perturbation": perturbation_record(costs),
+            "protocol": protocol_record(protocols, scenarios, options),
+            "results": results,
+            "detection": detection,
+            "skipped": unique_skips(skipped),
+            "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
+            "environment": environment(options),
+            **({"cloud": session.record()} if cloud else {}),
+            **({"stopped": stopped} if stopped else {}),
+        }
+
     try:
         for scenario, protocol in zip(scenarios, protocols):
             began = time.perf_counter()
@@ -124,24 +142,24 @@ def run_audit(options: RunOptions) -> dict:
                 for spec, tracker in zip(options.trackers, trackers):
                     results.append(evaluate_tracker(spec, tracker, protocol, scenario, cloaked, options, skipped,
                                                     timings, prepared, session))
-    except CloudError as err:
+    except (Exception, KeyboardInterrupt) as err:
         session.cleanup()
-        raise CloudError(f"{err}. {cleanup_summary(session)}") from err
+        cause = CloudError(f"{err}. {cleanup_summary(session)}") if isinstance(err, CloudError) else err
+        why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(cause)
+        raise RunStopped(cause, assemble(stopped=why) if results else None) from err
     finally:
         session.cleanup()  # on success, error or Ctrl-C: nothing this run created stays behind
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params(),
-                    **({"per_user": user_notes} if user_notes else {})},
-        "perturbation": perturbation_record(costs),
-        "protocol": protocol_record(protocols, scenarios, options),
-        "results": results,
-        "detection": detection,
-        "skipped": unique_skips(skipped),
-        "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
-        "environment": environment(options),
-        **({"cloud": session.record()} if cloud else {}),
-    }
+    return assemble()
+
+
+class RunStopped(Exception):
+    """The run stopped early (an error, Ctrl-C, a spent API budget); `report` holds the results
+    finished before it, or is None when none had finished."""
+
+    def __init__(self, cause: BaseException, report: dict | None) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.report = report
 
 
 class CloudUploadRefused(RuntimeError):

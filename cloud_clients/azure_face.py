@@ -27,11 +27,9 @@ class AzureFaceClient(CloudClient):
                  detection_model: str = "detection_03", recognition_model: str = "recognition_04",
                  poll_seconds: float = 2.0) -> None:
         super().__init__(policy)
-        try:
-            from azure.ai.vision.face import FaceAdministrationClient, FaceClient
-            from azure.core.credentials import AzureKeyCredential
-        except ImportError as err:
-            raise CloudError("azure needs azure-ai-vision-face: pip install 'cloak-audit[cloud]'") from err
+        from azure.ai.vision.face import FaceAdministrationClient, FaceClient
+        from azure.core.credentials import AzureKeyCredential
+
         self.endpoint = (endpoint or os.environ.get("AZURE_FACE_ENDPOINT", "")).rstrip("/")
         key = os.environ.get("AZURE_FACE_KEY")
         if not self.endpoint:

@@ -21,11 +21,9 @@ class RekognitionClient(CloudClient):
 
     def __init__(self, region: str | None = None, endpoint: str | None = None, policy: CallPolicy | None = None) -> None:
         super().__init__(policy)
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError as err:
-            raise CloudError("rekognition needs boto3: pip install 'cloak-audit[cloud]'") from err
+        import boto3
+        from botocore.config import Config
+
         session = boto3.session.Session()
         self.region = region or session.region_name or DEFAULT_REGION
         self.endpoint = endpoint

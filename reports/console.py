@@ -23,3 +23,8 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     cost = report["perturbation"]
     console.print(f"cloaks: DSSIM mean {cost['dssim_mean']:.4f} (max {cost['dssim_max']:.4f}), "
                   f"{cost['seconds_per_photo']:.2f} s/photo; {len(report['skipped'])} photo(s) skipped")
+    if "cloud" in report:
+        cloud = report["cloud"]
+        left = f"LEFT BEHIND: {', '.join(cloud['leftovers'])}" if cloud["leftovers"] else "nothing left behind"
+        console.print(f"cloud run {cloud['run_id']}: {sum(cloud['api_calls'].values()):,} API calls; "
+                      f"{len(cloud['deleted'])} of {len(cloud['created'])} galleries deleted, {left}")

@@ -28,6 +28,8 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
     lines = [
         "# cloak-audit report",
         "",
+        *([f"**Incomplete run** — it stopped ({report['stopped']}); only the results finished before are below.",
+           ""] if "stopped" in report else []),
         f"Cloaker **{cloaker['name']}** ({cloaker['implementation']}; {params}).",
         *[f"Cloak target for {user}: {note['target']}." for user, note in cloaker.get("per_user", {}).items()
           if "target" in note],
@@ -75,6 +77,8 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
                            *(str(d["confusion"][k]) for k in ("true_positives", "false_negatives",
                                                                 "false_positives", "true_negatives"))]
                           for d in report["detection"]])]
+    if "cloud" in report:
+        lines += cloud_lines(report["cloud"])
     if report["skipped"]:
         lines += ["", f"## Skipped ({len(report['skipped'])})", "",
                   *table(["photo", "stage", "reason"],
@@ -98,3 +102,14 @@ def adaptive_lines(results: list[dict], lead_header: list[str], lead) -> list[st
             lines += ["", f"{r['countermeasure']} for `{r['tracker']}`: "
                       + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in notes.items()) + "."]
     return lines
+
+
+def cloud_lines(cloud: dict) -> list[str]:
+    """What the cloud trackers spent and whether everything they created is gone."""
+    calls = ", ".join(f"{provider} {n:,}" for provider, n in cloud["api_calls"].items()) or "none"
+    limit = f" (limit {cloud['max_api_calls']:,})" if cloud["max_api_calls"] else ""
+    left = (f"**Left behind: {', '.join(cloud['leftovers'])}** — run `audit cloud cleanup --provider P`."
+            if cloud["leftovers"] else "Nothing was left behind.")
+    return ["", "## Cloud", "",
+            f"Run id `{cloud['run_id']}`. API calls: {calls}{limit}. Galleries created {len(cloud['created'])}, "
+            f"deleted {len(cloud['deleted'])}. {left}"]

@@ -63,6 +63,7 @@ def test_cloud_tracker_answers_as_faiss_does_on_the_same_photos(cloud_service, s
     assert sorted(report["cloud"]["created"]) == sorted(report["cloud"]["deleted"])
     assert len(report["cloud"]["created"]) == 2 and report["cloud"]["leftovers"] == []
     assert report["cloud"]["api_calls"][provider] == len(cloud_service.log)
+    assert "## Cloud" in (out / "report.md").read_text()
     assert_no_secret(cloud_credentials, result.output, caplog.text, folder=out)
 
 
@@ -96,13 +97,18 @@ def test_a_failure_after_enrolment_stops_the_run_and_deletes_the_gallery(cloud_s
 
 
 @pytest.mark.parametrize("cloud_service", ["rekognition"], indirect=True)
-def test_max_api_calls_stops_the_run_cleanly(cloud_service, small_lfw, tmp_path):
-    result = CliRunner().invoke(main, run_args(small_lfw, tmp_path, "--tracker", tracker_spec(cloud_service),
+def test_max_api_calls_stops_the_run_cleanly_and_keeps_finished_results(cloud_service, small_lfw, tmp_path):
+    result = CliRunner().invoke(main, run_args(small_lfw, tmp_path, "--tracker", "faiss",
+                                               "--tracker", tracker_spec(cloud_service),
                                                "--allow-cloud-upload", "--max-api-calls", "25"))
     assert result.exit_code == 1
     assert "--max-api-calls" in result.output and "Cleanup deleted 1 cloud gallery" in result.output
     assert len([op for op in cloud_service.log if op != "DeleteCollection"]) == 25
     assert cloud_service.galleries == {}
+    report = json.loads((tmp_path / "report.json").read_text())  # faiss had finished: its result is kept
+    assert [r["tracker"] for r in report["results"]] == ["faiss"]
+    assert "--max-api-calls" in report["stopped"] and report["cloud"]["api_calls"]["rekognition"] == 26
+    assert "Incomplete run" in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.parametrize("cloud_service", PROVIDERS, indirect=True)
