@@ -95,9 +95,19 @@ class AzureFaceClient(CloudClient):
         return result.person_id
 
     def add_face(self, group: str, person_id: str, image: bytes) -> str:
+        """Add the photo's face to the person; in a photo of several faces, the largest (as Rekognition
+        and Face++ pick it), at the cost of one more Detect."""
         check_photo(image, self.provider, MAX_IMAGE_BYTES, IMAGE_FORMATS)
-        result = self.call("AddFace", lambda: self._admin.large_person_group.add_face(
-            group, person_id, image, detection_model=self.detection_model))
+        try:
+            result = self.call("AddFace", lambda: self._admin.large_person_group.add_face(
+                group, person_id, image, detection_model=self.detection_model))
+        except PhotoRejected as rejected:
+            if "more than 1 face" not in rejected.reason:
+                raise
+            box = self._largest_face(image, with_id=False).face_rectangle
+            target = [box.left, box.top, box.width, box.height]
+            result = self.call("AddFace", lambda: self._admin.large_person_group.add_face(
+                group, person_id, image, detection_model=self.detection_model, target_face=target))
         return result.persisted_face_id
 
     def train(self, group: str) -> None:
@@ -114,13 +124,15 @@ class AzureFaceClient(CloudClient):
     def detect(self, image: bytes) -> str:
         """The face id of the photo's largest face (valid 24 h), or PhotoRejected."""
         check_photo(image, self.provider, MAX_IMAGE_BYTES, IMAGE_FORMATS)
+        return self._largest_face(image, with_id=True).face_id
+
+    def _largest_face(self, image: bytes, with_id: bool):
         faces = self.call("Detect", lambda: self._faces.detect(
             image, detection_model=self.detection_model, recognition_model=self.recognition_model,
-            return_face_id=True))
+            return_face_id=with_id))
         if not faces:
             raise PhotoRejected("azure detected no face")
-        largest = max(faces, key=lambda f: f.face_rectangle.width * f.face_rectangle.height)
-        return largest.face_id
+        return max(faces, key=lambda f: f.face_rectangle.width * f.face_rectangle.height)
 
     def identify(self, group: str, face_ids: list[str], candidates: int,
                  threshold: float | None) -> dict[str, list[Match]]:

@@ -230,12 +230,16 @@ class AzureFaceService(LocalService):
     """Azure Face REST v1.2-preview.1 under /face/v1.2-preview.1: large person groups, detect, identify."""
 
     provider = "azure"
+    FACE = {"top": 60, "left": 60, "width": 120, "height": 120}
+    BYSTANDER = {"top": 10, "left": 190, "width": 40, "height": 40}
 
     def __init__(self, matcher: FaceMatcher) -> None:
         super().__init__(matcher)
         self.detected: dict[str, np.ndarray] = {}
         self.persons: dict[str, dict[str, str]] = {}  # group → person id → name
         self.trained: set[str] = set()
+        self.crowded = False  # every photo shows a second, smaller face: AddFace then needs targetFace
+        self.target_faces: list[str] = []
 
     def throttled(self) -> Reply:
         return Reply(429, {"error": {"code": "429", "message": "Rate limit is exceeded."}}, {"Retry-After": "0"})
@@ -259,7 +263,12 @@ class AzureFaceService(LocalService):
                 return 200, [], {}
             face_id = str(uuid.uuid4())
             self.detected[face_id] = embedding
-            return 200, [{"faceId": face_id, "faceRectangle": {"top": 60, "left": 60, "width": 120, "height": 120}}], {}
+            faces = [{"faceId": face_id, "faceRectangle": self.FACE}]
+            if self.crowded:
+                faces.insert(0, {"faceId": str(uuid.uuid4()), "faceRectangle": self.BYSTANDER})
+            if query.get("returnFaceId") == "false":
+                faces = [{"faceRectangle": f["faceRectangle"]} for f in faces]
+            return 200, faces, {}
         if parts == ["identify"]:
             self.guarded("Identify")
             return 200, self.identify(json.loads(body)), {}
@@ -289,6 +298,10 @@ class AzureFaceService(LocalService):
             return 200, {"personId": person}, {}
         if len(parts) == 5 and parts[4] == "persistedfaces":
             self.guarded("AddFace")
+            if self.crowded and "targetFace" not in query:
+                raise self.error(400, "InvalidImage", "There is more than 1 face in the image.")
+            if "targetFace" in query:
+                self.target_faces.append(query["targetFace"])
             embedding = self.matcher.embed(body)
             if embedding is None:
                 raise self.error(400, "InvalidImage", "No face detected in the image or in the specified targetFace area.")

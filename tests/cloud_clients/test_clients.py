@@ -101,3 +101,16 @@ def test_an_unreachable_endpoint_is_a_clear_error(cloud_credentials):
     client = connect("facepp", endpoint="http://127.0.0.1:9/facepp/v3", policy=CallPolicy(backoff=0.0))
     with pytest.raises(CloudError, match="cannot reach http://127.0.0.1:9"):
         client.create_gallery("g")
+
+
+@pytest.mark.parametrize("cloud_service", ["azure"], indirect=True)
+def test_azure_enrols_the_largest_face_of_a_crowded_photo(cloud_service, small_lfw):
+    cloud_service.crowded = True
+    photo = sorted(next(iter(sorted(small_lfw.iterdir()))).glob("*.jpg"))[0]
+    client = client_for(cloud_service)
+    client.create_gallery("g")
+    person = client.create_person("g", "ann")
+    client.add_face("g", person, photo.read_bytes())
+    assert cloud_service.log[-3:] == ["AddFace", "Detect", "AddFace"]
+    assert cloud_service.target_faces == ["60,60,120,120"]  # left, top, width, height of the larger face
+    assert len(cloud_service.galleries["g"]) == 1
