@@ -66,6 +66,8 @@ class AzureFaceClient(CloudClient):
                            float(retry_after) if retry_after and retry_after.replace(".", "").isdigit() else None)
         if status == 403 and code in ("UnsupportedFeature", "InvalidRequest"):
             return Failure("permanent", LIMITED_ACCESS.format(code=code, message=message))
+        if status == 404:
+            return Failure("missing", f"404 {code} ({message})")
         if status == 401:
             return Failure("permanent", f"401 {code}: {message}. Check AZURE_FACE_KEY and AZURE_FACE_ENDPOINT")
         if status in (400, 415) and code.startswith("InvalidImage"):
@@ -76,8 +78,8 @@ class AzureFaceClient(CloudClient):
         self.call("CreateLargePersonGroup", lambda: self._admin.large_person_group.create(
             large_person_group_id=name, name=name, recognition_model=self.recognition_model))
 
-    def delete_gallery(self, name: str) -> None:
-        self.call("DeleteLargePersonGroup", lambda: self._admin.large_person_group.delete(name), cleanup=True)
+    def _delete(self, name: str) -> None:
+        self._admin.large_person_group.delete(name)
 
     def list_galleries(self) -> list[str]:
         names: list[str] = []

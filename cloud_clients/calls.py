@@ -30,6 +30,10 @@ class BudgetExhausted(CloudError):
     """`--max-api-calls` is spent."""
 
 
+class ResourceMissing(CloudError):
+    """The gallery named in the call does not exist (a deletion treats that as done)."""
+
+
 class PhotoRejected(Exception):
     """The service refused one photo (no face, too large, bad format): skip it with this reason."""
 
@@ -40,7 +44,7 @@ class PhotoRejected(Exception):
 
 @dataclass
 class Failure:
-    kind: Literal["transient", "photo", "permanent"]
+    kind: Literal["transient", "photo", "missing", "permanent"]
     message: str
     retry_after: float | None = None  # seconds the service asked us to wait
 
@@ -132,8 +136,9 @@ class CallPolicy:
                     raise
             if failure.kind == "photo":
                 raise PhotoRejected(failure.message)
-            if failure.kind == "permanent":
-                raise CloudError(f"{provider} {operation}: {failure.message}")
+            if failure.kind in ("permanent", "missing"):
+                error = ResourceMissing if failure.kind == "missing" else CloudError
+                raise error(f"{provider} {operation}: {failure.message}")
             if attempt == self.max_retries:
                 break
             wait = self.delay(attempt, failure)
@@ -162,8 +167,15 @@ class CloudClient(ABC):
     @abstractmethod
     def create_gallery(self, name: str) -> None: ...
 
+    def delete_gallery(self, name: str) -> None:
+        """Delete a gallery; one that does not exist (never created, already gone) counts as deleted."""
+        try:
+            self.call(f"Delete {name}", lambda: self._delete(name), cleanup=True)
+        except ResourceMissing:
+            pass
+
     @abstractmethod
-    def delete_gallery(self, name: str) -> None: ...
+    def _delete(self, name: str) -> None: ...
 
     @abstractmethod
     def list_galleries(self) -> list[str]: ...

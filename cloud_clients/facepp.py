@@ -76,6 +76,8 @@ class FaceppClient(CloudClient):
             return None
         if exc.message.startswith("CONCURRENCY_LIMIT_EXCEEDED") or exc.status == 429 or exc.status >= 500:
             return Failure("transient", f"{exc.status} {exc.message}")
+        if exc.message.startswith("INVALID_OUTER_ID"):
+            return Failure("missing", exc.message)
         if exc.message.startswith(PHOTO_ERRORS):
             return Failure("photo", f"facepp refused the photo: {exc.message}")
         if exc.message.startswith(("AUTHENTICATION_ERROR", "AUTHORIZATION_ERROR")):
@@ -85,9 +87,8 @@ class FaceppClient(CloudClient):
     def create_gallery(self, name: str) -> None:
         self.call("faceset/create", lambda: self._post("faceset/create", {"outer_id": name, "display_name": name}))
 
-    def delete_gallery(self, name: str) -> None:
-        self.call("faceset/delete", lambda: self._post("faceset/delete", {"outer_id": name, "check_empty": 0}),
-                  cleanup=True)
+    def _delete(self, name: str) -> None:
+        self._post("faceset/delete", {"outer_id": name, "check_empty": 0})
 
     def list_galleries(self) -> list[str]:
         names, start = [], 1

@@ -50,6 +50,8 @@ class RekognitionClient(CloudClient):
         message = exc.response.get("Error", {}).get("Message", "") or code
         if code in THROTTLING:
             return Failure("transient", f"{code} ({message})")
+        if code == "ResourceNotFoundException":
+            return Failure("missing", f"{code} ({message})")
         if code in PHOTO_ERRORS:
             return Failure("photo", f"rekognition refused the photo: {code} ({message})")
         if code == "InvalidParameterException" and "face" in message.lower():
@@ -63,8 +65,8 @@ class RekognitionClient(CloudClient):
     def create_gallery(self, name: str) -> None:
         self.call("CreateCollection", lambda: self._api.create_collection(CollectionId=name))
 
-    def delete_gallery(self, name: str) -> None:
-        self.call("DeleteCollection", lambda: self._api.delete_collection(CollectionId=name), cleanup=True)
+    def _delete(self, name: str) -> None:
+        self._api.delete_collection(CollectionId=name)
 
     def list_galleries(self) -> list[str]:
         names, token = [], None

@@ -80,8 +80,9 @@ class CloudTracker(Tracker):
         self.client_ = self.connect()
         self.gallery_ = self.session.new_name()
         client, gallery = self.client_, self.gallery_
-        client.create_gallery(gallery)
+        # registered first: a Ctrl-C while the service creates it must still delete it
         self.session.opened(self.provider, gallery, lambda: client.delete_gallery(gallery))
+        client.create_gallery(gallery)
         readable = self.read(photos, self._fit_skipped)
         label_of = dict(zip(photos, labels))
         self.enroll([(path, image, label_of[path]) for path, image in readable], self._fit_skipped)
