@@ -298,6 +298,7 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     except RunStopped as stopped:
         if stopped.report is not None:
             json_path, _ = write_reports(stopped.report, Path(v["out"]))
+            _remember_run(stopped.report, json_path)
             click.echo(f"the run stopped; the {len(stopped.report['results'])} result(s) it finished are in "
                        f"{json_path}", err=True)
         if isinstance(stopped.cause, KeyboardInterrupt):
@@ -308,8 +309,60 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     json_path, md_path = write_reports(report, Path(v["out"]))
+    entry = _remember_run(report, json_path)
     print_summary(report)
-    click.echo(f"report: {json_path} and {md_path}")
+    click.echo(f"report: {json_path} and {md_path} (history entry {entry})")
+
+
+def _remember_run(report: dict, json_path: Path) -> int | None:
+    """Record the run in the history; a history that cannot be written warns but loses no report."""
+    import sqlite3
+
+    from audit.history import History
+    from reports.formatting import run_headline
+
+    try:
+        with History() as history:
+            return history.record("run", report, json_path.resolve(), report["environment"]["command_line"],
+                                  report["cloaker"]["name"], sorted({r["tracker"] for r in report["results"]}),
+                                  run_headline(report))
+    except (sqlite3.Error, OSError) as err:
+        click.echo(f"warning: the run history could not be written ({err}); set AUDIT_HISTORY to a writable file",
+                   err=True)
+        return None
+
+
+@main.group(invoke_without_command=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1), help="Show the latest N entries.")
+@click.pass_context
+def history(ctx: click.Context, limit: int) -> None:
+    """Past runs, verifications and comparisons (newest first); `audit history show ID` prints one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from audit.history import History
+
+    with History() as store:
+        entries = store.entries(limit)
+        if not entries:
+            click.echo(f"no entries yet in {store.path}")
+        for e in entries:
+            click.echo(f"{e.id:>5}  {e.at}  {e.kind:8} {e.cloaker or '-':10} {e.trackers or '-':24} {e.headline}")
+
+
+@history.command("show")
+@click.argument("entry_id", type=int)
+def history_show(entry_id: int) -> None:
+    """Print one entry: when, the exact command, where its report is, and the report."""
+    from audit.history import History
+    from reports import render_markdown
+
+    with History() as store:
+        try:
+            entry = store.get(entry_id)
+        except KeyError as err:
+            raise click.ClickException(str(err.args[0])) from None
+    click.echo(f"entry {entry.id} ({entry.kind}) at {entry.at}\ncommand: {entry.command}\nreport: {entry.report_path}\n")
+    click.echo(render_markdown(entry.report) if entry.kind == "run" else json.dumps(entry.report, indent=2))
 
 
 @main.group()

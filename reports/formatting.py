@@ -32,3 +32,15 @@ SWEPT = {"leak_ratio": "leak ratio", "n_labels": "labels"}
 def swept_columns(results: list[dict]) -> list[str]:
     """The scenario fields that vary across results (a leak-ratio or label sweep), as table columns."""
     return [key for key in SWEPT if len({r.get(key) for r in results}) > 1]
+
+
+def run_headline(report: dict) -> str:
+    """One line for the history: each result's protection and control (with the swept fields)."""
+    swept = swept_columns(report["results"])
+    parts = []
+    for r in report["results"]:
+        name = r["tracker"] + ("" if r["countermeasure"] == "none" else f" + {r['countermeasure']}")
+        name += "".join(f", {SWEPT[k]} {r[k]}" for k in swept)
+        parts.append(f"{name}: {percent(r['protection']['rate'])} (control {percent(r['control']['rate'])})")
+    text = "; ".join(parts) if parts else "no results"
+    return ("stopped early: " if "stopped" in report else "") + text

@@ -29,8 +29,9 @@ def lfw_root() -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Each test session gets its own cache folder, so tests never see a developer's cache."""
+    """Each test session gets its own cache folder and history, so tests never see a developer's."""
     os.environ["AUDIT_CACHE"] = str(tmp_path_factory.mktemp("audit-cache"))
+    os.environ["AUDIT_HISTORY"] = str(tmp_path_factory.mktemp("audit-history") / "history.sqlite")
     os.environ.setdefault("AUDIT_DATA", str(_lfw_root().parent))
 
 

@@ -1,0 +1,82 @@
+"""Run history: every `run`, `verify` and `compare`, one row each, in SQLite under the data folder
+(`$AUDIT_HISTORY` names another file).
+
+SQLite in WAL mode with a generous busy timeout, so runs that finish at the same moment are
+all recorded intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from audit.paths import data_dir
+
+KINDS = ("run", "verify", "compare")
+
+
+@dataclass
+class Entry:
+    id: int
+    kind: str
+    at: str  # UTC, ISO 8601
+    command: str
+    cloaker: str
+    trackers: str
+    headline: str
+    report_path: str
+    report: dict
+
+
+class History:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or Path(os.environ.get("AUDIT_HISTORY") or data_dir() / "history.sqlite")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=120)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT,"
+                             " at TEXT, command TEXT, cloaker TEXT, trackers TEXT, headline TEXT, report_path TEXT,"
+                             " report TEXT)")
+
+    def record(self, kind: str, report: dict, report_path: Path | str, command: str, cloaker: str,
+               trackers: list[str], headline: str) -> int:
+        if kind not in KINDS:
+            raise ValueError(f"history kind {kind!r}; one of {', '.join(KINDS)}")
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with self._db:
+            cursor = self._db.execute(
+                "INSERT INTO entries (kind, at, command, cloaker, trackers, headline, report_path, report)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, at, command, cloaker, ", ".join(trackers), headline, str(report_path),
+                 json.dumps(report, default=str)))
+        return int(cursor.lastrowid)
+
+    def entries(self, limit: int | None = None) -> list[Entry]:
+        rows = self._db.execute("SELECT * FROM entries ORDER BY id DESC" + (" LIMIT ?" if limit else ""),
+                                (limit,) if limit else ())
+        return [self._entry(row) for row in rows]
+
+    def get(self, entry_id: int) -> Entry:
+        row = self._db.execute("SELECT * FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no history entry {entry_id} in {self.path}")
+        return self._entry(row)
+
+    @staticmethod
+    def _entry(row: tuple) -> Entry:
+        *fields, report = row
+        return Entry(*fields, report=json.loads(report))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "History":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
