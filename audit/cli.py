@@ -315,21 +315,65 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
 
 
 def _remember_run(report: dict, json_path: Path) -> int | None:
-    """Record the run in the history; a history that cannot be written warns but loses no report."""
+    from reports.formatting import run_headline
+
+    return _remember("run", report, json_path.resolve(), report["environment"]["command_line"],
+                     report["cloaker"]["name"], sorted({r["tracker"] for r in report["results"]}), run_headline(report))
+
+
+def _remember(kind: str, report: dict, where: Path, command: str, cloaker: str, trackers: list[str],
+              headline: str) -> int | None:
+    """Record in the history; a history that cannot be written warns but loses no report."""
     import sqlite3
 
     from audit.history import History
-    from reports.formatting import run_headline
 
     try:
         with History() as history:
-            return history.record("run", report, json_path.resolve(), report["environment"]["command_line"],
-                                  report["cloaker"]["name"], sorted({r["tracker"] for r in report["results"]}),
-                                  run_headline(report))
+            return history.record(kind, report, where, command, cloaker, trackers, headline)
     except (sqlite3.Error, OSError) as err:
         click.echo(f"warning: the run history could not be written ({err}); set AUDIT_HISTORY to a writable file",
                    err=True)
         return None
+
+
+@main.command()
+@click.argument("run_a", type=click.Path(exists=True, path_type=Path))
+@click.argument("run_b", type=click.Path(exists=True, path_type=Path))
+@click.option("--fail-if-worse", is_flag=True, help="Exit 1 when any cell of B is significantly worse than A's "
+              "(a release gate).")
+@click.option("--margin", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="With --fail-if-worse: tolerate a drop up to this much protection (0.05 = 5 points).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write compare.md and compare.json to this folder.")
+def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: Path | None) -> None:
+    """Change in protection from run A to run B (folders or report.json files), cell by cell."""
+    from audit.paths import atomic_write_bytes
+    from reports.compare import (comparison_headline, compare_reports, load_report, render_comparison_markdown,
+                                 worse_cells)
+
+    try:
+        comparison = compare_reports(load_report(run_a), load_report(run_b))
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from err
+    comparison["command"] = " ".join(["audit", *sys.argv[1:]])
+    markdown = render_comparison_markdown(comparison, str(run_a), str(run_b))
+    click.echo(markdown)
+    where = out or run_b
+    if out:
+        atomic_write_bytes(out / "compare.md", markdown.encode())
+        atomic_write_bytes(out / "compare.json", (json.dumps(comparison, indent=2) + "\n").encode())
+        click.echo(f"comparison: {out / 'compare.md'} and {out / 'compare.json'}")
+    _remember("compare", comparison, where.resolve(), comparison["command"],
+              f"{comparison['a']['cloaker']} → {comparison['b']['cloaker']}",
+              sorted({c["tracker"] for c in comparison["cells"]}), comparison_headline(comparison))
+    if fail_if_worse:
+        worse = worse_cells(comparison, margin)
+        for cell in worse:
+            click.echo(f"WORSE: {cell['tracker']} / {cell['countermeasure']}: {100 * cell['change']:+.1f} points "
+                       f"[{100 * cell['ci95'][0]:+.1f}, {100 * cell['ci95'][1]:+.1f}]", err=True)
+        if worse:
+            raise SystemExit(1)
 
 
 @main.group(invoke_without_command=True)

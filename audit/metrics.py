@@ -57,6 +57,39 @@ def bootstrap_over_users(successes: list[int], totals: list[int], seed: int, rou
     return Rate(pooled, (float(lo), float(hi)), len(t))
 
 
+def difference_interval(a: tuple[list[int], list[int]], b: tuple[list[int], list[int]], paired: bool, seed: int,
+                        rounds: int = 2000) -> tuple[float, tuple[float, float]]:
+    """Pooled rate of B minus A, (successes, totals) per user, with a 95% interval.
+
+    Paired runs (the same users and photos) resample users together; unpaired runs resample
+    each run's users on their own. With a single user on either side, Newcombe's interval from
+    the two Wilson intervals (conservative for paired data).
+    """
+    (sa, ta), (sb, tb) = (np.asarray(x, float) for x in a), (np.asarray(x, float) for x in b)
+    rate_a, rate_b = sa.sum() / ta.sum(), sb.sum() / tb.sum()
+    diff = float(rate_b - rate_a)
+    if len(ta) < 2 or len(tb) < 2:
+        wa, wb = wilson(int(sa.sum()), int(ta.sum())), wilson(int(sb.sum()), int(tb.sum()))
+        low = diff - math.hypot(rate_b - wb.ci95[0], wa.ci95[1] - rate_a)
+        high = diff + math.hypot(wb.ci95[1] - rate_b, rate_a - wa.ci95[0])
+        return diff, (max(-1.0, low), min(1.0, high))
+    rng = np.random.default_rng(seed)
+    picks_a = rng.integers(0, len(ta), size=(rounds, len(ta)))
+    picks_b = picks_a if paired else rng.integers(0, len(tb), size=(rounds, len(tb)))
+    diffs = sb[picks_b].sum(1) / np.maximum(tb[picks_b].sum(1), 1) - sa[picks_a].sum(1) / np.maximum(ta[picks_a].sum(1), 1)
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return diff, (float(lo), float(hi))
+
+
+def mcnemar(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant pairs (photos one run hid and the other did not)."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
 @functools.lru_cache(maxsize=16)
 def _valid_blur_matrix(length: int, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """(length − size + 1) × length: each row one Gaussian window over the valid positions."""

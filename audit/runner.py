@@ -399,7 +399,10 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
         ranked_hits["control"].append(sum(user not in control.top(p, depth) for p in tests))
         per_user.append({"user": user, "n_test": len(tests), "hidden": hidden, "control_hidden": control_hidden,
                          "protection": hidden / len(tests) if tests else None,
-                         "control": control_hidden / len(tests) if tests else None})
+                         "control": control_hidden / len(tests) if tests else None,
+                         # per photo, so that `audit compare` can pair two runs photo by photo (McNemar)
+                         "test_photos": [photo_name(p) for p in tests],
+                         "hidden_photos": [photo_name(p) for p in tests if user not in cloaked_rankings[user].top(p)]})
     hidden = [u["hidden"] for u in per_user]
     control_hidden = [u["control_hidden"] for u in per_user]
     totals = [u["n_test"] for u in per_user]
@@ -424,6 +427,11 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
         result["rank_k"] = {"k": depth, "protection": rate_record(ranked_hits["protection"], totals, seed),
                             "control": rate_record(ranked_hits["control"], totals, seed)}
     return result
+
+
+def photo_name(path: Path) -> str:
+    """`identity/file`: the same photo has the same name in any run over the same dataset."""
+    return f"{path.parent.name}/{path.name}"
 
 
 def rate_record(successes: list[int], totals: list[int], seed: int) -> dict:

@@ -1,0 +1,122 @@
+"""`audit compare A B`: the change in protection from run A to run B, cell by cell, with a verdict.
+
+A cell is a (tracker, countermeasure, leak ratio, labels) result present in both runs. Runs with
+the same protocol (dataset, users, seed, split options) are paired: by user in the bootstrap
+and by photo in McNemar's test. Otherwise each run is resampled on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from audit.metrics import difference_interval, mcnemar
+from reports.formatting import percent
+
+# Protocol fields that must agree for two runs to have scored the same photos of the same users.
+PAIRING_FIELDS = ("dataset", "users", "seed", "isolation", "min_photos", "max_photos", "train_fraction", "labels")
+VERDICTS = ("better", "worse", "no detectable change")
+
+
+def load_report(path: Path) -> dict:
+    """A run folder (its report.json) or a report file."""
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        report = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no report.json (give a run folder or its report.json)") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{file}: not a report ({err})") from None
+    if "results" not in report or "protocol" not in report:
+        raise ValueError(f"{file}: not an `audit run` report (no results/protocol)")
+    return report
+
+
+def cell_key(result: dict) -> tuple:
+    return (result["tracker"], result["countermeasure"], result.get("leak_ratio"), result.get("n_labels"))
+
+
+def same_protocol(a: dict, b: dict) -> bool:
+    pa, pb = a["protocol"], b["protocol"]
+    return all(pa.get(k) == pb.get(k) for k in PAIRING_FIELDS)
+
+
+def compare_reports(a: dict, b: dict, seed: int = 0) -> dict:
+    """One record per common cell: A's and B's protection, B − A with its 95% interval, McNemar's
+    p when photos pair, and the verdict (better/worse for B, or no detectable change)."""
+    paired = same_protocol(a, b)
+    cells_b = {cell_key(r): r for r in b["results"]}
+    cells = []
+    for ra in a["results"]:
+        rb = cells_b.get(cell_key(ra))
+        if rb is not None:
+            cells.append(compare_cell(ra, rb, paired, seed))
+    if not cells:
+        raise ValueError("the two runs have no (tracker, countermeasure, leak ratio, labels) cell in common")
+    return {"paired": paired, "cells": cells, "a": describe(a), "b": describe(b),
+            "only_in_a": sorted(map(str, {cell_key(r) for r in a["results"]} - set(cells_b))),
+            "only_in_b": sorted(map(str, set(cells_b) - {cell_key(r) for r in a["results"]}))}
+
+
+def describe(report: dict) -> dict:
+    return {"cloaker": report["cloaker"]["name"], "cloaker_params": report["cloaker"]["params"],
+            "command": report.get("environment", {}).get("command_line", "")}
+
+
+def compare_cell(ra: dict, rb: dict, paired: bool, seed: int) -> dict:
+    users_a = {u["user"]: u for u in ra["per_user"]}
+    users_b = {u["user"]: u for u in rb["per_user"]}
+    if paired:
+        users = [u for u in users_a if u in users_b]
+        ua, ub = [users_a[u] for u in users], [users_b[u] for u in users]
+    else:
+        ua, ub = list(users_a.values()), list(users_b.values())
+    diff, ci = difference_interval(([u["hidden"] for u in ua], [u["n_test"] for u in ua]),
+                                   ([u["hidden"] for u in ub], [u["n_test"] for u in ub]), paired, seed)
+    record = {"tracker": ra["tracker"], "countermeasure": ra["countermeasure"], "leak_ratio": ra.get("leak_ratio"),
+              "n_labels": ra.get("n_labels"), "a": ra["protection"]["rate"], "b": rb["protection"]["rate"],
+              "a_control": ra["control"]["rate"], "b_control": rb["control"]["rate"],
+              "change": diff, "ci95": list(ci), "method": "paired bootstrap over users" if paired else
+              "bootstrap over each run's users"}
+    if paired and all("hidden_photos" in u for u in ua + ub):
+        only_a = only_b = 0
+        for x, y in zip(ua, ub):
+            common = set(x["test_photos"]) & set(y["test_photos"])
+            hidden_a, hidden_b = set(x["hidden_photos"]) & common, set(y["hidden_photos"]) & common
+            only_a += len(hidden_a - hidden_b)
+            only_b += len(hidden_b - hidden_a)
+        record["mcnemar"] = {"hidden_only_in_a": only_a, "hidden_only_in_b": only_b, "p": mcnemar(only_a, only_b)}
+    record["verdict"] = "better" if ci[0] > 0 else "worse" if ci[1] < 0 else "no detectable change"
+    return record
+
+
+def worse_cells(comparison: dict, margin: float) -> list[dict]:
+    """Cells where B is significantly worse than A by more than `margin` (the whole interval below −margin)."""
+    return [c for c in comparison["cells"] if c["ci95"][1] < -margin]
+
+
+def render_comparison_markdown(comparison: dict, name_a: str, name_b: str) -> str:
+    a, b = comparison["a"], comparison["b"]
+    how = ("paired (same protocol and seed: by user, and by photo for McNemar)" if comparison["paired"]
+           else "unpaired (the protocols differ)")
+    lines = ["# cloak-audit comparison", "",
+             f"A: `{name_a}` — cloaker {a['cloaker']}; B: `{name_b}` — cloaker {b['cloaker']}. "
+             f"Change = B's protection − A's, with a 95% interval; {how}.", "",
+             "| tracker | countermeasure | leak ratio | labels | A | B | change [95% CI] | McNemar p | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in comparison["cells"]:
+        p = f"{c['mcnemar']['p']:.2g}" if "mcnemar" in c else "—"
+        change = f"{100 * c['change']:+.1f} pts [{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}]"
+        lines.append(f"| `{c['tracker']}` | {c['countermeasure']} | {c['leak_ratio']} | {c['n_labels']} | "
+                     f"{percent(c['a'])} (control {percent(c['a_control'])}) | "
+                     f"{percent(c['b'])} (control {percent(c['b_control'])}) | {change} | {p} | "
+                     f"**{c['verdict']}** |")
+    for side in ("only_in_a", "only_in_b"):
+        if comparison[side]:
+            lines += ["", f"Cells only in {side[-1].upper()} (not compared): {', '.join(comparison[side])}."]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_headline(comparison: dict) -> str:
+    counts = {v: sum(c["verdict"] == v for c in comparison["cells"]) for v in VERDICTS}
+    return ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" ({len(comparison['cells'])} cells)"
