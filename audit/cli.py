@@ -338,6 +338,33 @@ def _remember(kind: str, report: dict, where: Path, command: str, cloaker: str, 
 
 
 @main.command()
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--cloaker", default="fawkes", show_default=True, help="Cloaker name[:key=value,...].")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the cloaked copies (same relative names; the cloaker's image format).")
+def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
+    """Cloak every photo under INPUT_DIR (each sub-folder one person) and print the perceptual cost."""
+    from audit.cloakers import build_cloaker
+    from audit.cloakers.folder import cloak_folder
+    from audit.runner import perturbation_record
+
+    _setup_torch()
+    try:
+        chosen = build_cloaker(cloaker)
+        chosen.use_public_identities({})
+        done = cloak_folder(chosen, input_dir, out_dir)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        raise click.ClickException(str(err)) from err
+    cost = perturbation_record(done.costs)
+    psnr = "n/a" if cost["psnr_mean"] is None else f"{cost['psnr_mean']:.1f} dB"
+    click.echo(f"cloaked {len(done.written)} photos with {chosen!r} → {out_dir}")
+    click.echo(f"perceptual cost: DSSIM mean {cost['dssim_mean']:.4f}, max {cost['dssim_max']:.4f}; PSNR mean {psnr}; "
+               f"Linf max {cost['linf_max']:.0f}; {cost['seconds_per_photo']:.2f} s per photo")
+    for skip in done.skipped:
+        click.echo(f"  skipped {skip['path']}: {skip['reason']}")
+
+
+@main.command()
 @click.argument("run_a", type=click.Path(exists=True, path_type=Path))
 @click.argument("run_b", type=click.Path(exists=True, path_type=Path))
 @click.option("--fail-if-worse", is_flag=True, help="Exit 1 when any cell of B is significantly worse than A's "

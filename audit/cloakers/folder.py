@@ -1,0 +1,57 @@
+"""Cloak a folder of photos with any cloaker, keeping relative names (`audit cloak`).
+
+Each sub-folder is one person (a cloaker may choose a target from all of a person's photos);
+`a/x.jpg` becomes `OUT/a/x.png` (the cloaker's format, the same stem), which is exactly what
+the `precomputed` cloaker and `audit verify` match by name.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from audit.cloakers.base import Cloaker
+from audit.cloakers.store import CloakStore
+from audit.datasets.folders import list_images
+from audit.metrics import PerceptualCost
+
+
+@dataclass
+class FolderCloaked:
+    written: dict[Path, Path] = field(default_factory=dict)  # original → cloaked copy under OUT
+    costs: dict[Path, tuple[PerceptualCost | None, float]] = field(default_factory=dict)
+    skipped: list[dict] = field(default_factory=list)
+
+
+def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloaked:
+    from audit.runner import measure_cost  # the run's own perceptual cost, photo by photo
+
+    photos = list_images(input_dir)
+    if not photos:
+        raise FileNotFoundError(f"no photos (.jpg, .jpeg, .png, .webp) under {input_dir}")
+    if out_dir.resolve() == input_dir.resolve() or input_dir.resolve() in out_dir.resolve().parents:
+        raise ValueError(f"--out {out_dir} must be outside {input_dir}, or its copies would be read as originals")
+    people: dict[Path, list[Path]] = {}
+    for photo in photos:
+        people.setdefault(photo.parent, []).append(photo)
+    check = getattr(cloaker, "check", None)
+    if check is not None:
+        check(photos)
+    result = FolderCloaked()
+    store = CloakStore(cloaker)
+    with tqdm(total=len(photos), desc=f"cloaking ({cloaker.name})", unit="photo") as bar:
+        for folder, own in people.items():
+            for original, outcome in store.cloak_user(own, str(folder.relative_to(input_dir)), bar).items():
+                if outcome.path is None:
+                    result.skipped.append({"path": str(original), "reason": outcome.reason, "stage": "cloak"})
+                    continue
+                relative = original.relative_to(input_dir)
+                target = out_dir / relative.parent / f"{relative.stem}{outcome.path.suffix.lower()}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(outcome.path, target)
+                result.written[original] = target
+                result.costs[original] = (measure_cost(original, target, result.skipped), outcome.seconds)
+    return result
