@@ -37,11 +37,23 @@ class History:
         self.path = path or Path(os.environ.get("AUDIT_HISTORY") or data_dir() / "history.sqlite")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=120)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        with self._db:
-            self._db.execute("CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT,"
-                             " at TEXT, command TEXT, cloaker TEXT, trackers TEXT, headline TEXT, report_path TEXT,"
-                             " report TEXT)")
+        self._initialise()
+
+    def _initialise(self, attempts: int = 50) -> None:
+        """WAL mode and the table. Switching to WAL takes an exclusive lock that SQLite does not wait
+        for (no busy timeout), so two processes opening a new database at once retry here."""
+        for attempt in range(attempts):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                with self._db:
+                    self._db.execute("CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                     " kind TEXT, at TEXT, command TEXT, cloaker TEXT, trackers TEXT, headline TEXT,"
+                                     " report_path TEXT, report TEXT)")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (1 + attempt % 10))
 
     def record(self, kind: str, report: dict, report_path: Path | str, command: str, cloaker: str,
                trackers: list[str], headline: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -15,10 +16,13 @@ from audit.cli import main
 from audit.history import History
 
 
-def _record_many(args: tuple[str, int]) -> None:
-    path, worker = args
-    with History(Path(path)) as history:
-        for i in range(40):
+def _record_at(args: tuple[str, int, float]) -> None:
+    """Open the history at the given instant (as a run does when it ends) and record three entries."""
+    path, worker, start = args
+    while time.time() < start:
+        pass
+    for i in range(3):
+        with History(Path(path)) as history:
             history.record("run", {"results": [], "n": i, "worker": worker}, "r.json", f"audit run {worker}",
                            "none", ["faiss"], f"worker {worker} entry {i}")
 
@@ -37,13 +41,17 @@ def test_entries_are_listed_newest_first_and_shown_whole(tmp_path):
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
-    path = str(tmp_path / "h.sqlite")
-    with Pool(2) as pool:
-        pool.map(_record_many, [(path, 0), (path, 1)])
-    with History(Path(path)) as history:
-        entries = history.entries()
-    assert len(entries) == 80
-    assert sorted((e.report["worker"], e.report["n"]) for e in entries) == [(w, i) for w in (0, 1) for i in range(40)]
+    # Eight processes open a new history at the same instant: they race to create it and to switch
+    # it to WAL, which SQLite refuses at once (no busy wait) to all but one. Rounds make the race likely.
+    with Pool(8) as pool:
+        for round_ in range(10):
+            path = str(tmp_path / f"h{round_}.sqlite")
+            start = time.time() + 0.3
+            pool.map(_record_at, [(path, w, start) for w in range(8)])
+            with History(Path(path)) as history:
+                entries = history.entries()
+            assert sorted((e.report["worker"], e.report["n"]) for e in entries) == [
+                (w, i) for w in range(8) for i in range(3)]
 
 
 def test_two_runs_started_together_are_both_in_the_history(small_lfw, tmp_path):
