@@ -365,6 +365,52 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
 
 
 @main.command()
+@click.option("--original", "originals", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Your original photos (at least 5; 10 or more for a tighter answer).")
+@click.option("--cloaked", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The cloaked copies you posted, named like the originals (x.jpg ↔ x.png, x_cloaked.png).")
+@click.option("--tracker", multiple=True, default=("faiss", "linear-probe"), show_default=True,
+              help="Tracker name[:key=value,...], repeatable.")
+@click.option("--crowd", default="lfw", show_default=True,
+              help="The people you hide among: 'lfw', an identity-folder path, or a CSV manifest.")
+@click.option("--crowd-min-photos", default=20, show_default=True, type=click.IntRange(2),
+              help="Photos a crowd member needs to be one of the people the tracker knows.")
+@click.option("--crowd-max-photos", default=40, show_default=True, type=click.IntRange(2),
+              help="At most this many photos per crowd member (a seeded sample).")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2),
+              help="Rounds: each posts the other rounds' cloaked photos and queries this round's originals.")
+@click.option("--countermeasure", multiple=True,
+              help="Also try a tracker that fights back, e.g. robust-retraining (slow; needs --cloaker), blur:kernel=5.")
+@click.option("--cloaker", default=None, help="The cloaker you used (robust-retraining imitates it), e.g. fawkes:mode=high.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default="audit-verify", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for verify.json, verify.md and verify.html.")
+def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str, crowd_min_photos: int,
+           crowd_max_photos: int, folds: int, countermeasure: tuple[str, ...], cloaker: str | None, seed: int,
+           out: Path) -> None:
+    """Does cloaking protect you? Plays a tracker that collected your cloaked photos, then meets a new one."""
+    from audit.paths import atomic_write_bytes
+    from audit.personal_verify import VerifyOptions, verify_person
+    from reports.verify import render_verify_markdown, verify_headline
+
+    _setup_torch()
+    command = " ".join(["audit", *sys.argv[1:]])
+    try:
+        record = verify_person(VerifyOptions(originals, cloaked, tracker, crowd, folds, countermeasure, cloaker,
+                                             crowd_min_photos, crowd_max_photos, seed, command))
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        raise click.ClickException(str(err)) from err
+    markdown = render_verify_markdown(record)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "verify.json", (json.dumps(record, indent=2) + "\n").encode())
+    atomic_write_bytes(out / "verify.md", markdown.encode())
+    click.echo(markdown)
+    entry = _remember("verify", record, (out / "verify.json").resolve(), command, cloaker or "(yours)",
+                      list(tracker), verify_headline(record))
+    click.echo(f"report: {out / 'verify.json'} and {out / 'verify.md'} (history entry {entry})")
+
+
+@main.command()
 @click.argument("run_a", type=click.Path(exists=True, path_type=Path))
 @click.argument("run_b", type=click.Path(exists=True, path_type=Path))
 @click.option("--fail-if-worse", is_flag=True, help="Exit 1 when any cell of B is significantly worse than A's "

@@ -1,0 +1,233 @@
+"""`audit verify`: does cloaking protect this person? The experiment a tracker would run.
+
+The person's photos join a crowd (LFW by default) as one more identity, "you". In each of k
+folds the tracker collects the cloaked copies of the other folds' photos (what the person
+posted) and is queried with the fold's originals, which it never saw in any form: a new photo
+of the person. The control is the same with the originals posted instead of the cloaks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audit.cloakers import build_cloaker
+from audit.cloakers.matching import match_cloaked
+from audit.datasets import Photo, load_photos, resolve_dataset
+from audit.datasets.folders import list_images
+from audit.extractors import load_extractor
+from audit.face.pipeline import FacePipeline
+from audit.metrics import wilson
+from audit.protocol import Protocol, ProtocolOptions, build_protocol, rng_for
+from audit.runner import (RunOptions, Timings, environment, evaluate_tracker, measure_cost, perturbation_record,
+                          prepare_countermeasure, run_countermeasures, unique_skips)
+from trackers import CloudTracker, build_tracker
+
+PERSON = "you"  # the person's label among the crowd's identities
+MIN_PHOTOS = 5  # with 5 folds, each photo is queried once while the 4 others are posted
+DEFAULT_TRACKERS = ("faiss", "linear-probe")
+NOT_PROTECTED_AT = 0.2  # found in at least 80% of tries
+PROTECTED_AT = 0.8  # hidden in at least 80% of tries ...
+BEYOND_CONTROL = 0.5  # ... and by at least 50 points more than without cloaks
+INCONCLUSIVE_CONTROL = 0.5  # a tracker that misses the person half the time uncloaked proves nothing
+
+CAVEATS = (
+    "A later, better model can be run on the photos you post today; a cloak only has to fail once.",
+    "Uncloaked photos of you that are already online (or leak later) weaken the protection: a tracker "
+    "that collects them learns your real face.",
+    "These results hold for the trackers tried here, not for every tracker; cloud services and trackers "
+    "that retrain on cloaked photos can behave differently.",
+)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    originals: Path
+    cloaked: Path
+    trackers: tuple[str, ...] = DEFAULT_TRACKERS
+    crowd: str = "lfw"
+    folds: int = 5
+    countermeasures: tuple[str, ...] = ()  # e.g. robust-retraining, which imitates `cloaker`
+    cloaker: str | None = None  # the cloaker the person used; robust retraining needs it
+    crowd_min_photos: int = 20
+    crowd_max_photos: int | None = 40
+    seed: int = 0
+    command_line: str = ""
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ValueError("--folds must be at least 2 (one part posted, one queried)")
+        if not self.trackers:
+            raise ValueError("at least one --tracker is needed")
+
+
+@dataclass
+class PersonPhotos:
+    usable: list[Path]  # originals with a face, in folder order
+    cloaked: dict[Path, Path]
+    skipped: list[dict] = field(default_factory=list)
+    identical: int = 0  # "cloaked" copies with exactly the original's pixels
+
+
+def verify_person(options: VerifyOptions) -> dict:
+    trackers = [build_tracker(spec) for spec in options.trackers]  # option errors before any work
+    cloud = [t.name for t in trackers if isinstance(t, CloudTracker)]
+    if cloud:
+        raise ValueError(f"audit verify runs local trackers only ({', '.join(cloud)} is a cloud service); "
+                         "test a cloud service with `audit run --tracker ... --allow-cloud-upload`")
+    countermeasures = run_countermeasures(options.countermeasures)
+    for countermeasure in countermeasures:
+        for tracker in trackers:
+            countermeasure.check_tracker(tracker)
+    cloaker = imitated_cloaker(options, countermeasures)
+    person = person_photos(options)
+    crowd, excluded = crowd_protocol(options, person.usable)
+    folds = person_folds(person.usable, options.folds, options.seed)
+    run_options = RunOptions(cloaker=options.cloaker or "posted", trackers=options.trackers, rank=1,
+                             command_line=options.command_line)
+    skipped, timings = list(person.skipped), Timings()
+    per_fold: dict[tuple[str, str], list[dict]] = {}
+    for index, fold in enumerate(folds):
+        posted = [p for p in person.usable if p not in set(fold)]
+        protocol = Protocol(train={**crowd.train, PERSON: posted}, test={**crowd.test, PERSON: fold},
+                            protected=[PERSON], public=crowd.public)
+        scenario = ProtocolOptions(users=1, seed=options.seed)
+        cloaked = {p: person.cloaked[p] for p in posted}
+        for countermeasure in countermeasures:
+            prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped)
+            for spec, tracker in zip(options.trackers, trackers):
+                result = evaluate_tracker(spec, tracker, protocol, scenario, cloaked, run_options, skipped, timings,
+                                          prepared)
+                per_fold.setdefault((spec, countermeasure.label), []).append(result)
+    results = [combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items()]
+    costs = {o: (measure_cost(o, c, skipped), 0.0) for o, c in person.cloaked.items()}
+    return {
+        "schema_version": 1,
+        "kind": "verify",
+        "verdict": overall_verdict(results),
+        "person": {"originals": str(options.originals), "cloaked": str(options.cloaked),
+                   "n_photos": len(person.usable) + len(person.skipped), "n_usable": len(person.usable),
+                   "identical_copies": person.identical, "folds": len(folds)},
+        "crowd": {"dataset": options.crowd, "n_identities": len(crowd.labels),
+                  "n_train_photos": sum(map(len, crowd.train.values())),
+                  "n_test_photos": sum(map(len, crowd.test.values())), "excluded": excluded},
+        "cloaker": options.cloaker,
+        "perturbation": {k: v for k, v in perturbation_record(costs).items() if k != "seconds_per_photo"},
+        "results": results,
+        "caveats": list(CAVEATS),
+        "skipped": unique_skips(skipped),
+        "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
+        "environment": environment(run_options),
+    }
+
+
+def imitated_cloaker(options: VerifyOptions, countermeasures: list):
+    """The cloaker an adaptive tracker imitates (robust retraining cloaks public photos with it)."""
+    if options.cloaker is not None:
+        return build_cloaker(options.cloaker)
+    needs = [c.label for c in countermeasures if c.label.split(":")[0] == "robust-retraining"]
+    if needs:
+        raise ValueError(f"{needs[0]} imitates your cloak on public photos: name the cloaker you used with "
+                         "--cloaker (e.g. --cloaker fawkes:mode=high)")
+    return build_cloaker("none")
+
+
+def person_photos(options: VerifyOptions) -> PersonPhotos:
+    """The originals with a face and their cloaked copies; clear errors for what makes a verdict impossible."""
+    originals = list_images(options.originals)
+    if not originals:
+        raise FileNotFoundError(f"no photos (.jpg, .jpeg, .png, .webp) under {options.originals}")
+    if len(originals) < MIN_PHOTOS:
+        raise ValueError(f"{options.originals} holds {len(originals)} photo(s); at least {MIN_PHOTOS} are needed "
+                         "(each is queried once while the others are posted; 10 or more give a tighter answer)")
+    pairs = match_cloaked(originals, options.cloaked, allow_extra=False)
+    pipeline = FacePipeline(load_extractor("dlib-resnet"))
+    no_face = dict(pipeline.embed_cached(originals, "finding your face").skipped)
+    usable = [p for p in originals if p not in no_face]
+    if not usable:
+        raise ValueError(f"no face was found in any photo under {options.originals} "
+                         f"(e.g. {originals[0].name}: {no_face[originals[0]]})")
+    if len(usable) < MIN_PHOTOS:
+        listed = ", ".join(p.name for p in no_face)
+        raise ValueError(f"only {len(usable)} of {len(originals)} photos show a face the tracker can find "
+                         f"(none found in {listed}); at least {MIN_PHOTOS} are needed")
+    identical = sum(same_pixels(p, pairs[p]) for p in usable)
+    return PersonPhotos(usable, {p: pairs[p] for p in usable},
+                        [{"path": str(p), "reason": reason, "stage": "finding your face"} for p, reason in no_face.items()],
+                        identical)
+
+
+def same_pixels(a: Path, b: Path) -> bool:
+    from audit.images import PhotoSkipped, read_image
+
+    try:
+        x, y = read_image(a), read_image(b)
+    except PhotoSkipped:
+        return False
+    return x.shape == y.shape and bool(np.array_equal(x, y))
+
+
+def crowd_protocol(options: VerifyOptions, person: list[Path]) -> tuple[Protocol, list[str]]:
+    """The crowd's split (as `audit run` draws it), without any identity holding one of the person's
+    photos: were the person in the crowd under another name, the tracker would find that name."""
+    photos = load_photos(resolve_dataset(options.crowd))
+    own = {file_digest(p) for p in person}
+    sizes = {p.stat().st_size for p in person}
+    excluded = sorted({photo.identity for photo in photos
+                       if photo.path.stat().st_size in sizes and file_digest(photo.path) in own})
+    crowd: list[Photo] = [photo for photo in photos if photo.identity not in excluded]
+    protocol = build_protocol(crowd, ProtocolOptions(users=1, min_photos=options.crowd_min_photos,
+                                                     max_photos=options.crowd_max_photos, seed=options.seed))
+    return protocol, excluded
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def person_folds(photos: list[Path], folds: int, seed: int) -> list[list[Path]]:
+    """k seeded folds (k at most the number of photos); each photo is queried in exactly one."""
+    order = rng_for(seed, "verify-folds").permutation(len(photos))
+    return [sorted(photos[i] for i in part) for part in np.array_split(order, min(folds, len(photos)))]
+
+
+def combine_folds(spec: str, countermeasure: str, fold_results: list[dict]) -> dict:
+    """Tries summed over folds: every photo of the person queried once, with and without cloaks."""
+    tries = sum(r["per_user"][0]["n_test"] for r in fold_results)
+    hidden = sum(r["per_user"][0]["hidden"] for r in fold_results)
+    control_hidden = sum(r["per_user"][0]["control_hidden"] for r in fold_results)
+    protection, control = wilson(hidden, tries), wilson(control_hidden, tries)
+    accuracy = [r["normal_accuracy"] for r in fold_results if r["normal_accuracy"]["n_photos"]]
+    result = {
+        "tracker": spec, "tracker_params": fold_results[0]["tracker_params"], "countermeasure": countermeasure,
+        "tries": tries, "found": tries - hidden, "control_found": tries - control_hidden,
+        "protection": protection.as_dict(), "control": control.as_dict(),
+        "normal_accuracy": {"rate": float(np.mean([a["rate"] for a in accuracy])) if accuracy else float("nan"),
+                            "n_photos": accuracy[0]["n_photos"] if accuracy else 0},
+        "hidden_photos": sorted(p for r in fold_results for p in r["per_user"][0]["hidden_photos"]),
+    }
+    result["verdict"] = tracker_verdict(result)
+    return result
+
+
+def tracker_verdict(result: dict) -> str:
+    if result["tries"] == 0:
+        return "INCONCLUSIVE"
+    protection, control = result["protection"]["rate"], result["control"]["rate"]
+    if control > INCONCLUSIVE_CONTROL:
+        return "INCONCLUSIVE"
+    if protection <= NOT_PROTECTED_AT:
+        return "NOT PROTECTED"
+    if protection >= PROTECTED_AT and protection - control >= BEYOND_CONTROL:
+        return "PROTECTED"
+    return "PARTLY PROTECTED"
+
+
+def overall_verdict(results: list[dict]) -> str:
+    """The weakest conclusive verdict: a tracker that finds you is the one that matters."""
+    order = ("NOT PROTECTED", "PARTLY PROTECTED", "PROTECTED")
+    conclusive = [r["verdict"] for r in results if r["verdict"] in order]
+    return min(conclusive, key=order.index) if conclusive else "INCONCLUSIVE"

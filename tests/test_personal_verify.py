@@ -1,0 +1,133 @@
+"""`audit verify` on real LFW photos: the verdict for uncloaked "cloaks", folds, and the clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from audit.cli import main
+from audit.history import History
+from audit.personal_verify import (MIN_PHOTOS, VerifyOptions, combine_folds, person_folds, tracker_verdict,
+                                   verify_person)
+
+
+def person_folder(small_lfw: Path, tmp_path: Path, n: int, identity_index: int = 0) -> tuple[Path, Path]:
+    """n real photos of one crowd identity as the person's originals, and unmodified copies as "cloaked"."""
+    identity = sorted(d for d in small_lfw.iterdir())[identity_index]
+    originals, copies = tmp_path / "originals", tmp_path / "posted"
+    originals.mkdir()
+    copies.mkdir()
+    for photo in sorted(identity.glob("*.jpg"))[:n]:
+        shutil.copyfile(photo, originals / photo.name)
+        shutil.copyfile(photo, copies / photo.name)
+    return originals, copies
+
+
+def blank(path: Path) -> None:
+    Image.fromarray(np.full((160, 160, 3), 128, np.uint8)).save(path)
+
+
+def test_unmodified_copies_are_not_protected(small_lfw, tmp_path):
+    originals, copies = person_folder(small_lfw, tmp_path, 10)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["verify", "--original", str(originals), "--cloaked", str(copies),
+                                       "--crowd", str(small_lfw), "--crowd-min-photos", "10",
+                                       "--crowd-max-photos", "12", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "verify.json").read_text())
+    assert record["verdict"] == "NOT PROTECTED"
+    faiss = next(r for r in record["results"] if r["tracker"] == "faiss")
+    assert faiss["tries"] == 10 and faiss["protection"]["rate"] <= 0.2 and faiss["verdict"] == "NOT PROTECTED"
+    assert {r["tracker"] for r in record["results"]} == {"faiss", "linear-probe"}
+    # the person is an LFW identity of the crowd: left out, or the tracker would find that name instead
+    identity = sorted(small_lfw.iterdir())[0].name
+    assert record["crowd"]["excluded"] == [identity] and record["crowd"]["n_identities"] == 7
+    assert record["person"]["identical_copies"] == 10
+    assert "NOT PROTECTED" in result.output and "found you in" in result.output
+    assert "carry no cloak" in (out / "verify.md").read_text()
+    with History() as history:
+        assert history.entries(1)[0].kind == "verify"
+
+
+def test_each_photo_is_queried_in_exactly_one_fold(tmp_path):
+    photos = [tmp_path / f"{i}.jpg" for i in range(12)]
+    folds = person_folds(photos, 5, seed=0)
+    assert len(folds) == 5 and sorted(p for fold in folds for p in fold) == sorted(photos)
+    assert folds == person_folds(photos, 5, seed=0) and folds != person_folds(photos, 5, seed=1)
+    assert len(person_folds(photos[:3], 5, seed=0)) == 3  # never an empty fold
+
+
+def fold_result(n: int, hidden: int, control_hidden: int) -> dict:
+    return {"tracker_params": {}, "normal_accuracy": {"rate": 0.99, "n_photos": 100},
+            "per_user": [{"n_test": n, "hidden": hidden, "control_hidden": control_hidden,
+                          "hidden_photos": [f"you/{i}.jpg" for i in range(hidden)]}]}
+
+
+@pytest.mark.parametrize("hidden, control_hidden, verdict", [
+    (2, 0, "NOT PROTECTED"), (9, 0, "PARTLY PROTECTED"), (18, 0, "PROTECTED"), (18, 9, "PARTLY PROTECTED"),
+    (18, 11, "INCONCLUSIVE")])
+def test_folds_add_up_to_one_verdict(hidden, control_hidden, verdict):
+    halves = [fold_result(10, hidden // 2, control_hidden // 2),
+              fold_result(10, hidden - hidden // 2, control_hidden - control_hidden // 2)]
+    result = combine_folds("faiss", "none", halves)
+    assert result["tries"] == 20 and result["found"] == 20 - hidden and result["control_found"] == 20 - control_hidden
+    assert result["protection"]["rate"] == hidden / 20 and result["verdict"] == verdict == tracker_verdict(result)
+    lo, hi = result["protection"]["ci95"]
+    assert lo <= hidden / 20 <= hi
+
+
+def test_too_few_photos_says_how_many_are_needed(small_lfw, tmp_path):
+    originals, copies = person_folder(small_lfw, tmp_path, MIN_PHOTOS - 1)
+    with pytest.raises(ValueError, match=f"holds {MIN_PHOTOS - 1} photo.*at least {MIN_PHOTOS} are needed"):
+        verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw)))
+
+
+def test_names_that_do_not_match_are_an_error(small_lfw, tmp_path):
+    originals, copies = person_folder(small_lfw, tmp_path, 6)
+    first = sorted(copies.iterdir())[0]
+    first.rename(copies / "holiday.jpg")
+    with pytest.raises(FileNotFoundError, match=f"no cloaked copy of {first.name}"):
+        verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw)))
+    (copies / "holiday.jpg").rename(first)
+    blank(copies / "extra.png")
+    with pytest.raises(ValueError, match="extra.png matches no original"):
+        verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw)))
+
+
+def test_photos_without_a_face_are_an_error_or_a_skip(small_lfw, tmp_path):
+    faceless, copies = tmp_path / "faceless", tmp_path / "faceless-posted"
+    faceless.mkdir()
+    copies.mkdir()
+    for i in range(MIN_PHOTOS):
+        blank(faceless / f"wall{i}.png")
+        blank(copies / f"wall{i}.png")
+    result = CliRunner().invoke(main, ["verify", "--original", str(faceless), "--cloaked", str(copies),
+                                       "--crowd", str(small_lfw), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "no face was found in any photo" in result.output
+
+    originals, posted = person_folder(small_lfw, tmp_path, MIN_PHOTOS)
+    blank(originals / "wall.png")
+    blank(posted / "wall.png")
+    (originals / sorted(originals.glob("*.jpg"))[0].name).unlink()
+    (posted / sorted(posted.glob("*.jpg"))[0].name).unlink()
+    with pytest.raises(ValueError, match=rf"only {MIN_PHOTOS - 1} of {MIN_PHOTOS} photos show a face.*wall.png"):
+        verify_person(VerifyOptions(originals, posted, crowd=str(small_lfw)))
+
+
+def test_robust_retraining_needs_the_cloaker_it_imitates(small_lfw, tmp_path):
+    originals, copies = person_folder(small_lfw, tmp_path, MIN_PHOTOS)
+    with pytest.raises(ValueError, match="name the cloaker you used with --cloaker"):
+        verify_person(VerifyOptions(originals, copies, trackers=("linear-probe",), crowd=str(small_lfw),
+                                    countermeasures=("robust-retraining",)))
+
+
+def test_cloud_trackers_are_refused_before_any_work(small_lfw, tmp_path):
+    originals, copies = person_folder(small_lfw, tmp_path, MIN_PHOTOS)
+    with pytest.raises(ValueError, match="local trackers only"):
+        verify_person(VerifyOptions(originals, copies, trackers=("rekognition",), crowd=str(small_lfw)))
