@@ -311,7 +311,7 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     json_path, md_path = write_reports(report, Path(v["out"]))
     entry = _remember_run(report, json_path)
     print_summary(report)
-    click.echo(f"report: {json_path} and {md_path} (history entry {entry})")
+    click.echo(f"report: {json_path.parent / 'report.html'} (and {md_path.name}, {json_path.name}; history entry {entry})")
 
 
 def _remember_run(report: dict, json_path: Path) -> int | None:
@@ -391,6 +391,7 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
     """Does cloaking protect you? Plays a tracker that collected your cloaked photos, then meets a new one."""
     from audit.paths import atomic_write_bytes
     from audit.personal_verify import VerifyOptions, verify_person
+    from reports.html import render_verify_html
     from reports.verify import render_verify_markdown, verify_headline
 
     _setup_torch()
@@ -404,10 +405,11 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "verify.json", (json.dumps(record, indent=2) + "\n").encode())
     atomic_write_bytes(out / "verify.md", markdown.encode())
+    atomic_write_bytes(out / "verify.html", render_verify_html(record).encode())
     click.echo(markdown)
     entry = _remember("verify", record, (out / "verify.json").resolve(), command, cloaker or "(yours)",
                       list(tracker), verify_headline(record))
-    click.echo(f"report: {out / 'verify.json'} and {out / 'verify.md'} (history entry {entry})")
+    click.echo(f"report: {out / 'verify.html'} (and verify.md, verify.json; history entry {entry})")
 
 
 @main.command()
@@ -418,12 +420,13 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
 @click.option("--margin", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="With --fail-if-worse: tolerate a drop up to this much protection (0.05 = 5 points).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write compare.md and compare.json to this folder.")
+              help="Also write compare.md, compare.json and compare.html to this folder.")
 def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: Path | None) -> None:
     """Change in protection from run A to run B (folders or report.json files), cell by cell."""
     from audit.paths import atomic_write_bytes
     from reports.compare import (comparison_headline, compare_reports, load_report, render_comparison_markdown,
                                  worse_cells)
+    from reports.html import render_compare_html
 
     try:
         comparison = compare_reports(load_report(run_a), load_report(run_b))
@@ -436,7 +439,8 @@ def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: P
     if out:
         atomic_write_bytes(out / "compare.md", markdown.encode())
         atomic_write_bytes(out / "compare.json", (json.dumps(comparison, indent=2) + "\n").encode())
-        click.echo(f"comparison: {out / 'compare.md'} and {out / 'compare.json'}")
+        atomic_write_bytes(out / "compare.html", render_compare_html(comparison, str(run_a), str(run_b)).encode())
+        click.echo(f"comparison: {out / 'compare.html'} (and compare.md, compare.json)")
     _remember("compare", comparison, where.resolve(), comparison["command"],
               f"{comparison['a']['cloaker']} → {comparison['b']['cloaker']}",
               sorted({c["tracker"] for c in comparison["cells"]}), comparison_headline(comparison))

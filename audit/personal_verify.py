@@ -116,6 +116,7 @@ def verify_person(options: VerifyOptions) -> dict:
                   "n_test_photos": sum(map(len, crowd.test.values())), "excluded": excluded},
         "cloaker": options.cloaker,
         "perturbation": {k: v for k, v in perturbation_record(costs).items() if k != "seconds_per_photo"},
+        "examples": [{"original": str(o), "cloaked": str(c)} for o, c in list(person.cloaked.items())[:3]],
         "results": results,
         "caveats": list(CAVEATS),
         "skipped": unique_skips(skipped),

@@ -106,7 +106,7 @@ def run_audit(options: RunOptions) -> dict:
     skipped: list[dict] = []
     costs: dict[Path, tuple[PerceptualCost | None, float]] = {}
     user_notes: dict[str, dict] = {}
-    results, detection = [], []
+    results, detection, examples = [], [], []
 
     def assemble(stopped: str | None = None) -> dict:
         """The report: of everything, or (`stopped`) of the results finished before the run stopped."""
@@ -115,6 +115,7 @@ def run_audit(options: RunOptions) -> dict:
             "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params(),
                         **({"per_user": user_notes} if user_notes else {})},
             "perturbation": perturbation_record(costs),
+            "examples": examples,
             "protocol": protocol_record(protocols, scenarios, options),
             "results": results,
             "detection": detection,
@@ -131,6 +132,7 @@ def run_audit(options: RunOptions) -> dict:
             cloaker.use_public_identities(protocol.public)
             cloaked = cloak_protected(cloaker, protocol, skipped, costs, user_notes)
             timings.add("cloak", began)
+            examples = examples or example_pairs(protocol, cloaked)
             if detectors:
                 began = time.perf_counter()
                 detection += detect_cloaks(detectors, protocol, scenario, cloaked)
@@ -243,6 +245,16 @@ def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict],
             if user not in user_notes and (note := cloaker.user_notes(paths)):
                 user_notes[user] = note
     return cloaked
+
+
+def example_pairs(protocol: Protocol, cloaked: dict[Path, Path], n: int = 3) -> list[dict]:
+    """A cloaked photo of each of the first n protected users, for the HTML report's examples."""
+    pairs = []
+    for user in protocol.protected:
+        photo = next((p for p in protocol.train[user] if cloaked.get(p, p) != p), None)
+        if photo is not None and len(pairs) < n:
+            pairs.append({"user": user, "original": str(photo), "cloaked": str(cloaked[photo])})
+    return pairs
 
 
 def measure_cost(original: Path, cloaked: Path, skipped: list[dict]):

@@ -1,12 +1,13 @@
-"""Sweep curves beside `report.md`: protection and normal accuracy against the swept setting.
+"""The report's plots: sweep curves and cloak-detection ROC curves (matplotlib).
 
-One PNG per swept axis: the leak ratio, the label count, and each countermeasure family
-(`blur`, `jpeg`, ...) with `none` as its first point. A curve is one tracker; error bars are
-the 95% intervals of the report.
+Sweeps: one figure per swept axis (the leak ratio, the label count, and each countermeasure
+family, `blur`, `jpeg`, ..., with `none` as its first point); a curve is one tracker, error bars
+the report's 95% intervals. They are saved as PNGs beside `report.md` and embedded in the HTML.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +17,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def sweep_plots(report: dict, out_dir: Path) -> list[Path]:
-    """Write one plot per swept axis; return their paths (none when nothing was swept)."""
+    """Write one PNG per swept axis; return their paths (none when nothing was swept)."""
+    written = []
+    for name, figure in sweep_figures(report):
+        path = out_dir / f"sweep-{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def png_bytes(figure: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def sweep_figures(report: dict) -> list[tuple[str, plt.Figure]]:
+    """(axis name, figure) per swept axis."""
     results = report["results"]
     if not results:
         return []
@@ -27,19 +47,19 @@ def sweep_plots(report: dict, out_dir: Path) -> list[Path]:
         if len({r[key] for r in results}) > 1:  # the other scenario axis held at the first value
             held = [other for other, _ in axes if other != key]
             fixed = [r for r in results if r["countermeasure"] == "none" and all(r[h] == first[h] for h in held)]
-            written.append(_plot(fixed, lambda r, k=key: r[k], label, out_dir / f"sweep-{key}.png"))
+            written.append((key, _plot(fixed, lambda r, k=key: r[k], label)))
     first_scenario = [r for r in results if all(r[key] == first[key] for key, _ in axes)]
     families = sorted({r["countermeasure"].split(":")[0] for r in first_scenario} - {"none"})
     for family in families:
         chosen = [r for r in first_scenario
                   if r["countermeasure"] == "none" or r["countermeasure"].split(":")[0] == family]
         order = list(dict.fromkeys(r["countermeasure"] for r in chosen))
-        written.append(_plot(chosen, lambda r, o=order: o.index(r["countermeasure"]), f"countermeasure ({family})",
-                             out_dir / f"sweep-{family}.png", ticks=order))
+        written.append((family, _plot(chosen, lambda r, o=order: o.index(r["countermeasure"]),
+                                      f"countermeasure ({family})", ticks=order)))
     return written
 
 
-def _plot(results: list[dict], x_of, x_label: str, path: Path, ticks: list[str] | None = None) -> Path:
+def _plot(results: list[dict], x_of, x_label: str, ticks: list[str] | None = None) -> plt.Figure:
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     for tracker in dict.fromkeys(r["tracker"] for r in results):
         rows = sorted((r for r in results if r["tracker"] == tracker), key=x_of)
@@ -58,7 +78,47 @@ def _plot(results: list[dict], x_of, x_label: str, path: Path, ticks: list[str] 
             axis.set_xticks(range(len(ticks)), ticks, rotation=30, ha="right", fontsize=7)
     axes[0].legend(fontsize=8)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure
+
+
+def roc_figure(detection: list[dict]) -> plt.Figure | None:
+    """ROC curves of the cloak detectors (protected classes positive), from their per-class scores."""
+    from sklearn.metrics import roc_curve
+
+    scored = [d for d in detection if d.get("auc") is not None and d.get("per_class")]
+    if not scored:
+        return None
+    figure, axis = plt.subplots(figsize=(5, 4.5))
+    for d in scored:
+        truth = [c["protected"] for c in d["per_class"]]
+        fpr, tpr, _ = roc_curve(truth, [c["score"] for c in d["per_class"]])
+        axis.plot(fpr, tpr, marker=".", label=f"{d['detector']}, leak {d['leak_ratio']} (AUC {d['auc']:.3f})")
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    axis.set_xlabel("false positive rate (clean classes flagged)")
+    axis.set_ylabel("true positive rate (protected classes flagged)")
+    axis.set_title("cloak detection ROC")
+    axis.legend(fontsize=7, loc="lower right")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def change_figure(cells: list[dict]) -> plt.Figure:
+    """B − A protection per compared cell, with its 95% interval (`audit compare`)."""
+    figure, axis = plt.subplots(figsize=(7, 0.5 + 0.45 * len(cells)))
+    labels = [f"{c['tracker']} / {c['countermeasure']} / leak {c['leak_ratio']}" for c in cells]
+    changes = [100 * c["change"] for c in cells]
+    low = [x - 100 * c["ci95"][0] for x, c in zip(changes, cells)]
+    high = [100 * c["ci95"][1] - x for x, c in zip(changes, cells)]
+    colours = ["tab:green" if c["verdict"] == "better" else "tab:red" if c["verdict"] == "worse" else "tab:grey"
+               for c in cells]
+    for row, (change, below, above, colour) in enumerate(zip(changes, low, high, colours)):
+        axis.errorbar([change], [row], xerr=[[below], [above]], fmt="o", color=colour, capsize=3)
+    axis.axvline(0, color="black", linewidth=0.8)
+    axis.set_yticks(range(len(cells)), labels, fontsize=7)
+    axis.set_xlim(-102, 102)
+    axis.set_xlabel("change in protection, B − A (points, 95% CI)")
+    axis.invert_yaxis()
+    axis.grid(alpha=0.3, axis="x")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,232 @@
+"""One self-contained HTML file per run, verify and compare: verdict first, then the evidence.
+
+No scripts, no fonts, no links out: every plot and photo is a `data:` URI, so the file opens
+offline, can be mailed, and shows the same thing years later.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from audit.images import PhotoSkipped, encode_image, read_image
+from reports.compare import comparison_headline
+from reports.formatting import percent, rate_text, verdict
+from reports.plots import change_figure, png_bytes, roc_figure, sweep_figures
+from reports.verify import VERDICT_MEANING, tracker_sentence
+
+DIFFERENCE_GAIN = 10  # cloaks change pixels by a few levels; ×10 makes them visible
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+.verdict { font-size: 1.15em; padding: 0.8em 1em; border-radius: 6px; margin: 0.5em 0; background: #f3f3f3; }
+.good { background: #e3f4e3; } .bad { background: #fbe3e3; } .mixed { background: #fdf3d8; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; } code, pre { background: #f6f6f6; font-size: 0.9em; }
+pre { padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }
+figure { display: inline-block; margin: 0.4em; text-align: center; } figcaption { font-size: 0.85em; color: #555; }
+img { max-width: 100%; } .examples img { width: 180px; image-rendering: pixelated; }
+"""
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def page(title: str, sections: list[str]) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
+            f"<style>{CSS}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """Cells are HTML already (escape text with `esc`)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def figure_html(png: bytes, caption: str) -> str:
+    return f'<figure><img src="{data_uri(png)}" alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
+
+
+def verdict_box(text: str, tone: str) -> str:
+    return f'<div class="verdict {tone}">{text}</div>'
+
+
+def examples_section(pairs: list[dict]) -> str:
+    """Original, cloaked, and their difference amplified, read from the files now (they may be gone)."""
+    figures, missing = [], []
+    for pair in pairs:
+        try:
+            original, cloaked = read_image(pair["original"]), read_image(pair["cloaked"])
+        except (PhotoSkipped, OSError):
+            missing.append(Path(pair["original"]).name)
+            continue
+        if original.shape != cloaked.shape:
+            missing.append(Path(pair["original"]).name)
+            continue
+        difference = np.abs(cloaked.astype(np.int16) - original.astype(np.int16))
+        amplified = np.clip(difference * DIFFERENCE_GAIN, 0, 255).astype(np.uint8)
+        figures.append("".join(figure_html(encode_image(image), caption) for image, caption in
+                               ((original, f"{pair.get('user', 'your photo')}: original"), (cloaked, "cloaked"),
+                                (amplified, f"difference ×{DIFFERENCE_GAIN}"))))
+    lines = ["<h2>Example photos</h2>"]
+    lines += [f'<div class="examples">{row}</div>' for row in figures]
+    if missing:
+        lines.append(f"<p>Not shown (the files are no longer readable): {esc(', '.join(missing))}.</p>")
+    if not pairs:
+        lines.append("<p>No cloaked photos to show.</p>")
+    return "\n".join(lines)
+
+
+def environment_section(environment: dict, command: str) -> str:
+    packages = ", ".join(f"{name} {version}" for name, version in environment.get("packages", {}).items() if version)
+    return (f"<h2>Command and environment</h2><pre>{esc(command)}</pre>"
+            f"<p>Python {esc(environment.get('python', '?'))}; {esc(packages)}.</p>")
+
+
+def skipped_section(skipped: list[dict]) -> str:
+    if not skipped:
+        return ""
+    return f"<h2>Skipped ({len(skipped)})</h2>" + table(
+        ["photo", "stage", "reason"], [[f"<code>{esc(s['path'])}</code>", esc(s["stage"]), esc(s["reason"])]
+                                       for s in skipped])
+
+
+def run_tone(result: dict) -> str:
+    return "good" if verdict(result).startswith("protects") else "bad"
+
+
+def render_run_html(report: dict) -> str:
+    cloaker, protocol, cost = report["cloaker"], report["protocol"], report["perturbation"]
+    results = report["results"]
+    sections = [f"<h1>cloak-audit: {esc(cloaker['name'])} against "
+                f"{esc(', '.join(dict.fromkeys(r['tracker'] for r in results)) or 'no tracker')}</h1>"]
+    if "stopped" in report:
+        sections.append(verdict_box(f"<b>Incomplete run</b>: it stopped ({esc(report['stopped'])}); only the results "
+                                    "finished before are shown.", "mixed"))
+    for r in results:
+        where = "" if r["countermeasure"] == "none" else f" with {esc(r['countermeasure'])}"
+        sections.append(verdict_box(
+            f"<b>{esc(r['tracker'])}</b>{where}, leak ratio {esc(r['leak_ratio'])}: protection "
+            f"<b>{esc(rate_text(r['protection']))}</b>, control {esc(rate_text(r['control']))} — "
+            f"<b>{esc(verdict(r))}</b>", run_tone(r)))
+    sections += [
+        f"<p>Cloaker <b>{esc(cloaker['name'])}</b> ({esc(cloaker['implementation'])}; "
+        f"{esc(', '.join(f'{k}={v}' for k, v in cloaker['params'].items()) or 'no options')}). Dataset "
+        f"<code>{esc(protocol['dataset'])}</code>, seed {esc(protocol['seed'])}: {len(protocol['users'])} protected "
+        f"users ({esc(protocol['isolation'])}), {protocol['n_labels']} identities, {protocol['n_train_photos']} "
+        f"training and {protocol['n_test_photos']} test photos.</p>",
+        "<h2>Results</h2>",
+        "<p>Protection: the share of a protected user's uncloaked test photos the tracker does not identify "
+        "(top-1). Control: the same tracker trained on uncloaked photos. 95% intervals, bootstrapped over users.</p>",
+        table(["tracker", "countermeasure", "leak ratio", "labels", "protection", "control", "normal accuracy",
+               "rank-k protection", "verdict"],
+              [[f"<code>{esc(r['tracker'])}</code>", esc(r["countermeasure"]), esc(r["leak_ratio"]),
+                esc(r["n_labels"]), esc(rate_text(r["protection"])), esc(rate_text(r["control"])),
+                esc(rate_text(r["normal_accuracy"])),
+                esc(f"{rate_text(r['rank_k']['protection'])} (k={r['rank_k']['k']})" if "rank_k" in r else "—"),
+                esc(verdict(r))] for r in results]),
+    ]
+    sweeps = sweep_figures(report)
+    if sweeps:
+        sections.append("<h2>Sweeps</h2>" + "".join(figure_html(png_bytes(f), f"swept: {name}") for name, f in sweeps))
+    if report.get("detection"):
+        sections.append("<h2>Cloak detection</h2>" + table(
+            ["detector", "leak ratio", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
+            [[f"<code>{esc(d['detector'])}</code>", esc(d["leak_ratio"]),
+              "n/a" if d["auc"] is None else f"{d['auc']:.3f}",
+              "n/a" if d["tpr_at_5fpr"] is None else percent(d["tpr_at_5fpr"]),
+              *(str(d["confusion"][k]) for k in ("true_positives", "false_negatives", "false_positives",
+                                                 "true_negatives"))] for d in report["detection"]]))
+        roc = roc_figure(report["detection"])
+        if roc is not None:
+            sections.append(figure_html(png_bytes(roc), "ROC: protected classes flagged vs clean classes flagged"))
+    psnr = "n/a" if cost["psnr_mean"] is None else f"{cost['psnr_mean']:.1f} dB"
+    sections += [
+        "<h2>Perceptual cost</h2>",
+        f"<p>{cost['n_photos']} cloaked photos: DSSIM mean {cost['dssim_mean']:.4f}, max {cost['dssim_max']:.4f}; "
+        f"PSNR mean {psnr}; Linf max {cost['linf_max']:.0f}; {cost['seconds_per_photo']:.2f} s per photo.</p>",
+        examples_section(report.get("examples", [])),
+        "<h2>Per user</h2>",
+        table(["tracker", "countermeasure", "leak ratio", "user", "test photos", "protection", "control"],
+              [[f"<code>{esc(r['tracker'])}</code>", esc(r["countermeasure"]), esc(r["leak_ratio"]), esc(u["user"]),
+                str(u["n_test"]), percent(u["protection"]), percent(u["control"])]
+               for r in results for u in r["per_user"]]),
+        skipped_section(report["skipped"]),
+        environment_section(report["environment"], report["environment"].get("command_line", "")),
+    ]
+    return page(f"cloak-audit: {cloaker['name']}", sections)
+
+
+VERIFY_TONES = {"PROTECTED": "good", "PARTLY PROTECTED": "mixed", "NOT PROTECTED": "bad", "INCONCLUSIVE": "mixed"}
+
+
+def render_verify_html(record: dict) -> str:
+    person, crowd = record["person"], record["crowd"]
+    sections = ["<h1>Does this cloak protect me?</h1>",
+                verdict_box(f"<b>{esc(record['verdict'])}</b>: {esc(VERDICT_MEANING[record['verdict']])}.",
+                            VERIFY_TONES[record["verdict"]])]
+    sections += [f"<p>{esc(tracker_sentence(r)).replace('**', '')}</p>" for r in record["results"]]
+    if person["identical_copies"]:
+        sections.append(verdict_box(f"<b>Warning</b>: {person['identical_copies']} of your {person['n_usable']} "
+                                    "“cloaked” photos have exactly the pixels of the originals: they carry no cloak.",
+                                    "bad"))
+    sections += [
+        "<h2>Caveats</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in record["caveats"]) + "</ul>",
+        "<h2>How this was tested</h2>",
+        f"<p>Your {person['n_usable']} photos with a face joined a crowd of {crowd['n_identities']} people from "
+        f"<code>{esc(crowd['dataset'])}</code>. In each of {person['folds']} rounds the tracker collected the cloaked "
+        "copies of your other photos and was asked who is in this round's photos, which it had never seen. The "
+        "control posts your originals instead. Intervals are Wilson's over your photos.</p>",
+        table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
+              [[f"<code>{esc(r['tracker'])}</code>", esc(r["countermeasure"]), str(r["tries"]),
+                esc(rate_text(r["protection"])), esc(rate_text(r["control"])),
+                esc(percent(r["normal_accuracy"]["rate"])), f"<b>{esc(r['verdict'])}</b>"] for r in record["results"]]),
+        examples_section(record.get("examples", [])),
+        skipped_section(record["skipped"]),
+        environment_section(record["environment"], record["environment"].get("command_line", "")),
+    ]
+    return page("cloak-audit: does this cloak protect me?", sections)
+
+
+def render_compare_html(comparison: dict, name_a: str, name_b: str) -> str:
+    cells = comparison["cells"]
+    worse = any(c["verdict"] == "worse" for c in cells)
+    better = any(c["verdict"] == "better" for c in cells)
+    tone = "bad" if worse else "good" if better else "mixed"
+    how = ("paired (same protocol and seed: by user, and by photo for McNemar)" if comparison["paired"]
+           else "unpaired (the protocols differ)")
+    rows = []
+    for c in cells:
+        p = f"{c['mcnemar']['p']:.2g}" if "mcnemar" in c else "—"
+        rows.append([f"<code>{esc(c['tracker'])}</code>", esc(c["countermeasure"]), esc(c["leak_ratio"]),
+                     esc(c["n_labels"]), f"{percent(c['a'])} (control {percent(c['a_control'])})",
+                     f"{percent(c['b'])} (control {percent(c['b_control'])})",
+                     f"{100 * c['change']:+.1f} pts [{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}]", p,
+                     f"<b>{esc(c['verdict'])}</b>"])
+    sections = [
+        f"<h1>cloak-audit comparison: {esc(comparison['a']['cloaker'])} → {esc(comparison['b']['cloaker'])}</h1>",
+        verdict_box(f"B against A: <b>{esc(comparison_headline(comparison))}</b>", tone),
+        f"<p>A: <code>{esc(name_a)}</code>; B: <code>{esc(name_b)}</code>. Change = B's protection − A's, with a "
+        f"95% interval; {esc(how)}.</p>",
+        table(["tracker", "countermeasure", "leak ratio", "labels", "A", "B", "change [95% CI]", "McNemar p",
+               "verdict"], rows),
+        figure_html(png_bytes(change_figure(cells)), "change in protection per cell"),
+        "<h2>Runs</h2>" + table(["", "cloaker", "options", "command"],
+                                [[side.upper(), esc(comparison[side]["cloaker"]),
+                                  esc(json.dumps(comparison[side]["cloaker_params"])),
+                                  f"<code>{esc(comparison[side]['command'])}</code>"] for side in ("a", "b")]),
+        f"<h2>Command</h2><pre>{esc(comparison.get('command', ''))}</pre>",
+    ]
+    return page("cloak-audit comparison", sections)

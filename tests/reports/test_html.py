@@ -1,0 +1,145 @@
+"""The HTML reports of run, verify and compare open in headless Chromium: no errors, every image
+loaded, nothing fetched from outside the file; a screenshot of each is taken."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from audit.cli import main
+from audit.personal_verify import VerifyOptions, verify_person
+from reports.html import render_verify_html
+
+# Runs before anything else on the page: records errors (capture phase, so failed image loads too)
+# and, once loaded, which images failed and which resources came from outside the page.
+CHECK = """<script>
+window.__errors = [];
+window.addEventListener('error', e => __errors.push(e.message || ('failed to load ' + (e.target.src || e.target.href))), true);
+const original = console.error; console.error = (...a) => { __errors.push(a.join(' ')); original(...a); };
+window.addEventListener('load', () => {
+  const images = [...document.images];
+  const report = {images: images.length, broken: images.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt),
+                  errors: __errors, fetched: performance.getEntriesByType('resource').map(r => r.name)};
+  document.body.insertAdjacentHTML('beforeend', '<pre id="audit-check">' + JSON.stringify(report) + '</pre>');
+});
+</script>"""
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("Debian's chromium is needed for the HTML report test (.ci/run installs it: apt-get install chromium)")
+    return found
+
+
+def browse(page: Path, *arguments: str) -> subprocess.CompletedProcess:
+    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+               "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", *arguments, page.as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def probe(html_file: Path) -> dict:
+    """Load a copy with the check script at the top of its head; return what the script found."""
+    copy = html_file.with_name("probe-" + html_file.name)
+    copy.write_text(html_file.read_text().replace("<head>", "<head>" + CHECK, 1))
+    dumped = browse(copy, "--dump-dom")
+    found = re.findall(r'<pre id="audit-check">(\{.*?)</pre>', dumped.stdout, re.S)  # not the script's own text
+    assert found, dumped.stderr[-2000:]
+    return json.loads(found[-1].replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+
+
+def take_screenshot(html_file: Path, screenshot: Path) -> None:
+    shot = browse(html_file, f"--screenshot={screenshot}", "--window-size=1200,2400")
+    assert screenshot.is_file(), shot.stderr[-2000:]
+    assert "CONSOLE" not in shot.stderr, shot.stderr  # no console message of any level
+    pixels = np.asarray(Image.open(screenshot).convert("L"), float)
+    assert pixels.std() > 10  # something was drawn, not a blank page
+
+
+class References(HTMLParser):
+    """Every URL the page names (src, href, CSS url())."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.urls += [value for name, value in attrs if name in ("src", "href", "srcset", "poster") and value]
+
+    def handle_data(self, data: str) -> None:
+        self.urls += re.findall(r"url\(([^)]*)\)", data)
+
+
+def assert_self_contained(html_file: Path) -> None:
+    parser = References()
+    parser.feed(html_file.read_text())
+    outside = [url for url in parser.urls if not url.startswith(("data:", "#"))]
+    assert not outside, outside
+
+
+def assert_opens_cleanly(html_file: Path, screenshot: Path, min_images: int) -> None:
+    assert_self_contained(html_file)
+    found = probe(html_file)
+    assert found["errors"] == [] and found["broken"] == [] and found["fetched"] == [], found
+    assert found["images"] >= min_images, found
+    take_screenshot(html_file, screenshot)
+
+
+@pytest.fixture(scope="module")
+def run_folder(small_lfw, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("html-run")
+    result = CliRunner().invoke(main, ["run", "--cloaker", "noise:dssim=0.004", "--tracker", "faiss", "--dataset",
+                                       str(small_lfw), "--users", "2", "--min-photos", "10", "--max-photos", "12",
+                                       "--leak-ratio", "0,0.5", "--detector", "2-means", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_report_opens_in_chromium(run_folder, tmp_path):
+    html_file = run_folder / "report.html"
+    text = html_file.read_text()
+    assert text.index('class="verdict') < text.index("<h2>Results</h2>")  # the verdict comes first
+    for part in ("Sweeps", "Cloak detection", "Example photos", "Per user", "Command and environment"):
+        assert f"<h2>{part}</h2>" in text or f"<h2>{part} (" in text, part
+    # 3 examples × 3 images (2 users), a sweep plot, a ROC plot
+    assert_opens_cleanly(html_file, tmp_path / "run.png", min_images=2 * 3 + 2)
+
+
+def test_compare_and_verify_reports_open_in_chromium(run_folder, small_lfw, tmp_path):
+    out = tmp_path / "compare"
+    result = CliRunner().invoke(main, ["compare", str(run_folder), str(run_folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert_opens_cleanly(out / "compare.html", tmp_path / "compare.png", min_images=1)
+
+    originals, posted = tmp_path / "me", tmp_path / "posted"
+    identity = sorted(small_lfw.iterdir())[0]
+    originals.mkdir()
+    posted.mkdir()
+    for photo in sorted(identity.glob("*.jpg"))[:6]:
+        shutil.copyfile(photo, originals / photo.name)
+        Image.open(photo).rotate(0.5).save(posted / f"{photo.stem}.png")  # visibly not the original
+    record = verify_person(VerifyOptions(originals, posted, trackers=("faiss",), crowd=str(small_lfw),
+                                         crowd_min_photos=10, crowd_max_photos=12))
+    html_file = tmp_path / "verify.html"
+    html_file.write_text(render_verify_html(record))
+    assert_opens_cleanly(html_file, tmp_path / "verify.png", min_images=9)
+
+
+def test_the_check_can_fail(tmp_path):
+    """A page with a missing image and a script error is caught: the browser check is not vacuous."""
+    page = tmp_path / "broken.html"
+    page.write_text('<!DOCTYPE html><html><head><title>x</title></head><body><h1>broken</h1>'
+                    '<img src="missing.png" alt="missing"><script>undefinedFunction()</script></body></html>')
+    found = probe(page)
+    assert found["broken"] == ["missing"] and any("undefinedFunction" in e for e in found["errors"])
+    with pytest.raises(AssertionError):
+        assert_self_contained(page)
