@@ -311,7 +311,8 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     json_path, md_path = write_reports(report, Path(v["out"]))
     entry = _remember_run(report, json_path)
     print_summary(report)
-    click.echo(f"report: {json_path.parent / 'report.html'} (and {md_path.name}, {json_path.name}; history entry {entry})")
+    click.echo(f"report: {json_path.parent / 'report.html'} (and {md_path.name}, {json_path.name}; "
+               f"history entry {entry})")
 
 
 def _remember_run(report: dict, json_path: Path) -> int | None:
@@ -380,8 +381,10 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2),
               help="Rounds: each posts the other rounds' cloaked photos and queries this round's originals.")
 @click.option("--countermeasure", multiple=True,
-              help="Also try a tracker that fights back, e.g. robust-retraining (slow; needs --cloaker), blur:kernel=5.")
-@click.option("--cloaker", default=None, help="The cloaker you used (robust-retraining imitates it), e.g. fawkes:mode=high.")
+              help="Also try a tracker that fights back, e.g. robust-retraining (slow; needs --cloaker), "
+                   "blur:kernel=5.")
+@click.option("--cloaker", default=None,
+              help="The cloaker you used (robust-retraining imitates it), e.g. fawkes:mode=high.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", default="audit-verify", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for verify.json, verify.md and verify.html.")
@@ -476,6 +479,8 @@ def history_show(entry_id: int) -> None:
     """Print one entry: when, the exact command, where its report is, and the report."""
     from audit.history import History
     from reports import render_markdown
+    from reports.compare import render_comparison_markdown
+    from reports.verify import render_verify_markdown
 
     with History() as store:
         try:
@@ -483,7 +488,12 @@ def history_show(entry_id: int) -> None:
         except KeyError as err:
             raise click.ClickException(str(err.args[0])) from None
     click.echo(f"entry {entry.id} ({entry.kind}) at {entry.at}\ncommand: {entry.command}\nreport: {entry.report_path}\n")
-    click.echo(render_markdown(entry.report) if entry.kind == "run" else json.dumps(entry.report, indent=2))
+    if entry.kind == "run":
+        click.echo(render_markdown(entry.report))
+    elif entry.kind == "verify":
+        click.echo(render_verify_markdown(entry.report))
+    else:
+        click.echo(render_comparison_markdown(entry.report, "A", "B"))
 
 
 @main.group()

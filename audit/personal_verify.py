@@ -156,9 +156,8 @@ def person_photos(options: VerifyOptions) -> PersonPhotos:
         raise ValueError(f"only {len(usable)} of {len(originals)} photos show a face the tracker can find "
                          f"(none found in {listed}); at least {MIN_PHOTOS} are needed")
     identical = sum(same_pixels(p, pairs[p]) for p in usable)
-    return PersonPhotos(usable, {p: pairs[p] for p in usable},
-                        [{"path": str(p), "reason": reason, "stage": "finding your face"} for p, reason in no_face.items()],
-                        identical)
+    skipped = [{"path": str(p), "reason": reason, "stage": "finding your face"} for p, reason in no_face.items()]
+    return PersonPhotos(usable, {p: pairs[p] for p in usable}, skipped, identical)
 
 
 def same_pixels(a: Path, b: Path) -> bool:

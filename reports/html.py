@@ -135,7 +135,7 @@ def render_run_html(report: dict) -> str:
               [[f"<code>{esc(r['tracker'])}</code>", esc(r["countermeasure"]), esc(r["leak_ratio"]),
                 esc(r["n_labels"]), esc(rate_text(r["protection"])), esc(rate_text(r["control"])),
                 esc(rate_text(r["normal_accuracy"])),
-                esc(f"{rate_text(r['rank_k']['protection'])} (k={r['rank_k']['k']})" if "rank_k" in r else "—"),
+                esc(f"{rate_text(r['rank_k']['protection'])} (k={r['rank_k']['k']})" if r.get("rank_k") else "—"),
                 esc(verdict(r))] for r in results]),
     ]
     sweeps = sweep_figures(report)
@@ -164,7 +164,7 @@ def render_run_html(report: dict) -> str:
                 str(u["n_test"]), percent(u["protection"]), percent(u["control"])]
                for r in results for u in r["per_user"]]),
         skipped_section(report["skipped"]),
-        environment_section(report["environment"], report["environment"].get("command_line", "")),
+        environment_section(report.get("environment", {}), report.get("environment", {}).get("command_line", "")),
     ]
     return page(f"cloak-audit: {cloaker['name']}", sections)
 
@@ -179,9 +179,9 @@ def render_verify_html(record: dict) -> str:
                             VERIFY_TONES[record["verdict"]])]
     sections += [f"<p>{esc(tracker_sentence(r)).replace('**', '')}</p>" for r in record["results"]]
     if person["identical_copies"]:
-        sections.append(verdict_box(f"<b>Warning</b>: {person['identical_copies']} of your {person['n_usable']} "
-                                    "“cloaked” photos have exactly the pixels of the originals: they carry no cloak.",
-                                    "bad"))
+        sections.append(verdict_box(
+            f"<b>Warning</b>: {person['identical_copies']} of your {person['n_usable']} “cloaked” photos have "
+            "exactly the pixels of the originals: they carry no cloak.", "bad"))
     sections += [
         "<h2>Caveats</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in record["caveats"]) + "</ul>",
         "<h2>How this was tested</h2>",

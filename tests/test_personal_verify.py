@@ -52,7 +52,10 @@ def test_unmodified_copies_are_not_protected(small_lfw, tmp_path):
     assert "NOT PROTECTED" in result.output and "found you in" in result.output
     assert "carry no cloak" in (out / "verify.md").read_text()
     with History() as history:
-        assert history.entries(1)[0].kind == "verify"
+        entry = history.entries(1)[0]
+    assert entry.kind == "verify" and entry.headline.startswith("NOT PROTECTED")
+    shown = CliRunner().invoke(main, ["history", "show", str(entry.id)])
+    assert shown.exit_code == 0 and "Does this cloak protect me?" in shown.output
 
 
 def test_each_photo_is_queried_in_exactly_one_fold(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import main
+from audit.history import History
 from audit.metrics import difference_interval, mcnemar
 from reports.compare import compare_reports, load_report, render_comparison_markdown, worse_cells
 
@@ -83,7 +84,13 @@ def test_the_command_writes_files_and_exits_1_only_when_worse(tmp_path):
     better = CliRunner().invoke(main, ["compare", str(noise), str(strong), "--fail-if-worse", "--out",
                                        str(tmp_path / "cmp")])
     assert better.exit_code == 0, better.output
-    assert "**better**" in better.output and (tmp_path / "cmp" / "compare.json").exists()
+    assert "**better**" in better.output
+    assert all((tmp_path / "cmp" / f"compare.{kind}").exists() for kind in ("json", "md", "html"))
+    with History() as history:
+        entry = history.entries(1)[0]
+    assert entry.kind == "compare" and entry.cloaker == "noise → fawkes"
+    shown = CliRunner().invoke(main, ["history", "show", str(entry.id)])
+    assert shown.exit_code == 0 and "| better |" not in shown.output and "**better**" in shown.output
     worse = CliRunner().invoke(main, ["compare", str(strong), str(noise), "--fail-if-worse"])
     assert worse.exit_code == 1 and "WORSE: faiss" in worse.output
     assert CliRunner().invoke(main, ["compare", str(strong), str(noise)]).exit_code == 0  # no gate asked

@@ -58,6 +58,8 @@ def test_every_result_user_and_skip_reaches_markdown_and_json(tmp_path):
     assert markdown.count("Ada_Lovelace") == 2  # one per-user row per tracker
     assert "| `Bob/Bob_0001.jpg` | detect | no face found |" in markdown
     assert "PSNR mean n/a" in markdown
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<code>faiss</code>" in page and "90.0% [70.0, 100.0]" in page and "no face found" in page
     assert json.loads(json_path.read_text())["results"][1]["tracker"] == "linear-probe"
 
 
