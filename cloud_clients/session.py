@@ -15,17 +15,39 @@ from cloud_clients.naming import RESOURCE_PREFIX, new_run_id
 log = logging.getLogger("cloud_clients")
 
 
+class _Deferral:
+    """Ctrl-C held back while deletions run (main thread only). Nested blocks share one handler, so
+    the process's own handler is always the one restored, and a child never inherits an ignored
+    SIGINT."""
+
+    depth = 0
+    saved: object = None
+    pressed = False
+
+    @classmethod
+    def hold(cls, signum: int, frame: object) -> None:
+        cls.pressed = True
+
+
 @contextmanager
-def sigint_deferred():
-    """Let a cleanup finish even if Ctrl-C is pressed again (main thread only)."""
+def sigint_deferred(reraise: bool):
+    """Let deletions finish even if Ctrl-C is pressed; with `reraise`, the Ctrl-C then takes effect."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _Deferral.depth == 0:
+        _Deferral.pressed = False
+        _Deferral.saved = signal.signal(signal.SIGINT, _Deferral.hold)
+    _Deferral.depth += 1
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _Deferral.depth -= 1
+        if _Deferral.depth == 0:
+            signal.signal(signal.SIGINT, _Deferral.saved)
+            pressed, _Deferral.pressed = _Deferral.pressed, False
+            if pressed and reraise:
+                raise KeyboardInterrupt
 
 
 class CloudSession:
@@ -53,7 +75,7 @@ class CloudSession:
         remove = self._live.pop((provider, name), None)
         if remove is None:
             return
-        with sigint_deferred():
+        with sigint_deferred(reraise=True):  # a Ctrl-C during a tracker's own deletion still stops the run
             try:
                 remove()
             except Exception as err:  # noqa: BLE001 - report and carry on deleting the others
@@ -61,11 +83,13 @@ class CloudSession:
                           provider, name, err, provider)
                 self.leftovers.append(f"{provider}:{name}")
                 return
-        self.deleted.append(f"{provider}:{name}")
+            self.deleted.append(f"{provider}:{name}")  # recorded before a held-back Ctrl-C is raised
 
     def cleanup(self) -> None:
-        for provider, name in list(self._live):
-            self.delete(provider, name)
+        """Delete everything left; the run is ending anyway, so a Ctrl-C meanwhile is not raised."""
+        with sigint_deferred(reraise=False):
+            for provider, name in list(self._live):
+                self.delete(provider, name)
 
     def record(self) -> dict:
         """What report.json says about the run's cloud use (no credential, ever)."""

@@ -119,4 +119,5 @@ def render_comparison_markdown(comparison: dict, name_a: str, name_b: str) -> st
 
 def comparison_headline(comparison: dict) -> str:
     counts = {v: sum(c["verdict"] == v for c in comparison["cells"]) for v in VERDICTS}
-    return ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" ({len(comparison['cells'])} cells)"
+    n = len(comparison["cells"])
+    return ", ".join(f"{k} {v}" for v, k in counts.items() if k) + f" ({n} {'cell' if n == 1 else 'cells'})"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
 import pytest
 
 from cloud_clients import BudgetExhausted, CallBudget, CallPolicy, CloudError, PhotoRejected
 from cloud_clients import decode_identity, encode_identity, new_run_id
 from cloud_clients.calls import Failure, check_photo
-from cloud_clients.session import CloudSession
+from cloud_clients.session import CloudSession, sigint_deferred
 
 
 class Flaky:
@@ -126,3 +128,23 @@ def test_photos_the_service_would_refuse_are_refused_without_a_call():
         check_photo(png, "svc", 100)
     with pytest.raises(PhotoRejected, match="takes JPEG or PNG photos; this one is GIF"):
         check_photo(b"GIF89a" + b"0" * 10, "svc", 1024)
+
+
+def test_ctrl_c_during_a_deletion_waits_for_it_and_leaves_the_handler_as_it_was():
+    before = signal.getsignal(signal.SIGINT)
+    session = CloudSession()
+    session.opened("svc", "a", lambda: os.kill(os.getpid(), signal.SIGINT))  # Ctrl-C mid-deletion
+    with pytest.raises(KeyboardInterrupt):
+        session.delete("svc", "a")
+    assert session.deleted == ["svc:a"] and signal.getsignal(signal.SIGINT) is before
+    # in the final cleanup every deletion runs, and the Ctrl-C does not interrupt the run's ending
+    deleted = []
+    session.opened("svc", "b", lambda: (os.kill(os.getpid(), signal.SIGINT), deleted.append("b")))
+    session.opened("svc", "c", lambda: deleted.append("c"))
+    session.cleanup()
+    assert deleted == ["b", "c"] and signal.getsignal(signal.SIGINT) is before
+    with sigint_deferred(reraise=True):
+        with sigint_deferred(reraise=True):
+            pass
+        assert signal.getsignal(signal.SIGINT) is not before  # still deferred inside the outer block
+    assert signal.getsignal(signal.SIGINT) is before

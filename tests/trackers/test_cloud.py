@@ -116,7 +116,10 @@ def test_ctrl_c_mid_run_leaves_nothing_behind(cloud_service, small_lfw, tmp_path
     provider = cloud_service.provider
     command = [sys.executable, "-m", "audit.cli", *run_args(small_lfw, tmp_path, "--tracker",
                                                             tracker_spec(cloud_service), "--allow-cloud-upload")]
-    process = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: a test session started in the background (`pytest &`) ignores SIGINT, and a
+    # child would inherit that
+    process = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while cloud_service.log.count(ENROL[provider]) < 5:  # interrupt it while it enrols
         assert process.poll() is None, process.communicate()
