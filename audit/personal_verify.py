@@ -8,7 +8,6 @@ of the person. The control is the same with the originals posted instead of the 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from audit.cloakers import build_cloaker
 from audit.cloakers.matching import match_cloaked
+from audit.cloakers.store import file_digest
 from audit.datasets import Photo, load_photos, resolve_dataset
 from audit.datasets.folders import list_images
 from audit.extractors import load_extractor
@@ -69,7 +69,6 @@ class PersonPhotos:
     usable: list[Path]  # originals with a face, in folder order
     cloaked: dict[Path, Path]
     skipped: list[dict] = field(default_factory=list)
-    identical: int = 0  # "cloaked" copies with exactly the original's pixels
 
 
 def verify_person(options: VerifyOptions) -> dict:
@@ -90,11 +89,12 @@ def verify_person(options: VerifyOptions) -> dict:
                              command_line=options.command_line)
     skipped, timings = list(person.skipped), Timings()
     per_fold: dict[tuple[str, str], list[dict]] = {}
-    for index, fold in enumerate(folds):
-        posted = [p for p in person.usable if p not in set(fold)]
+    scenario = ProtocolOptions(users=1, seed=options.seed)
+    for fold in folds:
+        queried = set(fold)
+        posted = [p for p in person.usable if p not in queried]
         protocol = Protocol(train={**crowd.train, PERSON: posted}, test={**crowd.test, PERSON: fold},
                             protected=[PERSON], public=crowd.public)
-        scenario = ProtocolOptions(users=1, seed=options.seed)
         cloaked = {p: person.cloaked[p] for p in posted}
         for countermeasure in countermeasures:
             prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped)
@@ -104,13 +104,14 @@ def verify_person(options: VerifyOptions) -> dict:
                 per_fold.setdefault((spec, countermeasure.label), []).append(result)
     results = [combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items()]
     costs = {o: (measure_cost(o, c, skipped), 0.0) for o, c in person.cloaked.items()}
+    identical = sum(cost is not None and cost.linf == 0 for cost, _ in costs.values())  # carry no cloak
     return {
         "schema_version": 1,
         "kind": "verify",
         "verdict": overall_verdict(results),
         "person": {"originals": str(options.originals), "cloaked": str(options.cloaked),
                    "n_photos": len(person.usable) + len(person.skipped), "n_usable": len(person.usable),
-                   "identical_copies": person.identical, "folds": len(folds)},
+                   "identical_copies": identical, "folds": len(folds)},
         "crowd": {"dataset": options.crowd, "n_identities": len(crowd.labels),
                   "n_train_photos": sum(map(len, crowd.train.values())),
                   "n_test_photos": sum(map(len, crowd.test.values())), "excluded": excluded},
@@ -155,19 +156,8 @@ def person_photos(options: VerifyOptions) -> PersonPhotos:
         listed = ", ".join(p.name for p in no_face)
         raise ValueError(f"only {len(usable)} of {len(originals)} photos show a face the tracker can find "
                          f"(none found in {listed}); at least {MIN_PHOTOS} are needed")
-    identical = sum(same_pixels(p, pairs[p]) for p in usable)
     skipped = [{"path": str(p), "reason": reason, "stage": "finding your face"} for p, reason in no_face.items()]
-    return PersonPhotos(usable, {p: pairs[p] for p in usable}, skipped, identical)
-
-
-def same_pixels(a: Path, b: Path) -> bool:
-    from audit.images import PhotoSkipped, read_image
-
-    try:
-        x, y = read_image(a), read_image(b)
-    except PhotoSkipped:
-        return False
-    return x.shape == y.shape and bool(np.array_equal(x, y))
+    return PersonPhotos(usable, {p: pairs[p] for p in usable}, skipped)
 
 
 def crowd_protocol(options: VerifyOptions, person: list[Path]) -> tuple[Protocol, list[str]]:
@@ -182,10 +172,6 @@ def crowd_protocol(options: VerifyOptions, person: list[Path]) -> tuple[Protocol
     protocol = build_protocol(crowd, ProtocolOptions(users=1, min_photos=options.crowd_min_photos,
                                                      max_photos=options.crowd_max_photos, seed=options.seed))
     return protocol, excluded
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def person_folds(photos: list[Path], folds: int, seed: int) -> list[list[Path]]:
