@@ -9,7 +9,7 @@ from audit.paths import atomic_write_bytes
 from reports.console import print_summary
 from reports.html import render_run_html
 from reports.markdown import render_markdown
-from reports.plots import sweep_plots
+from reports.plots import sweep_pngs
 
 
 def write_reports(report: dict, out_dir: Path) -> tuple[Path, Path]:
@@ -17,9 +17,11 @@ def write_reports(report: dict, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "report.json", out_dir / "report.md"
     atomic_write_bytes(json_path, (json.dumps(report, indent=2, default=str) + "\n").encode())
-    plots = [p.name for p in sweep_plots(report, out_dir)]
-    atomic_write_bytes(md_path, render_markdown(report, plots).encode())
-    atomic_write_bytes(out_dir / "report.html", render_run_html(report).encode())
+    sweeps = sweep_pngs(report)
+    for axis, png in sweeps:
+        atomic_write_bytes(out_dir / f"sweep-{axis}.png", png)
+    atomic_write_bytes(md_path, render_markdown(report, [f"sweep-{axis}.png" for axis, _ in sweeps]).encode())
+    atomic_write_bytes(out_dir / "report.html", render_run_html(report, sweeps).encode())
     return json_path, md_path
 
 

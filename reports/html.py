@@ -16,7 +16,7 @@ import numpy as np
 from audit.images import PhotoSkipped, encode_image, read_image
 from reports.compare import comparison_headline
 from reports.formatting import percent, rate_text, verdict
-from reports.plots import change_figure, png_bytes, roc_figure, sweep_figures
+from reports.plots import change_figure, png_bytes, roc_figure
 from reports.verify import VERDICT_MEANING, tracker_sentence
 
 DIFFERENCE_GAIN = 10  # cloaks change pixels by a few levels; ×10 makes them visible
@@ -107,7 +107,8 @@ def run_tone(result: dict) -> str:
     return "good" if verdict(result).startswith("protects") else "bad"
 
 
-def render_run_html(report: dict) -> str:
+def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
+    """`sweeps`: the (axis, PNG) sweep plots, rendered once for report.md and this page."""
     cloaker, protocol, cost = report["cloaker"], report["protocol"], report["perturbation"]
     results = report["results"]
     sections = [f"<h1>cloak-audit: {esc(cloaker['name'])} against "
@@ -138,9 +139,8 @@ def render_run_html(report: dict) -> str:
                 esc(f"{rate_text(r['rank_k']['protection'])} (k={r['rank_k']['k']})" if r.get("rank_k") else "—"),
                 esc(verdict(r))] for r in results]),
     ]
-    sweeps = sweep_figures(report)
     if sweeps:
-        sections.append("<h2>Sweeps</h2>" + "".join(figure_html(png_bytes(f), f"swept: {name}") for name, f in sweeps))
+        sections.append("<h2>Sweeps</h2>" + "".join(figure_html(png, f"swept: {axis}") for axis, png in sweeps))
     if report.get("detection"):
         sections.append("<h2>Cloak detection</h2>" + table(
             ["detector", "leak ratio", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],

@@ -8,7 +8,6 @@ the report's 95% intervals. They are saved as PNGs beside `report.md` and embedd
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import matplotlib
 
@@ -16,16 +15,10 @@ matplotlib.use("Agg")  # files only: no display on CI or servers
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def sweep_plots(report: dict, out_dir: Path) -> list[Path]:
-    """Write one PNG per swept axis; return their paths (none when nothing was swept)."""
-    written = []
-    for name, figure in sweep_figures(report):
-        path = out_dir / f"sweep-{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=110)
-        plt.close(figure)
-        written.append(path)
-    return written
+def sweep_pngs(report: dict) -> list[tuple[str, bytes]]:
+    """(axis, PNG) per swept axis, none when nothing was swept: saved beside report.md as
+    `sweep-<axis>.png` and embedded in report.html."""
+    return [(axis, png_bytes(figure)) for axis, figure in sweep_figures(report)]
 
 
 def png_bytes(figure: plt.Figure) -> bytes:
