@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from cloud_clients import PhotoRejected
 from cloud_clients.azure_face import IDENTIFY_BATCH, AzureFaceClient
 from trackers.cloud.base import CloudTracker, first_identities
 
@@ -55,23 +54,20 @@ class AzureTracker(CloudTracker):
 
     def enroll(self, photos: list[tuple[Path, bytes, str]], skipped: dict[Path, str]) -> None:
         self.person_of_: dict[str, str] = {}
-        for path, image, identity in self.progress(photos, "enrolling"):
+
+        def add(item: tuple[Path, bytes, str]) -> None:
+            _, image, identity = item
             if identity not in self.person_of_:
                 self.person_of_[identity] = self.client_.create_person(self.gallery_, identity)
-            try:
-                self.client_.add_face(self.gallery_, self.person_of_[identity], image)
-            except PhotoRejected as rejected:
-                skipped[path] = rejected.reason
+            self.client_.add_face(self.gallery_, self.person_of_[identity], image)
+
+        self.answers(photos, "enrolling", skipped, add)
         self.identity_of_ = {person: identity for identity, person in self.person_of_.items()}
         self.client_.train(self.gallery_)
 
     def search(self, photos: list[tuple[Path, bytes]], depth: int, skipped: dict[Path, str]) -> dict[Path, list[str]]:
-        face_of: dict[Path, str] = {}
-        for path, image in self.progress(photos, "detecting"):
-            try:
-                face_of[path] = self.client_.detect(image)
-            except PhotoRejected as rejected:
-                skipped[path] = rejected.reason
+        face_of = {path: face for (path, _), face in self.answers(photos, "detecting", skipped,
+                                                                   lambda p: self.client_.detect(p[1]))}
         paths = list(face_of)
         ranked = {}
         for start in range(0, len(paths), IDENTIFY_BATCH):

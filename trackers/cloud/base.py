@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from tqdm import tqdm
 
-from cloud_clients import CallPolicy, CloudSession
+from cloud_clients import CallPolicy, CloudSession, PhotoRejected
 from cloud_clients.calls import CloudClient
 from trackers.base import Ranking, Tracker
+
+Item = TypeVar("Item", bound=tuple)
+Answer = TypeVar("Answer")
 
 
 class CloudTracker(Tracker):
@@ -113,6 +116,18 @@ class CloudTracker(Tracker):
 
     def progress(self, items: list, what: str) -> Iterator:
         return iter(tqdm(items, desc=f"{self.name}: {what}", unit="photo", disable=len(items) < 16, leave=False))
+
+    def answers(self, items: list[Item], what: str, skipped: dict[Path, str],
+                request: Callable[[Item], Answer]) -> list[tuple[Item, Answer]]:
+        """`request` for each (path, image, ...) item, with a progress bar; a photo the service
+        refuses goes to `skipped` with its reason instead."""
+        answered = []
+        for item in self.progress(items, what):
+            try:
+                answered.append((item, request(item)))
+            except PhotoRejected as rejected:
+                skipped[item[0]] = rejected.reason
+        return answered
 
 
 def first_identities(matches: list, depth: int) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from cloud_clients import PhotoRejected
 from cloud_clients.facepp import ADD_BATCH, MAX_RESULTS, FaceppClient
 from trackers.cloud.base import CloudTracker, first_identities
 
@@ -54,26 +53,20 @@ class FaceppTracker(CloudTracker):
         return 1 + 2 * photos + math.ceil(photos / ADD_BATCH) + queries + 1
 
     def enroll(self, photos: list[tuple[Path, bytes, str]], skipped: dict[Path, str]) -> None:
-        tokens = []
-        for path, image, identity in self.progress(photos, "enrolling"):
-            try:
-                token = self.client_.detect(image)
-            except PhotoRejected as rejected:
-                skipped[path] = rejected.reason
-                continue
+        def detect_and_name(item: tuple[Path, bytes, str]) -> str:
+            _, image, identity = item
+            token = self.client_.detect(image)
             self.client_.set_user_id(token, identity)
-            tokens.append(token)
+            return token
+
+        tokens = [token for _, token in self.answers(photos, "enrolling", skipped, detect_and_name)]
         for start in range(0, len(tokens), ADD_BATCH):
             self.client_.add_faces(self.gallery_, tokens[start : start + ADD_BATCH])
 
     def search(self, photos: list[tuple[Path, bytes]], depth: int, skipped: dict[Path, str]) -> dict[Path, list[str]]:
         ranked = {}
-        for path, image in self.progress(photos, "searching"):
-            try:
-                result = self.client_.search(self.gallery_, image, MAX_RESULTS)
-            except PhotoRejected as rejected:
-                skipped[path] = rejected.reason
-                continue
+        for (path, _), result in self.answers(photos, "searching", skipped,
+                                              lambda p: self.client_.search(self.gallery_, p[1], MAX_RESULTS)):
             floor = result.thresholds.get(self.threshold) if self.threshold in FALSE_ACCEPT_RATES else float(self.threshold)
             if floor is None:
                 raise RuntimeError(f"facepp: Search returned no threshold for {self.threshold}")

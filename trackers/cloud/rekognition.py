@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloud_clients import PhotoRejected
 from cloud_clients.rekognition import DEFAULT_REGION, RekognitionClient
 from trackers.cloud.base import CloudTracker, first_identities
 
@@ -49,19 +48,9 @@ class RekognitionTracker(CloudTracker):
         return 1 + photos + queries + 1
 
     def enroll(self, photos: list[tuple[Path, bytes, str]], skipped: dict[Path, str]) -> None:
-        for path, image, identity in self.progress(photos, "enrolling"):
-            try:
-                self.client_.index_face(self.gallery_, image, identity)
-            except PhotoRejected as rejected:
-                skipped[path] = rejected.reason
+        self.answers(photos, "enrolling", skipped, lambda p: self.client_.index_face(self.gallery_, p[1], p[2]))
 
     def search(self, photos: list[tuple[Path, bytes]], depth: int, skipped: dict[Path, str]) -> dict[Path, list[str]]:
-        ranked = {}
-        for path, image in self.progress(photos, "searching"):
-            try:
-                matches = self.client_.search(self.gallery_, image, self.threshold, self.max_faces)
-            except PhotoRejected as rejected:
-                skipped[path] = rejected.reason
-                continue
-            ranked[path] = first_identities(matches, depth)
-        return ranked
+        found = self.answers(photos, "searching", skipped,
+                             lambda p: self.client_.search(self.gallery_, p[1], self.threshold, self.max_faces))
+        return {path: first_identities(matches, depth) for (path, _), matches in found}
