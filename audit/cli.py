@@ -392,8 +392,8 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
            crowd_max_photos: int, folds: int, countermeasure: tuple[str, ...], cloaker: str | None, seed: int,
            out: Path) -> None:
     """Does cloaking protect you? Plays a tracker that collected your cloaked photos, then meets a new one."""
-    from audit.paths import atomic_write_bytes
     from audit.personal_verify import VerifyOptions, verify_person
+    from reports import write_documents
     from reports.html import render_verify_html
     from reports.verify import render_verify_markdown, verify_headline
 
@@ -405,12 +405,9 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     markdown = render_verify_markdown(record)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "verify.json", (json.dumps(record, indent=2) + "\n").encode())
-    atomic_write_bytes(out / "verify.md", markdown.encode())
-    atomic_write_bytes(out / "verify.html", render_verify_html(record).encode())
+    json_path, _ = write_documents(out, "verify", record, markdown, render_verify_html(record))
     click.echo(markdown)
-    entry = _remember("verify", record, (out / "verify.json").resolve(), command, cloaker or "(yours)",
+    entry = _remember("verify", record, json_path.resolve(), command, cloaker or "(yours)",
                       list(tracker), verify_headline(record))
     click.echo(f"report: {out / 'verify.html'} (and verify.md, verify.json; history entry {entry})")
 
@@ -426,7 +423,7 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
               help="Also write compare.md, compare.json and compare.html to this folder.")
 def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: Path | None) -> None:
     """Change in protection from run A to run B (folders or report.json files), cell by cell."""
-    from audit.paths import atomic_write_bytes
+    from reports import write_documents
     from reports.compare import (comparison_headline, compare_reports, load_report, render_comparison_markdown,
                                  worse_cells)
     from reports.html import render_compare_html
@@ -440,9 +437,7 @@ def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: P
     click.echo(markdown)
     where = out or run_b
     if out:
-        atomic_write_bytes(out / "compare.md", markdown.encode())
-        atomic_write_bytes(out / "compare.json", (json.dumps(comparison, indent=2) + "\n").encode())
-        atomic_write_bytes(out / "compare.html", render_compare_html(comparison, str(run_a), str(run_b)).encode())
+        write_documents(out, "compare", comparison, markdown, render_compare_html(comparison, str(run_a), str(run_b)))
         click.echo(f"comparison: {out / 'compare.html'} (and compare.md, compare.json)")
     _remember("compare", comparison, where.resolve(), comparison["command"],
               f"{comparison['a']['cloaker']} → {comparison['b']['cloaker']}",

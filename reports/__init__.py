@@ -1,4 +1,5 @@
-"""Reports of a run: `report.json` (one schema'd record), `report.md`, `report.html`, and the console table."""
+"""Reports of a run (`report.json`, one schema'd record; `report.md`; `report.html`; the console table), and the
+same three files for `verify` and `compare`."""
 
 from __future__ import annotations
 
@@ -12,17 +13,24 @@ from reports.markdown import render_markdown
 from reports.plots import sweep_pngs
 
 
-def write_reports(report: dict, out_dir: Path) -> tuple[Path, Path]:
-    """report.json, report.md (with sweep PNGs beside it) and the self-contained report.html."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out_dir / "report.json", out_dir / "report.md"
-    atomic_write_bytes(json_path, (json.dumps(report, indent=2, default=str) + "\n").encode())
-    sweeps = sweep_pngs(report)
-    for axis, png in sweeps:
-        atomic_write_bytes(out_dir / f"sweep-{axis}.png", png)
-    atomic_write_bytes(md_path, render_markdown(report, [f"sweep-{axis}.png" for axis, _ in sweeps]).encode())
-    atomic_write_bytes(out_dir / "report.html", render_run_html(report, sweeps).encode())
+def write_documents(out_dir: Path, stem: str, record: dict, markdown: str, html: str) -> tuple[Path, Path]:
+    """`<stem>.json`, `<stem>.md` and the self-contained `<stem>.html` in out_dir, each written whole or not at all."""
+    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    atomic_write_bytes(json_path, (json.dumps(record, indent=2, default=str) + "\n").encode())
+    atomic_write_bytes(md_path, markdown.encode())
+    atomic_write_bytes(out_dir / f"{stem}.html", html.encode())
     return json_path, md_path
 
 
-__all__ = ["print_summary", "render_markdown", "write_reports"]
+def write_reports(report: dict, out_dir: Path) -> tuple[Path, Path]:
+    """report.json, report.md (with sweep PNGs beside it) and report.html."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sweeps = sweep_pngs(report)
+    for axis, png in sweeps:
+        atomic_write_bytes(out_dir / f"sweep-{axis}.png", png)
+    return write_documents(out_dir, "report", report,
+                           render_markdown(report, [f"sweep-{axis}.png" for axis, _ in sweeps]),
+                           render_run_html(report, sweeps))
+
+
+__all__ = ["print_summary", "render_markdown", "write_documents", "write_reports"]
