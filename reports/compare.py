@@ -95,22 +95,30 @@ def worse_cells(comparison: dict, margin: float) -> list[dict]:
     return [c for c in comparison["cells"] if c["ci95"][1] < -margin]
 
 
+def pairing_text(comparison: dict) -> str:
+    return ("paired (same protocol and seed: by user, and by photo for McNemar)" if comparison["paired"]
+            else "unpaired (the protocols differ)")
+
+
+def cell_figures(cell: dict) -> list[str]:
+    """A's and B's protection (with their controls), the change with its interval and McNemar's p, as table cells."""
+    return [f"{percent(cell['a'])} (control {percent(cell['a_control'])})",
+            f"{percent(cell['b'])} (control {percent(cell['b_control'])})",
+            f"{100 * cell['change']:+.1f} pts [{100 * cell['ci95'][0]:+.1f}, {100 * cell['ci95'][1]:+.1f}]",
+            f"{cell['mcnemar']['p']:.2g}" if "mcnemar" in cell else "—"]
+
+
 def render_comparison_markdown(comparison: dict, name_a: str, name_b: str) -> str:
     a, b = comparison["a"], comparison["b"]
-    how = ("paired (same protocol and seed: by user, and by photo for McNemar)" if comparison["paired"]
-           else "unpaired (the protocols differ)")
+    how = pairing_text(comparison)
     lines = ["# cloak-audit comparison", "",
              f"A: `{name_a}` — cloaker {a['cloaker']}; B: `{name_b}` — cloaker {b['cloaker']}. "
              f"Change = B's protection − A's, with a 95% interval; {how}.", "",
              "| tracker | countermeasure | leak ratio | labels | A | B | change [95% CI] | McNemar p | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
     for c in comparison["cells"]:
-        p = f"{c['mcnemar']['p']:.2g}" if "mcnemar" in c else "—"
-        change = f"{100 * c['change']:+.1f} pts [{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}]"
         lines.append(f"| `{c['tracker']}` | {c['countermeasure']} | {c['leak_ratio']} | {c['n_labels']} | "
-                     f"{percent(c['a'])} (control {percent(c['a_control'])}) | "
-                     f"{percent(c['b'])} (control {percent(c['b_control'])}) | {change} | {p} | "
-                     f"**{c['verdict']}** |")
+                     + " | ".join(cell_figures(c)) + f" | **{c['verdict']}** |")
     for side in ("only_in_a", "only_in_b"):
         if comparison[side]:
             lines += ["", f"Cells only in {side[-1].upper()} (not compared): {', '.join(comparison[side])}."]

@@ -26,6 +26,14 @@ def verdict(result: dict) -> str:
     return "no protection beyond the control"
 
 
+def detection_figures(record: dict) -> list[str]:
+    """ROC AUC, TPR at 5% FPR and the confusion counts of a detection record, as table cells."""
+    confusion = record["confusion"]
+    return ["n/a" if record["auc"] is None else f"{record['auc']:.3f}",
+            "n/a" if record["tpr_at_5fpr"] is None else percent(record["tpr_at_5fpr"]),
+            *(str(confusion[k]) for k in ("true_positives", "false_negatives", "false_positives", "true_negatives"))]
+
+
 SWEPT = {"leak_ratio": "leak ratio", "n_labels": "labels"}
 
 

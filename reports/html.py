@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from audit.images import PhotoSkipped, encode_image, read_image
-from reports.compare import comparison_headline
-from reports.formatting import percent, rate_text, verdict
+from reports.compare import cell_figures, comparison_headline, pairing_text
+from reports.formatting import detection_figures, percent, rate_text, verdict
 from reports.plots import change_figure, png_bytes, roc_figure
 from reports.verify import VERDICT_MEANING, tracker_sentence
 
@@ -144,11 +144,8 @@ def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
     if report.get("detection"):
         sections.append("<h2>Cloak detection</h2>" + table(
             ["detector", "leak ratio", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
-            [[f"<code>{esc(d['detector'])}</code>", esc(d["leak_ratio"]),
-              "n/a" if d["auc"] is None else f"{d['auc']:.3f}",
-              "n/a" if d["tpr_at_5fpr"] is None else percent(d["tpr_at_5fpr"]),
-              *(str(d["confusion"][k]) for k in ("true_positives", "false_negatives", "false_positives",
-                                                 "true_negatives"))] for d in report["detection"]]))
+            [[f"<code>{esc(d['detector'])}</code>", esc(d["leak_ratio"]), *detection_figures(d)]
+             for d in report["detection"]]))
         roc = roc_figure(report["detection"])
         if roc is not None:
             sections.append(figure_html(png_bytes(roc), "ROC: protected classes flagged vs clean classes flagged"))
@@ -205,16 +202,9 @@ def render_compare_html(comparison: dict, name_a: str, name_b: str) -> str:
     worse = any(c["verdict"] == "worse" for c in cells)
     better = any(c["verdict"] == "better" for c in cells)
     tone = "bad" if worse else "good" if better else "mixed"
-    how = ("paired (same protocol and seed: by user, and by photo for McNemar)" if comparison["paired"]
-           else "unpaired (the protocols differ)")
-    rows = []
-    for c in cells:
-        p = f"{c['mcnemar']['p']:.2g}" if "mcnemar" in c else "—"
-        rows.append([f"<code>{esc(c['tracker'])}</code>", esc(c["countermeasure"]), esc(c["leak_ratio"]),
-                     esc(c["n_labels"]), f"{percent(c['a'])} (control {percent(c['a_control'])})",
-                     f"{percent(c['b'])} (control {percent(c['b_control'])})",
-                     f"{100 * c['change']:+.1f} pts [{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}]", p,
-                     f"<b>{esc(c['verdict'])}</b>"])
+    how = pairing_text(comparison)
+    rows = [[f"<code>{esc(c['tracker'])}</code>", esc(c["countermeasure"]), esc(c["leak_ratio"]), esc(c["n_labels"]),
+             *cell_figures(c), f"<b>{esc(c['verdict'])}</b>"] for c in cells]
     sections = [
         f"<h1>cloak-audit comparison: {esc(comparison['a']['cloaker'])} → {esc(comparison['b']['cloaker'])}</h1>",
         verdict_box(f"B against A: <b>{esc(comparison_headline(comparison))}</b>", tone),

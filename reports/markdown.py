@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.formatting import SWEPT, percent, rate_text, swept_columns, verdict
+from reports.formatting import SWEPT, detection_figures, percent, rate_text, swept_columns, verdict
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -71,11 +71,7 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
                   "Protected classes are positives; scores are in robust standard deviations (median and MAD) "
                   "of the other classes'.", "",
                   *table(["detector", "leak ratio", "labels", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
-                         [[f"`{d['detector']}`", str(d["leak_ratio"]), str(d["n_labels"]),
-                           "n/a" if d["auc"] is None else f"{d['auc']:.3f}",
-                           "n/a" if d["tpr_at_5fpr"] is None else percent(d["tpr_at_5fpr"]),
-                           *(str(d["confusion"][k]) for k in ("true_positives", "false_negatives",
-                                                                "false_positives", "true_negatives"))]
+                         [[f"`{d['detector']}`", str(d["leak_ratio"]), str(d["n_labels"]), *detection_figures(d)]
                           for d in report["detection"]])]
     if "cloud" in report:
         lines += cloud_lines(report["cloud"])
