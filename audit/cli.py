@@ -11,8 +11,8 @@ import click
 import numpy as np
 
 from audit.extractors import available_extractors, load_extractor
-from audit.face.detection import DETECTORS
-from audit.options import summaries
+from audit.face.detection import FACE_DETECTORS
+from audit.plugins import summaries
 
 
 def _setup_torch() -> None:
@@ -21,11 +21,11 @@ def _setup_torch() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
 
 
-def _pipeline(extractor: str, detector: str, aligned: bool = False, fallback: str = "skip"):
+def _pipeline(extractor: str, face_detector: str, aligned: bool = False, fallback: str = "skip"):
     from audit.face.pipeline import FacePipeline
 
     try:
-        return FacePipeline(load_extractor(extractor), detector=detector, aligned=aligned, fallback=fallback)
+        return FacePipeline(load_extractor(extractor), face_detector=face_detector, aligned=aligned, fallback=fallback)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
 
@@ -55,23 +55,35 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
 
+def _renamed(old: str, new: str):
+    """A hidden option under an old name that fails with the new one (two things were called "detector")."""
+
+    def fail(ctx: click.Context, param: click.Parameter, value: tuple) -> None:
+        if value:
+            raise click.UsageError(f"{old} is now {new}")
+
+    return click.option(old, multiple=True, hidden=True, expose_value=False, callback=fail)
+
+
 @main.command("list")
-@click.argument("what", type=click.Choice(["extractors", "detectors", "cloakers", "trackers", "countermeasures",
-                                           "cloak-detectors"]))
+@click.argument("what", type=click.Choice(["extractors", "face-detectors", "cloakers", "trackers", "countermeasures",
+                                           "cloak-detectors", "detectors"]))
 def list_plugins(what: str) -> None:
     """List the registered extractors, face detectors, cloakers, trackers, countermeasures or cloak detectors."""
+    if what == "detectors":
+        raise click.UsageError("'detectors' is ambiguous: audit list face-detectors, or audit list cloak-detectors")
     if what == "extractors":
         entries = available_extractors()
-    elif what == "detectors":
-        entries = summaries(DETECTORS)
+    elif what == "face-detectors":
+        entries = summaries(FACE_DETECTORS)
     elif what == "cloakers":
         from audit.cloakers import available_cloakers
 
         entries = available_cloakers()
     elif what == "cloak-detectors":
-        from countermeasures.detectors import available_detectors
+        from countermeasures.cloak_detectors import available_cloak_detectors
 
-        entries = available_detectors()
+        entries = available_cloak_detectors()
     elif what == "countermeasures":
         from countermeasures import available_countermeasures
 
@@ -89,10 +101,12 @@ def list_plugins(what: str) -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output .npz: embeddings, paths, identities, skipped.")
 @click.option("--extractor", default="dlib-resnet", show_default=True, help="Extractor name[:options].")
-@click.option("--detector", default="mtcnn", show_default=True, type=click.Choice(list(DETECTORS)))
+@click.option("--face-detector", default="mtcnn", show_default=True,
+              help=f"Face detector name[:options]: {', '.join(FACE_DETECTORS)}.")
+@_renamed("--detector", "--face-detector")
 @click.option("--aligned", is_flag=True, help="Inputs are chips already aligned to the extractor's template.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding cache.")
-def embed(input_dir: Path, out: Path, extractor: str, detector: str, aligned: bool, no_cache: bool) -> None:
+def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligned: bool, no_cache: bool) -> None:
     """Embed every photo under INPUT_DIR (identity = the photo's folder)."""
     from audit.datasets import list_images
 
@@ -100,7 +114,7 @@ def embed(input_dir: Path, out: Path, extractor: str, detector: str, aligned: bo
     paths = list_images(input_dir)
     if not paths:
         raise click.ClickException(f"no photos (.jpg, .jpeg, .png, .webp) under {input_dir}")
-    pipeline = _pipeline(extractor, detector, aligned)
+    pipeline = _pipeline(extractor, face_detector, aligned)
     result = pipeline.embed_files(paths, _cache(no_cache))
     relative = [str(p.relative_to(input_dir)) for p in result.paths]
     identities = [p.parent.name if p.parent != input_dir else "" for p in result.paths]
@@ -119,12 +133,14 @@ def embed(input_dir: Path, out: Path, extractor: str, detector: str, aligned: bo
 @click.option("--lfw", "lfw", default="lfw", show_default=True,
               help="LFW folder (with pairs.txt), or 'lfw' to find or download it.")
 @click.option("--folds", default="1-10", show_default=True, help="View 2 folds, e.g. 1-10 or 1,2.")
-@click.option("--detector", default="mtcnn", show_default=True, type=click.Choice(list(DETECTORS)))
+@click.option("--face-detector", default="mtcnn", show_default=True,
+              help=f"Face detector name[:options]: {', '.join(FACE_DETECTORS)}.")
+@_renamed("--detector", "--face-detector")
 @click.option("--fallback/--no-fallback", default=True, show_default=True,
               help="Centre-crop photos with no detected face instead of counting their pairs as errors.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write results as JSON.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding cache.")
-def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallback: bool,
+def check_extractor(extractor: str, lfw: str, folds: str, face_detector: str, fallback: bool,
                     json_out: Path | None, no_cache: bool) -> None:
     """LFW View 2 verification accuracy (threshold chosen on the other folds)."""
     from audit.datasets import parse_pairs, resolve_dataset
@@ -142,7 +158,7 @@ def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallbac
         raise click.BadParameter(str(err), param_hint="--folds") from err
     pairs = [p for p in pairs if p.fold in selected]
     photos = sorted({name for p in pairs for name in (p.first, p.second)})
-    pipeline = _pipeline(extractor, detector, fallback="centre" if fallback else "skip")
+    pipeline = _pipeline(extractor, face_detector, fallback="centre" if fallback else "skip")
     result = pipeline.embed_files([root / name for name in photos], _cache(no_cache))
     index = {str(p.relative_to(root)): i for i, p in enumerate(result.paths)}
     usable = np.array([p.first in index and p.second in index for p in pairs])
@@ -155,7 +171,7 @@ def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallbac
         raise click.ClickException("one fold alone needs the extractor's own threshold; select two folds or more")
     results = evaluate_folds(fold_of, distances, same, usable, selected, fixed)
     accuracies = np.array([r.accuracy for r in results])
-    click.echo(f"LFW View 2, {extractor}, detector {detector}, folds {folds}: {len(photos)} photos, "
+    click.echo(f"LFW View 2, {extractor}, face detector {face_detector}, folds {folds}: {len(photos)} photos, "
                f"{len(result.skipped)} unusable, {len(result.fallbacks)} centre-cropped (no face detected)")
     for r in results:
         click.echo(f"  fold {r.fold:2}: accuracy {r.accuracy:.4f}  threshold {r.threshold:.4f}  "
@@ -164,7 +180,7 @@ def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallbac
     click.echo(f"mean accuracy {accuracies.mean():.4f} ± {accuracies.std(ddof=1) if len(results) > 1 else 0.0:.4f} "
                f"(sd over folds; {how})")
     if json_out:
-        record = {"extractor": extractor, "detector": detector, "folds": selected,
+        record = {"extractor": extractor, "face_detector": face_detector, "folds": selected,
                   "mean_accuracy": float(accuracies.mean()),
                   "sd_accuracy": float(accuracies.std(ddof=1)) if len(results) > 1 else 0.0,
                   "per_fold": [vars(r) for r in results], "n_photos": len(photos),
@@ -176,7 +192,7 @@ def check_extractor(extractor: str, lfw: str, folds: str, detector: str, fallbac
 
 RUN_DEFAULTS = {"cloaker": "fawkes", "tracker": ("faiss",), "dataset": "lfw", "users": 5, "min_photos": 20,
                 "max_photos": 40, "user": (), "seed": 0, "leak_ratio": 0.0, "labels": None,
-                "isolation": "per-user", "rank": 5, "countermeasure": (), "detector": (), "out": "audit-report",
+                "isolation": "per-user", "rank": 5, "countermeasure": (), "cloak_detector": (), "out": "audit-report",
                 "allow_cloud_upload": False, "max_api_calls": None}
 
 
@@ -194,16 +210,34 @@ def _config_values(ctx: click.Context, config: Path | None) -> dict:
     table = table.get("run", table)
     for key, value in table.items():
         name = key.replace("-", "_")
-        if name in ("trackers", "countermeasures", "detectors"):
+        if name in ("detector", "detectors"):
+            raise click.ClickException(f"{config}: {key!r} is now 'cloak_detector' (a cloak detector; the trackers' "
+                                       "face detector is their face_detector option)")
+        if name in ("trackers", "countermeasures", "cloak_detectors"):
             name = name[:-1]
         if name not in RUN_DEFAULTS:
             raise click.ClickException(f"{config}: unknown option {key!r}; known: {', '.join(RUN_DEFAULTS)}")
         if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
-            values[name] = tuple(value) if isinstance(value, list) else value
-    for name in ("tracker", "countermeasure", "detector"):
-        if isinstance(values[name], str):
-            values[name] = (values[name],)
+            values[name] = value
+    try:
+        for name in PLUGIN_OPTIONS:
+            values[name] = plugin_specs(values[name], f"{config}: {name}")
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    values["cloaker"] = values["cloaker"][0]
     return values
+
+
+PLUGIN_OPTIONS = ("cloaker", "tracker", "countermeasure", "cloak_detector")
+
+
+def plugin_specs(value: object, where: str) -> tuple[str, ...]:
+    """A config value for plugins as spec strings: a string, a table `{name = "faiss", k = 3}` (tables
+    nest: `extractor = {name = "onnx", path = "m.onnx"}`), or a list of either."""
+    from audit.options import spec_from_table
+
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return tuple(spec_from_table(item, where) if isinstance(item, dict) else str(item) for item in items)
 
 
 def sweep_values(value: object, option: str, kind: type, allow_all: bool = False) -> tuple:
@@ -253,12 +287,13 @@ def sweep_values(value: object, option: str, kind: type, allow_all: bool = False
               help="k for the rank-k figure of search trackers.")
 @click.option("--countermeasure", multiple=True,
               help="Tracker-side countermeasure, repeatable; a list of values sweeps. Transforms: "
-                   "blur:kernel=3,5,7, jpeg:quality=10,at=train,test, noise:sigma=8, augment:copies=2; adaptive "
-                   "trackers: detect-and-drop:detector=2-means, robust-retraining:public_users=20,epochs=10. "
+                   "blur:kernel=3,5,7, jpeg:quality=10,at=[train,test], noise:sigma=8, augment:copies=2; adaptive "
+                   "trackers: detect-and-drop:cloak_detector=2-means, robust-retraining:public_users=20,epochs=10. "
                    "Each value is its own result beside 'none'.")
-@click.option("--detector", multiple=True,
+@_renamed("--detector", "--cloak-detector")
+@click.option("--cloak-detector", multiple=True,
               help="Cloak detector scored over protected vs clean classes, repeatable: 2-means (with leaked "
-                   "originals), target-closeness (without).")
+                   "originals), target-closeness (without); on each tracker's own model unless extractor= names one.")
 @click.option("--allow-cloud-upload", is_flag=True,
               help="Let cloud trackers (rekognition, azure, facepp) upload photos; without it the run only says "
                    "what it would send where.")
@@ -288,7 +323,7 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
                                      named_users=tuple(v["user"]), leak_ratio=leak_ratios[0],
                                      labels=label_counts[0], seed=v["seed"]),
             isolation=v["isolation"], rank=v["rank"], countermeasures=tuple(v["countermeasure"]),
-            leak_ratios=leak_ratios, label_counts=label_counts, detectors=tuple(v["detector"]),
+            leak_ratios=leak_ratios, label_counts=label_counts, cloak_detectors=tuple(v["cloak_detector"]),
             allow_cloud_upload=bool(v["allow_cloud_upload"]), max_api_calls=v["max_api_calls"],
             command_line=" ".join(["audit", *sys.argv[1:]]))
         report = run_audit(options)

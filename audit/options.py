@@ -1,11 +1,17 @@
-"""The one option syntax: `name:key=value,key=value` (a value without a key is positional)."""
+"""The one option syntax: `name:key=value,key=value` (a value without a key is positional).
+
+A value that itself holds commas — a nested spec with options, a list — is written in
+brackets: `faiss:extractor=[onnx:/m.onnx,size=112]`. `format_spec` writes the same syntax,
+so a spec string round-trips through `parse_spec`.
+"""
 
 from __future__ import annotations
 
-import inspect
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+OPEN, CLOSE = "[", "]"
 
 
 @dataclass(frozen=True)
@@ -15,15 +21,46 @@ class Spec:
     options: dict[str, str] = field(default_factory=dict)
 
 
+def split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split at separators outside brackets; an unbalanced bracket is an error that says where."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char == OPEN:
+            depth += 1
+        elif char == CLOSE:
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"{text!r}: ']' at position {i + 1} closes no '['")
+        elif char == separator and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise ValueError(f"{text!r}: {depth} '[' never closed (a nested value is written [name:key=value,...])")
+    parts.append(text[start:])
+    return parts
+
+
+def unbracket(value: str) -> str:
+    """`[onnx:/m.onnx,size=112]` → `onnx:/m.onnx,size=112`; other values as they are."""
+    value = value.strip()
+    if value.startswith(OPEN) and value.endswith(CLOSE):
+        inner = value[1:-1]
+        split_top_level(inner)  # balanced inside, or the outer brackets did not pair with each other
+        return inner
+    return value
+
+
 def _items(text: str) -> tuple[str, list[tuple[str | None, str]]]:
     """`name:k=v,x` → name and its items in order, each (key, value), or (None, value) without a key."""
     name, _, rest = text.strip().partition(":")
     if not name:
         raise ValueError(f"empty name in {text!r}")
+    if OPEN in name or CLOSE in name:
+        raise ValueError(f"{text!r}: a name cannot hold brackets")
     items: list[tuple[str | None, str]] = []
-    for item in filter(None, (part.strip() for part in rest.split(","))):
+    for item in filter(None, (part.strip() for part in split_top_level(rest))):
         key, eq, value = item.partition("=")
-        if not eq:
+        if not eq or OPEN in key:
             items.append((None, item))
         elif not key.strip():
             raise ValueError(f"{text!r}: option {item!r} has no key")
@@ -33,34 +70,55 @@ def _items(text: str) -> tuple[str, list[tuple[str | None, str]]]:
 
 
 def parse_spec(text: str) -> Spec:
-    """Parse `name`, `name:k=v,k2=v2` or `name:POSITIONAL,k=v` (e.g. `onnx:model.onnx,size=112`)."""
+    """Parse `name`, `name:k=v,k2=v2`, `name:POSITIONAL,k=v` or `name:k=[nested:a=1,b=2]`."""
     name, items = _items(text)
     positional, options = None, {}
     for key, value in items:
         if key is not None:
-            options[key] = value
+            options[key] = unbracket(value)
         elif positional is not None:
             raise ValueError(f"{text!r}: more than one value without a key ({positional!r}, {value!r})")
         else:
-            positional = value
+            positional = unbracket(value)
     return Spec(name, positional, options)
 
 
+def format_value(value: object) -> str:
+    """One option value as the syntax writes it: brackets around anything holding a comma or a bracket."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = repr(value)
+    else:
+        text = str(value)
+    if any(char in text for char in ",[]") or text != text.strip():
+        split_top_level(text)  # a value with unbalanced brackets cannot be written
+        return f"{OPEN}{text}{CLOSE}"
+    return text
+
+
+def format_spec(name: str, options: Mapping[str, object]) -> str:
+    """`name:k=v,...` with values formatted by `format_value`; `name` alone without options."""
+    if not options:
+        return name
+    return f"{name}:{','.join(f'{key}={format_value(value)}' for key, value in options.items())}"
+
+
 def with_option(text: str, key: str, value: str) -> str:
-    """`text` with option `key` set to `value` (which may not hold a comma)."""
-    if "," in value:
-        raise ValueError(f"option {key}={value!r} would hold a comma, which the option syntax cannot carry")
+    """`text` with option `key` set to `value` (bracketed if it needs to be)."""
     spec = parse_spec(text)
     options = {**spec.options, key: value}
-    items = ([spec.positional] if spec.positional is not None else []) + [f"{k}={v}" for k, v in options.items()]
+    items = ([format_value(spec.positional)] if spec.positional is not None else []) + \
+        [f"{k}={format_value(v)}" for k, v in options.items()]
     return f"{spec.name}:{','.join(items)}"
 
 
 def parse_sweep(text: str, sets: tuple[str, ...] = ()) -> list[Spec]:
     """`blur:kernel=3,5,7` → one Spec per value; several swept keys give every combination.
 
-    A value without a key extends the key before it. Keys in `sets` (e.g. `at=train,test`)
-    keep their values together as one comma-joined option instead of sweeping them.
+    A value without a key extends the key before it; a bracketed value is one value. Keys in
+    `sets` (e.g. `at=train,test`) keep their values together as one comma-joined option
+    instead of sweeping them.
     """
     name, items = _items(text)
     values: dict[str, list[str]] = {}
@@ -68,17 +126,36 @@ def parse_sweep(text: str, sets: tuple[str, ...] = ()) -> list[Spec]:
     for key, value in items:
         if key is not None:
             last = key
-            values[key] = [value]
+            values[key] = [unbracket(value)]
         elif last is None:
             raise ValueError(f"{text!r}: value {value!r} comes before any key=")
         else:
-            values[last].append(value)
+            values[last].append(unbracket(value))
     fixed = {k: ",".join(v) for k, v in values.items() if k in sets}
     swept = [(k, v) for k, v in values.items() if k not in sets]
     specs = []
     for combination in itertools.product(*(v for _, v in swept)):
         specs.append(Spec(name, None, {**dict(zip((k for k, _ in swept), combination)), **fixed}))
     return specs
+
+
+def spec_from_table(table: Mapping[str, object], where: str) -> str:
+    """A TOML table `{name = "faiss", extractor = {name = "onnx", path = "m.onnx", size = 112}}` as a spec
+    string; a nested table is a nested spec, a list of values sweeps."""
+    if "name" not in table:
+        raise ValueError(f"{where}: a table needs a name, e.g. {{name = \"faiss\", k = 3}}")
+    options: dict[str, str] = {}
+    for key, value in table.items():
+        if key == "name":
+            continue
+        if isinstance(value, Mapping):
+            options[key] = format_value(spec_from_table(value, f"{where}.{key}"))
+        elif isinstance(value, list):
+            options[key] = ",".join(format_value(spec_from_table(v, f"{where}.{key}") if isinstance(v, Mapping)
+                                                 else v) for v in value)
+        else:
+            options[key] = format_value(value)
+    return f"{table['name']}:{','.join(f'{k}={v}' for k, v in options.items())}" if options else str(table["name"])
 
 
 def take(options: dict[str, str], key: str, default, kind=str):
@@ -95,57 +172,3 @@ def take(options: dict[str, str], key: str, default, kind=str):
 def reject_unknown(name: str, options: dict[str, str]) -> None:
     if options:
         raise ValueError(f"{name}: unknown option(s) {', '.join(sorted(options))}")
-
-
-def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
-    """The options cls takes, following `**kwargs` into its base classes (a subclass adding options)."""
-    known: dict[str, inspect.Parameter] = {}
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
-        for parameter in parameters:
-            if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
-                known.setdefault(parameter.name, parameter)
-        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
-            break
-    return known
-
-
-def summaries(registry: Mapping[str, type]) -> dict[str, str]:
-    """Each registered name with the first line of its class's docstring (what `audit list` prints)."""
-    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in registry.items()}
-
-
-def build_registered(registry: Mapping[str, type], spec: Spec, kind: str):
-    """The class registered as `spec.name`, built with spec's options; clear errors for the rest."""
-    if spec.name not in registry:
-        raise ValueError(f"unknown {kind} {spec.name!r}; available: {', '.join(registry)}")
-    if spec.positional is not None:
-        raise ValueError(f"{spec.name}:{spec.positional}: {kind} options need a key (key=value)")
-    return construct(registry[spec.name], spec.name, dict(spec.options))
-
-
-def construct(cls: type, name: str, options: dict[str, str]):
-    """Call cls with string options converted to its constructor's annotated types."""
-    known = constructor_parameters(cls)
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return cls(**{key: convert(name, key, value, known[key]) for key, value in options.items()})
-
-
-def convert(name: str, key: str, value: str, parameter: inspect.Parameter):
-    kind = parameter.annotation if isinstance(parameter.annotation, str) else getattr(parameter.annotation, "__name__", "str")
-    try:
-        if "float" in kind:
-            return float(value)
-        if "int" in kind:
-            return int(value)
-        if "bool" in kind:
-            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return value.lower() in ("true", "1", "yes")
-    except ValueError:
-        raise ValueError(f"{name}: option {key}={value!r} is not a valid {kind}") from None
-    return value

@@ -97,11 +97,10 @@ def verify_person(options: VerifyOptions) -> dict:
                             protected=[PERSON], public=crowd.public)
         cloaked = {p: person.cloaked[p] for p in posted}
         for countermeasure in countermeasures:
-            prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped)
-            for spec, tracker in zip(options.trackers, trackers):
-                result = evaluate_tracker(spec, tracker, protocol, scenario, cloaked, run_options, skipped, timings,
-                                          prepared)
-                per_fold.setdefault((spec, countermeasure.label), []).append(result)
+            prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped, trackers)
+            for tracker in trackers:
+                result = evaluate_tracker(tracker, protocol, scenario, cloaked, run_options, skipped, timings, prepared)
+                per_fold.setdefault((tracker.label, countermeasure.label), []).append(result)
     results = [combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items()]
     costs = {o: (measure_cost(o, c, skipped), 0.0) for o, c in person.cloaked.items()}
     identical = sum(cost is not None and cost.linf == 0 for cost, _ in costs.values())  # carry no cloak
@@ -130,7 +129,7 @@ def imitated_cloaker(options: VerifyOptions, countermeasures: list):
     """The cloaker an adaptive tracker imitates (robust retraining cloaks public photos with it)."""
     if options.cloaker is not None:
         return build_cloaker(options.cloaker)
-    needs = [c.label for c in countermeasures if c.label.split(":")[0] == "robust-retraining"]
+    needs = [c.label for c in countermeasures if c.name == "robust-retraining"]
     if needs:
         raise ValueError(f"{needs[0]} imitates your cloak on public photos: name the cloaker you used with "
                          "--cloaker (e.g. --cloaker fawkes:mode=high)")

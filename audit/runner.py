@@ -22,7 +22,8 @@ from audit.images import PhotoSkipped, read_image
 from audit.metrics import PerceptualCost, Rate, bootstrap_over_users, perceptual_cost, wilson
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
 from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, build_countermeasures
-from countermeasures.detectors import Detector, build_detector, detection_record, tracker_features
+from countermeasures.cloak_detectors import (CloakDetector, build_cloak_detector, detection_record, features_model,
+                                             tracker_features)
 from countermeasures.transforms.files import transform_files
 from countermeasures.transforms.none import NoTransform
 from cloud_clients import RESOURCE_PREFIX, CloudError, CloudSession
@@ -42,7 +43,7 @@ class RunOptions:
     isolation: str = "per-user"
     rank: int = 5
     countermeasures: tuple[str, ...] = ()
-    detectors: tuple[str, ...] = ()
+    cloak_detectors: tuple[str, ...] = ()
     leak_ratios: tuple[float, ...] = ()  # a sweep (Fawkes Fig. 10); empty: protocol.leak_ratio alone
     label_counts: tuple[int | None, ...] = ()  # a sweep (Fig. 6); None = every eligible identity
     allow_cloud_upload: bool = False  # without it, a run with a cloud tracker stops before any call
@@ -87,18 +88,21 @@ class Timings:
 
 def run_audit(options: RunOptions) -> dict:
     timings = Timings()
-    photos = load_photos(resolve_dataset(options.dataset))
-    scenarios = options.scenarios()
-    protocols = [build_protocol(photos, scenario) for scenario in scenarios]
+    # every plugin and option, nested ones included, is checked before any photo is read
     cloaker = build_cloaker(options.cloaker)
-    trackers = [build_tracker(spec) for spec in options.trackers]  # option errors before any work
+    trackers = [build_tracker(spec) for spec in options.trackers]
     countermeasures = run_countermeasures(options.countermeasures)
     for countermeasure in countermeasures:
         for tracker in trackers:
             countermeasure.check_tracker(tracker)
-    detectors = [(spec, build_detector(spec)) for spec in options.detectors]
+    detectors = [build_cloak_detector(spec) for spec in options.cloak_detectors]
+    photos = load_photos(resolve_dataset(options.dataset))
+    scenarios = options.scenarios()
+    protocols = [build_protocol(photos, scenario) for scenario in scenarios]
     for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
         cloaker.use_public_identities(protocol.public)
+    needed = sorted({p for protocol in protocols for user in protocol.protected for p in protocol.to_cloak(user)})
+    cloaker_notes = cloaker.check(needed, [photo.path for photo in photos])
     cloud = [(spec, t) for spec, t in zip(options.trackers, trackers) if isinstance(t, CloudTracker)]
     if cloud and not options.allow_cloud_upload:
         raise CloudUploadRefused(cloud_plan(cloud, protocols, len(countermeasures), options))
@@ -112,8 +116,9 @@ def run_audit(options: RunOptions) -> dict:
         """The report: of everything, or (`stopped`) of the results finished before the run stopped."""
         return {
             "schema_version": SCHEMA_VERSION,
-            "cloaker": {"name": cloaker.name, "implementation": cloaker.implementation, "params": cloaker.params(),
-                        **({"per_user": user_notes} if user_notes else {})},
+            "cloaker": {"name": cloaker.name, "spec": cloaker.spec, "implementation": cloaker.implementation,
+                        "params": cloaker.params(), **({"per_user": user_notes} if user_notes else {}),
+                        **({"notes": cloaker_notes} if cloaker_notes else {})},
             "perturbation": perturbation_record(costs),
             "examples": examples,
             "protocol": protocol_record(protocols, scenarios, options),
@@ -135,15 +140,15 @@ def run_audit(options: RunOptions) -> dict:
             examples = examples or example_pairs(protocol, cloaked)
             if detectors:
                 began = time.perf_counter()
-                detection += detect_cloaks(detectors, protocol, scenario, cloaked)
+                detection += detect_cloaks(detectors, trackers, protocol, scenario, cloaked)
                 timings.add("detect_cloaks", began)
             for countermeasure in countermeasures:
                 began = time.perf_counter()
-                prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped)
+                prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped, trackers)
                 timings.add("countermeasure", began)
-                for spec, tracker in zip(options.trackers, trackers):
-                    results.append(evaluate_tracker(spec, tracker, protocol, scenario, cloaked, options, skipped,
-                                                    timings, prepared, session))
+                for tracker in trackers:
+                    results.append(evaluate_tracker(tracker, protocol, scenario, cloaked, options, skipped, timings,
+                                                    prepared, session))
     except (Exception, KeyboardInterrupt) as err:
         session.cleanup()
         cause = CloudError(f"{err}. {cleanup_summary(session)}") if isinstance(err, CloudError) else err
@@ -202,13 +207,20 @@ def cleanup_summary(session: CloudSession) -> str:
     return deleted
 
 
-def detect_cloaks(detectors: list[tuple[str, Detector]], protocol: Protocol, scenario: ProtocolOptions,
-                  cloaked: dict[Path, Path]) -> list[dict]:
+def detect_cloaks(detectors: list[CloakDetector], trackers: list[Tracker], protocol: Protocol,
+                  scenario: ProtocolOptions, cloaked: dict[Path, Path]) -> list[dict]:
     """Fit each detector on the features of the training photos as a tracker collects them
-    (every protected user cloaked, leaked photos not) and score protected vs clean classes."""
-    features, kept, _ = tracker_features(*training_set(protocol, cloaked, protocol.protected))
-    return [{"detector": spec, "leak_ratio": scenario.leak_ratio, "n_labels": len(protocol.labels),
-             **detection_record(detector.fit(features, kept), protocol.protected)} for spec, detector in detectors]
+    (every protected user cloaked, leaked photos not) and score protected vs clean classes: once
+    per model the run's trackers use (or the one the detector names), each record naming it."""
+    photos, labels = training_set(protocol, cloaked, protocol.protected)
+    records = []
+    for detector in detectors:
+        for extractor, face_detector in dict.fromkeys(features_model(detector.extractor, t) for t in trackers):
+            features, kept, _ = tracker_features(photos, labels, extractor, face_detector)
+            records.append({"cloak_detector": detector.label, "extractor": extractor, "face_detector": face_detector,
+                            "leak_ratio": scenario.leak_ratio, "n_labels": len(protocol.labels),
+                            **detection_record(detector.fit(features, kept), protocol.protected)})
+    return records
 
 
 def unique_skips(skipped: list[dict]) -> list[dict]:
@@ -226,9 +238,6 @@ def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict],
     the cloaker's notes per user.
     """
     to_cloak = {user: protocol.to_cloak(user) for user in protocol.protected}
-    check = getattr(cloaker, "check", None)
-    if check is not None:
-        check([p for paths in to_cloak.values() for p in paths])
     store = CloakStore(cloaker)
     cloaked: dict[Path, Path] = {}
     with tqdm(total=sum(map(len, to_cloak.values())), desc=f"cloaking ({cloaker.name})", unit="photo") as bar:
@@ -288,11 +297,12 @@ def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) 
 
 
 def run_countermeasures(specs: tuple[str, ...]) -> list[Countermeasure]:
-    """`none` first (every countermeasure is compared with it), then each swept value once."""
-    chosen: dict[str, Countermeasure] = {"none": NoTransform()}
+    """`none` first (every countermeasure is compared with it), then each distinct setting once."""
+    baseline = NoTransform()
+    chosen: dict[str, Countermeasure] = {baseline.cache_id: baseline}
     for spec in specs:
         for countermeasure in build_countermeasures(spec):
-            chosen.setdefault(countermeasure.label, countermeasure)
+            chosen.setdefault(countermeasure.cache_id, countermeasure)
     return list(chosen.values())
 
 
@@ -310,11 +320,12 @@ class PreparedCountermeasure:
 
 
 def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, cloaker: Cloaker,
-                           cloaked: dict[Path, Path], skipped: list[dict]) -> PreparedCountermeasure:
+                           cloaked: dict[Path, Path], skipped: list[dict], trackers: list[Tracker]
+                           ) -> PreparedCountermeasure:
     """An adaptive tracker's own preparation, or a transform of every training photo as posted
     (originals and cloaked copies) and, if asked, of the test photos."""
     if isinstance(countermeasure, AdaptiveCountermeasure):
-        countermeasure.prepare(protocol, cloaker, skipped)
+        countermeasure.prepare(protocol, cloaker, skipped, trackers)
         return PreparedCountermeasure(countermeasure)
     transform = countermeasure
     if not isinstance(transform, Transform) or not transform.changes_pixels:
@@ -331,9 +342,9 @@ def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, c
         return mapping
 
     posted = sorted({p for paths in protocol.train.values() for p in paths} | set(cloaked.values()))
-    train_views = [view(t, posted) for t in transform.draws()] if "train" in transform.at else []
+    train_views = [view(t, posted) for t in transform.draws()] if "train" in transform.stages else []
     tests = [p for paths in protocol.test.values() for p in paths]
-    return PreparedCountermeasure(transform, train_views, view(transform, tests) if "test" in transform.at else None)
+    return PreparedCountermeasure(transform, train_views, view(transform, tests) if "test" in transform.stages else None)
 
 
 def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: list[str],
@@ -365,7 +376,7 @@ def query(model: Tracker, queries: list[Path], depth: int, countermeasure: Prepa
                    {original[p]: reason for p, reason in ranking.skipped.items()})
 
 
-def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
+def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
                      cloaked: dict[Path, Path], options: RunOptions, skipped: list[dict], timings: Timings,
                      countermeasure: PreparedCountermeasure, session: CloudSession | None = None) -> dict:
     depth = options.rank if tracker.ranks else 1
@@ -379,12 +390,12 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
     dropped: dict[str, dict[str, int]] = {}  # per fit: photos an adaptive tracker left out, and how many were cloaked
 
     def fit_and_rank(cloaked_users: list[str], what: str):
-        model = build_tracker(adaptive.tracker_spec(spec) if adaptive else spec)
+        model = build_tracker(adaptive.tracker_spec(tracker) if adaptive else tracker.spec)
         if isinstance(model, CloudTracker):
             model.use_session(session or CloudSession())
         photos, labels = training_set(protocol, cloaked, cloaked_users, countermeasure)
         if adaptive:
-            selection = adaptive.select(photos, labels)
+            selection = adaptive.select(photos, labels, tracker)
             photos, labels = selection.photos, selection.labels
             dropped[what] = {"photos": len(selection.dropped), "cloaked": len(copies & set(selection.dropped))}
         try:
@@ -420,8 +431,8 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
     totals = [u["n_test"] for u in per_user]
     seed = scenario.seed
     result = {
-        "tracker": spec,
-        "tracker_params": build_tracker(adaptive.tracker_spec(spec)).params() if adaptive else tracker.params(),
+        "tracker": tracker.label,
+        "tracker_params": build_tracker(adaptive.tracker_spec(tracker)).params() if adaptive else tracker.params(),
         "countermeasure": countermeasure.countermeasure.label,
         "leak_ratio": scenario.leak_ratio,
         "n_labels": len(protocol.labels),
@@ -431,8 +442,8 @@ def evaluate_tracker(spec: str, tracker: Tracker, protocol: Protocol, scenario: 
         "normal_accuracy": normal_accuracy(other_tests, cloaked_rankings, users),
         "per_user": per_user,
     }
-    if adaptive and adaptive.notes():
-        result["countermeasure_notes"] = adaptive.notes()
+    if adaptive and adaptive.notes(tracker):
+        result["countermeasure_notes"] = adaptive.notes(tracker)
     if adaptive and adaptive.drops_photos:
         result["dropped"] = dropped
     if depth > 1:

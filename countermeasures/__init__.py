@@ -1,8 +1,8 @@
 """Countermeasures: what a tracker does to fight cloaks.
 
 `transforms/` change the pixels the tracker trains (or queries) on, `adaptive/` change how it
-learns (dropping suspect photos, robust retraining), and `detectors/` score how detectable a
-cloak is.
+learns (dropping suspect photos, robust retraining), and `cloak_detectors/` score how
+detectable a cloak is.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from audit.options import parse_spec
 from countermeasures.adaptive import ADAPTIVE, AdaptiveCountermeasure, available_adaptive, build_adaptive
 from countermeasures.base import Countermeasure
-from countermeasures.detectors import Detector, available_detectors, build_detector
+from countermeasures.cloak_detectors import CloakDetector, available_cloak_detectors, build_cloak_detector
 from countermeasures.transforms import TRANSFORMS, Transform, available_transforms, build_transforms
 
 
@@ -19,7 +19,7 @@ def available_countermeasures() -> dict[str, str]:
 
 
 def build_countermeasures(spec_text: str) -> list[Countermeasure]:
-    """`--countermeasure` values: `blur:kernel=3,5,7`, `detect-and-drop:detector=2-means`, ..."""
+    """`--countermeasure` values: `blur:kernel=3,5,7`, `detect-and-drop:cloak_detector=2-means`, ..."""
     name = parse_spec(spec_text).name
     if name in ADAPTIVE:
         return list(build_adaptive(spec_text))
@@ -28,5 +28,5 @@ def build_countermeasures(spec_text: str) -> list[Countermeasure]:
     raise ValueError(f"unknown countermeasure {name!r}; available: {', '.join(available_countermeasures())}")
 
 
-__all__ = ["AdaptiveCountermeasure", "Countermeasure", "Detector", "Transform", "available_countermeasures",
-           "available_detectors", "build_countermeasures", "build_detector"]
+__all__ = ["AdaptiveCountermeasure", "CloakDetector", "Countermeasure", "Transform", "available_cloak_detectors",
+           "available_countermeasures", "build_cloak_detector", "build_countermeasures"]

@@ -26,6 +26,12 @@ def verdict(result: dict) -> str:
     return "no protection beyond the control"
 
 
+def detection_model(record: dict) -> tuple[str, str]:
+    """(cloak detector, the extractor whose features it scored) of a detection record; version-1
+    reports called the detector `detector` and always scored dlib-resnet."""
+    return record.get("cloak_detector", record.get("detector", "?")), record.get("extractor", "dlib-resnet")
+
+
 def detection_figures(record: dict) -> list[str]:
     """ROC AUC, TPR at 5% FPR and the confusion counts of a detection record, as table cells."""
     confusion = record["confusion"]

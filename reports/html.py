@@ -15,7 +15,7 @@ import numpy as np
 
 from audit.images import PhotoSkipped, encode_image, read_image
 from reports.compare import cell_figures, comparison_headline, pairing_text
-from reports.formatting import detection_figures, percent, rate_text, verdict
+from reports.formatting import detection_figures, detection_model, percent, rate_text, verdict
 from reports.plots import change_figure, png_bytes, roc_figure
 from reports.verify import VERDICT_MEANING, tracker_sentence
 
@@ -143,8 +143,8 @@ def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
         sections.append("<h2>Sweeps</h2>" + "".join(figure_html(png, f"swept: {axis}") for axis, png in sweeps))
     if report.get("detection"):
         sections.append("<h2>Cloak detection</h2>" + table(
-            ["detector", "leak ratio", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
-            [[f"<code>{esc(d['detector'])}</code>", esc(d["leak_ratio"]), *detection_figures(d)]
+            ["cloak detector", "features of", "leak ratio", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
+            [[*(f"<code>{esc(name)}</code>" for name in detection_model(d)), esc(d["leak_ratio"]), *detection_figures(d)]
              for d in report["detection"]]))
         roc = roc_figure(report["detection"])
         if roc is not None:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from reports.formatting import SWEPT, detection_figures, percent, rate_text, swept_columns, verdict
+from reports.formatting import SWEPT, detection_figures, detection_model, percent, rate_text, swept_columns, verdict
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A Markdown table's lines."""
     return [f"| {' | '.join(header)} |", "|" + "---|" * len(header)] + [f"| {' | '.join(row)} |" for row in rows]
+
+
+def precomputed_lines(notes: dict) -> list[str]:
+    """What a `precomputed` cloaker found in its folder: copies used, unused, missing and stray."""
+    if "copies" not in notes:
+        return []
+    stray = notes["not_in_dataset"]
+    return [f"Precomputed copies in `{notes['dir']}`: {notes['copies']} found, {notes['used']} used, "
+            f"{notes['unused']} unused, {notes['missing']} needed but missing (skipped)"
+            + (f"; {len(stray)} match no photo of the data set (e.g. `{stray[0]}`)" if stray else "") + "."]
 
 
 def render_markdown(report: dict, plots: list[str] = ()) -> str:
@@ -33,6 +43,7 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         f"Cloaker **{cloaker['name']}** ({cloaker['implementation']}; {params}).",
         *[f"Cloak target for {user}: {note['target']}." for user, note in cloaker.get("per_user", {}).items()
           if "target" in note],
+        *precomputed_lines(cloaker.get("notes", {})),
         f"Dataset `{protocol['dataset']}`, seed {protocol['seed']}: {len(protocol['users'])} protected users "
         f"({protocol['isolation']}), {protocol['n_labels']} identities, {protocol['n_train_photos']} training and "
         f"{protocol['n_test_photos']} test photos, leak ratio {protocol['leak_ratio']}.",
@@ -70,9 +81,10 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         lines += ["", "## Cloak detection", "",
                   "Protected classes are positives; scores are in robust standard deviations (median and MAD) "
                   "of the other classes'.", "",
-                  *table(["detector", "leak ratio", "labels", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
-                         [[f"`{d['detector']}`", str(d["leak_ratio"]), str(d["n_labels"]), *detection_figures(d)]
-                          for d in report["detection"]])]
+                  *table(["cloak detector", "features of", "leak ratio", "labels", "ROC AUC", "TPR at 5% FPR", "TP",
+                          "FN", "FP", "TN"],
+                         [[*(f"`{name}`" for name in detection_model(d)), str(d["leak_ratio"]), str(d["n_labels"]),
+                           *detection_figures(d)] for d in report["detection"]])]
     if "cloud" in report:
         lines += cloud_lines(report["cloud"])
     if report["skipped"]:

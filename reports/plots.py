@@ -14,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on CI or servers
 import matplotlib.pyplot as plt  # noqa: E402
 
+from reports.formatting import detection_model  # noqa: E402
+
 
 def sweep_pngs(report: dict) -> list[tuple[str, bytes]]:
     """(axis, PNG) per swept axis, none when nothing was swept: saved beside report.md as
@@ -85,7 +87,7 @@ def roc_figure(detection: list[dict]) -> plt.Figure | None:
     for d in scored:
         truth = [c["protected"] for c in d["per_class"]]
         fpr, tpr, _ = roc_curve(truth, [c["score"] for c in d["per_class"]])
-        axis.plot(fpr, tpr, marker=".", label=f"{d['detector']}, leak {d['leak_ratio']} (AUC {d['auc']:.3f})")
+        axis.plot(fpr, tpr, marker=".", label="{} on {}, leak {} (AUC {:.3f})".format(*detection_model(d), d["leak_ratio"], d["auc"]))
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     axis.set_xlabel("false positive rate (clean classes flagged)")
     axis.set_ylabel("true positive rate (protected classes flagged)")

@@ -24,9 +24,9 @@ def test_second_run_computes_nothing(lfw_root, tmp_path, dlib_resnet):
         def detect(self, image):
             raise AssertionError("the cache should have answered")
 
-        cache_id = pipeline.detector.cache_id
+        cache_id = pipeline.face_detector.cache_id
 
-    pipeline.detector = Refuse()
+    pipeline.face_detector = Refuse()
     second = pipeline.embed_files(photos, cache, progress=False)
     assert np.array_equal(first.embeddings, second.embeddings) and first.paths == second.paths
 

@@ -99,7 +99,7 @@ def test_names_that_do_not_match_are_an_error(small_lfw, tmp_path):
         verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw)))
     (copies / "holiday.jpg").rename(first)
     blank(copies / "extra.png")
-    with pytest.raises(ValueError, match="extra.png matches no original"):
+    with pytest.raises(ValueError, match="extra.png matches none of the originals"):
         verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw)))
 
 

@@ -26,8 +26,8 @@ def test_report_has_the_documented_fields_and_is_deterministic(small_lfw, tmp_pa
     assert second.exit_code == 0, second.output
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert report["schema_version"] == 1
-    assert report["cloaker"] == {"name": "noise", "implementation": "built-in",
-                                 "params": {"dssim": 0.005, "seed": 0, "format": "png"}}
+    assert report["cloaker"] == {"name": "noise", "spec": "noise:dssim=0.005", "implementation": "built-in",
+                                 "params": {"dssim": 0.005, "seed": 0, "output_format": "png", "quality": 95}}
     assert report["perturbation"]["dssim_mean"] == pytest.approx(0.005, abs=0.0005)
     assert {"dssim_max", "psnr_mean", "seconds_per_photo"} <= set(report["perturbation"])
     assert [r["tracker"] for r in report["results"]] == ["faiss", "linear-probe"]
@@ -120,30 +120,29 @@ def test_fawkes_v03_targets_a_public_identity_outside_the_label_set(small_lfw, t
     assert set(targets) == set(report["protocol"]["users"])
     identities = {folder.name for folder in small_lfw.iterdir()}
     assert all(t in identities and t not in report["protocol"]["labels"] for t in targets.values())
-    assert report["cloaker"]["params"]["variant"] == "v0.3"
+    assert report["cloaker"]["spec"].startswith("fawkes:impl=builtin,variant=v0.3")
     assert f"Cloak target for {min(targets)}: {targets[min(targets)]}." in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_countermeasure_sweeps_give_one_result_each_beside_none(small_lfw, tmp_path):
     args = ["--cloaker", "none", "--tracker", "faiss", "--countermeasure", "blur:kernel=3,7",
-            "--countermeasure", "jpeg:quality=10,at=train,test", "--countermeasure", "augment"]
+            "--countermeasure", "jpeg:quality=10,at=[train,test]", "--countermeasure", "augment",
+            "--countermeasure", "blur:kernel=7,sigma=0"]  # the same as kernel=7: one cell, not two
     result = run(small_lfw, tmp_path / "out", *args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     names = [r["countermeasure"] for r in report["results"]]
-    assert names == ["none", "blur:kernel=3,sigma=0.8", "blur:kernel=7,sigma=1.4",
-                     "jpeg:quality=10 (at train,test)",
-                     "augment:copies=1,rotation=20.0,shift=0.15,zoom=0.15,flip=True"]
+    assert names == ["none", "blur:kernel=3", "blur:kernel=7", "jpeg:quality=10,at=[train,test]", "augment"]
     for entry in report["results"]:
         assert entry["normal_accuracy"]["n_photos"] > 0 and entry["protection"]["n_users"] == 2
     markdown = (tmp_path / "out" / "report.md").read_text()
-    assert "| `faiss` | jpeg:quality=10 (at train,test) |" in markdown
+    assert "| `faiss` | jpeg:quality=10,at=[train,test] |" in markdown
     assert "countermeasure" in report["timings"]
 
 
 def test_leak_ratio_and_label_sweeps_give_one_result_per_scenario(small_lfw, tmp_path):
     args = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss", "--leak-ratio", "0,0.5", "--labels", "4,all",
-            "--detector", "2-means"]
+            "--cloak-detector", "2-means"]
     result = run(small_lfw, tmp_path / "out", *args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -155,7 +154,7 @@ def test_leak_ratio_and_label_sweeps_give_one_result_per_scenario(small_lfw, tmp
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "| leak ratio | labels |" in markdown
     detection = report["detection"]
-    assert [(d["detector"], d["leak_ratio"], d["n_labels"]) for d in detection] == [
+    assert [(d["cloak_detector"], d["leak_ratio"], d["n_labels"]) for d in detection] == [
         ("2-means", 0.0, 4), ("2-means", 0.0, 8), ("2-means", 0.5, 4), ("2-means", 0.5, 8)]
     assert all(d["n_protected"] == 2 and len(d["per_class"]) == d["n_labels"] for d in detection)
     assert 0 <= detection[3]["auc"] <= 1 and "## Cloak detection" in markdown
@@ -209,3 +208,53 @@ def test_robust_retraining_needs_a_tracker_with_an_extractor(small_lfw, tmp_path
     result = run(small_lfw, tmp_path / "out", "--cloaker", "none", "--tracker", "scratch", "--labels", "4",
                  "--countermeasure", "robust-retraining")
     assert result.exit_code != 0 and "tracker 'scratch' has none" in result.output
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--tracker", "faiss:extractor=nope"], "unknown extractor 'nope'"),
+    (["--tracker", "faiss:extractor=[onnx:/no/such.onnx,size=112]"], "model file /no/such.onnx does not exist"),
+    (["--tracker", "linear-probe:face_detector=[mtcnn:min_face_size=4]"], "min_face_size=4 must be at least 12"),
+    (["--tracker", "faiss:k=0"], "k must be at least 1"),
+    (["--tracker", "faiss:face_detector=haar"], "unknown face detector 'haar'"),
+    (["--cloaker", "fawkes:impl=builtin,extractor=nope"], "unknown extractor 'nope'"),
+    (["--countermeasure", "detect-and-drop:extractor=[dlib-resnet:weights=/no/such.dat]"], "does not exist"),
+    (["--countermeasure", "robust-retraining:lr=-1"], "lr=-1.0 must be positive"),
+    (["--cloak-detector", "2-means:extractor=nope"], "unknown extractor 'nope'"),
+])
+def test_every_option_is_checked_before_any_photo_is_read(small_lfw, tmp_path, monkeypatch, args, error):
+    """A typo in a nested option fails at once, not after cloaking (the cache stays empty)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("AUDIT_CACHE", str(cache))
+    result = run(small_lfw, tmp_path / "out", "--cloaker", "noise:dssim=0.005", *args)
+    assert result.exit_code == 1 and error in result.output, result.output
+    assert list(cache.rglob("*")) == [] and "cloaking" not in result.output
+
+
+def test_old_option_spellings_name_the_new_ones(small_lfw, tmp_path):
+    result = run(small_lfw, tmp_path / "out", "--detector", "2-means")
+    assert result.exit_code == 2 and "--detector is now --cloak-detector" in result.output
+    config = tmp_path / "audit.toml"
+    config.write_text('[run]\ndetector = ["2-means"]\n')
+    result = run(small_lfw, tmp_path / "out", "--config", str(config))
+    assert result.exit_code == 1 and "'detector' is now 'cloak_detector'" in result.output
+    listed = CliRunner().invoke(main, ["list", "detectors"])
+    assert listed.exit_code == 2 and "face-detectors" in listed.output and "cloak-detectors" in listed.output
+
+
+def test_cloak_detectors_score_each_trackers_own_model(small_lfw, tmp_path):
+    from audit.extractors import load_extractor
+    from audit.extractors.user_models import save_torchscript
+
+    extractor = load_extractor("dlib-resnet")
+    model = tmp_path / "other.pt"
+    save_torchscript(extractor.module, model, extractor.input_size, "dlib", "0..255")
+    result = run(small_lfw, tmp_path / "out", "--cloaker", "noise:dssim=0.005", "--labels", "4", "--tracker", "faiss",
+                 "--tracker", f"faiss:extractor=torchscript:{model}", "--cloak-detector", "2-means",
+                 "--cloak-detector", "target-closeness:extractor=dlib-resnet")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [(d["cloak_detector"], d["extractor"]) for d in report["detection"]] == [
+        ("2-means", "dlib-resnet"), ("2-means", f"torchscript:{model}"),
+        ("target-closeness:extractor=dlib-resnet", "dlib-resnet")]
+    assert f"| `2-means` | `torchscript:{model}` |" in (tmp_path / "out" / "report.md").read_text()

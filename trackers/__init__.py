@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from audit.options import build_registered, parse_spec, summaries
+from audit.options import parse_spec
+from audit.plugins import build_registered, registry, summaries
 from trackers.base import EmbeddingTracker, Ranking, Tracker
 from trackers.cloud import AzureTracker, CloudTracker, FaceppTracker, RekognitionTracker
 from trackers.faiss_search import FaissTracker
 from trackers.linear_probe import LinearProbeTracker
 from trackers.scratch import ScratchTracker
 
-TRACKERS: dict[str, type[Tracker]] = {cls.name: cls for cls in (FaissTracker, LinearProbeTracker, ScratchTracker,
-                                                                  RekognitionTracker, AzureTracker, FaceppTracker)}
+TRACKERS: dict[str, type[Tracker]] = registry(FaissTracker, LinearProbeTracker, ScratchTracker, RekognitionTracker,
+                                               AzureTracker, FaceppTracker)
 
 
 def available_trackers() -> dict[str, str]:

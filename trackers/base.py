@@ -13,8 +13,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from audit.extractors import load_extractor
+from audit.extractors import extractor_spec, load_extractor
+from audit.face.detection import build_face_detector
 from audit.face.pipeline import FacePipeline
+from audit.plugins import Plugin
 
 
 @dataclass
@@ -28,13 +30,10 @@ class Ranking:
         return self.ranked[path][:k]
 
 
-class Tracker(ABC):
+class Tracker(Plugin, ABC):
     name: ClassVar[str]
     # Whether results can be ranked beyond top-1 (search services and galleries can).
     ranks: ClassVar[bool] = True
-
-    @abstractmethod
-    def params(self) -> dict[str, object]: ...
 
     @abstractmethod
     def fit(self, photos: list[Path], labels: list[str]) -> "Tracker": ...
@@ -49,29 +48,28 @@ class Tracker(ABC):
     def skipped_(self) -> dict[Path, str]:
         return getattr(self, "_fit_skipped", {})
 
-    def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
-        return f"{type(self).__name__}({options})"
-
 
 class EmbeddingTracker(Tracker):
     """A tracker on its own face pipeline (detector → alignment → extractor), with the embedding cache.
 
     `extractor=None` is for a tracker that learns its own features and builds its own pipeline.
+    Both specs are checked here, so a typo fails before any photo is read.
     """
 
-    def __init__(self, extractor: str | None = "dlib-resnet", detector: str = "mtcnn") -> None:
-        self.extractor = extractor
-        self.detector = detector
-        self._pipeline: FacePipeline | None = None
+    renamed = {"detector": "face_detector"}
 
-    def pipeline_params(self) -> dict[str, object]:
-        return {"extractor": self.extractor, "detector": self.detector}
+    def __init__(self, extractor: str | None = "dlib-resnet", face_detector: str = "mtcnn") -> None:
+        if extractor is not None:
+            extractor_spec(extractor)
+        build_face_detector(face_detector)
+        self.extractor = extractor
+        self.face_detector = face_detector
+        self._pipeline: FacePipeline | None = None
 
     @property
     def pipeline(self) -> FacePipeline:
         if self._pipeline is None:
-            self._pipeline = FacePipeline(load_extractor(self.extractor), detector=self.detector)
+            self._pipeline = FacePipeline(load_extractor(self.extractor), face_detector=self.face_detector)
         return self._pipeline
 
     def embed(self, photos: list[Path], description: str) -> tuple[np.ndarray, list[Path], dict[Path, str]]:

@@ -21,26 +21,22 @@ class FaissTracker(EmbeddingTracker):
     name = "faiss"
 
     def __init__(self, index: str = "flat", k: int = 1, threshold: float | None = None, nlist: int | None = None,
-                 nprobe: int = 8, m: int = 32, extractor: str = "dlib-resnet", detector: str = "mtcnn") -> None:
-        super().__init__(extractor, detector)
+                 nprobe: int = 8, m: int = 32, extractor: str = "dlib-resnet", face_detector: str = "mtcnn") -> None:
+        super().__init__(extractor, face_detector)
         if index not in INDEXES:
             raise ValueError(f"faiss: index={index!r}; choose {', '.join(INDEXES)}")
         if k < 1:
             raise ValueError("faiss: k must be at least 1")
+        if threshold is not None and threshold < 0:
+            raise ValueError(f"faiss: threshold={threshold} is a distance and cannot be negative")
+        if (nlist is not None and nlist < 1) or nprobe < 1 or m < 2:
+            raise ValueError("faiss: nlist and nprobe must be at least 1, m at least 2")
         self.index = index
         self.k = k
         self.threshold = threshold
         self.nlist = nlist
         self.nprobe = nprobe
         self.m = m
-
-    def params(self) -> dict[str, object]:
-        own = {"index": self.index, "k": self.k, "threshold": self.threshold}
-        if self.index == "ivf":
-            own |= {"nlist": self.nlist, "nprobe": self.nprobe}
-        if self.index == "hnsw":
-            own["m"] = self.m
-        return own | self.pipeline_params()
 
     def fit_embeddings(self, embeddings: np.ndarray, labels: list[str]) -> None:
         import faiss

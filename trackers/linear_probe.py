@@ -21,20 +21,17 @@ class LinearProbeTracker(EmbeddingTracker):
     name = "linear-probe"
 
     def __init__(self, head: str = "logreg", c: float = 1.0, epochs: int = 100, lr: float = 0.01, seed: int = 0,
-                 extractor: str = "dlib-resnet", detector: str = "mtcnn") -> None:
-        super().__init__(extractor, detector)
+                 extractor: str = "dlib-resnet", face_detector: str = "mtcnn") -> None:
+        super().__init__(extractor, face_detector)
         if head not in HEADS:
             raise ValueError(f"linear-probe: head={head!r}; choose {', '.join(HEADS)}")
+        if c <= 0 or lr <= 0 or epochs < 1:
+            raise ValueError("linear-probe: c and lr must be positive, epochs at least 1")
         self.head = head
         self.c = c
         self.epochs = epochs
         self.lr = lr
         self.seed = seed
-
-    def params(self) -> dict[str, object]:
-        own: dict[str, object] = {"head": self.head, "seed": self.seed}
-        own |= {"c": self.c} if self.head == "logreg" else {"epochs": self.epochs, "lr": self.lr}
-        return own | self.pipeline_params()
 
     def fit_embeddings(self, embeddings: np.ndarray, labels: list[str]) -> None:
         self.classes_ = np.array(sorted(set(labels)))

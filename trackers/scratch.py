@@ -30,8 +30,8 @@ class ScratchTracker(EmbeddingTracker):
     name = "scratch"
 
     def __init__(self, arch: str = "convnet", size: int = 64, width: int = 16, epochs: int = 30, lr: float = 0.003,
-                 batch_size: int = 64, seed: int = 0, detector: str = "mtcnn") -> None:
-        super().__init__(extractor=None, detector=detector)  # it learns its own features: none to swap or tune
+                 batch_size: int = 64, seed: int = 0, face_detector: str = "mtcnn") -> None:
+        super().__init__(extractor=None, face_detector=face_detector)  # it learns its own features: none to swap or tune
         if arch not in ARCHITECTURES:
             raise ValueError(f"scratch: arch={arch!r}; choose {', '.join(ARCHITECTURES)}")
         if size < 32 or width < 4 or epochs < 1 or batch_size < 1:
@@ -44,16 +44,12 @@ class ScratchTracker(EmbeddingTracker):
         self.batch_size = batch_size
         self.seed = seed
 
-    def params(self) -> dict[str, object]:
-        return {"arch": self.arch, "size": self.size, "width": self.width, "epochs": self.epochs, "lr": self.lr,
-                "batch_size": self.batch_size, "seed": self.seed, "detector": self.detector}
-
     @property
     def pipeline(self) -> FacePipeline:
         """Aligned chips as flat pixel vectors: the embedding cache then keeps the chips themselves."""
         if self._pipeline is None:
             pixels = Extractor("aligned-pixels", nn.Flatten(), self.size, dict(DLIB_CHIP), "pixels-v1")
-            self._pipeline = FacePipeline(pixels, detector=self.detector)
+            self._pipeline = FacePipeline(pixels, face_detector=self.face_detector)
         return self._pipeline
 
     def chips(self, embeddings: np.ndarray) -> torch.Tensor:

@@ -17,11 +17,11 @@ from audit.cloakers.fawkes_targeted import FawkesTargetedCloak
 from audit.cloakers.none import NoCloak
 from audit.cloakers.noise import NoiseCloak
 from audit.cloakers.precomputed import PrecomputedCloak
-from audit.options import Spec, build_registered, construct, parse_spec, summaries
+from audit.options import Spec, parse_spec
+from audit.plugins import build_registered, construct, registry, summaries
 
 ENTRY_POINT_GROUP = "cloak_audit.cloakers"
-BUILT_IN: dict[str, type[Cloaker]] = {cls.name: cls for cls in (NoCloak, NoiseCloak, FawkesCloak, CommandCloak,
-                                                                 PrecomputedCloak)}
+BUILT_IN: dict[str, type[Cloaker]] = registry(NoCloak, NoiseCloak, FawkesCloak, CommandCloak, PrecomputedCloak)
 FAWKES_IMPLEMENTATIONS = ("auto", "builtin", "official")
 
 
@@ -43,7 +43,7 @@ def build_cloaker(spec_text: str) -> Cloaker:
     """`none`, `noise:dssim=0.007`, `fawkes:mode=high,impl=auto`, `precomputed:dir=DIR`, a plugin, ..."""
     spec = parse_spec(spec_text)
     options = dict(spec.options)
-    if "format" in options:
+    if "format" in options:  # the short spelling of output_format
         options["output_format"] = options.pop("format")
     if spec.name == "fawkes" and spec.positional is None:
         return _fawkes(options)
@@ -71,7 +71,8 @@ def _fawkes(options: dict[str, str]) -> Cloaker:
                                "(the fawkes package needs Python ≤ 3.8 and TensorFlow 2.4); impl=builtin runs "
                                "cloak-audit's re-implementation")
         return construct(OfficialFawkes, "fawkes (official)", options)
-    options.pop("binary", None)
+    if "binary" in options:
+        raise ValueError("fawkes: binary= names the official command line; the built-in cloak has none")
     return construct(variants[variant], f"fawkes {variant} (built-in)", options)
 
 

@@ -11,14 +11,15 @@ import numpy as np
 
 from audit.images import OUTPUT_FORMATS, PhotoSkipped, decode_image, encode_image
 from audit.paths import atomic_write_bytes
+from audit.plugins import Plugin
 
 
-class Cloaker(ABC):
+class Cloaker(Plugin, ABC):
     """Cloaks one user's photos at a time (some cloakers pick a target from all of them).
 
     `cloak` writes one cloaked file per photo into `out_dir` and returns, per original, the
     cloaked file or the reason it could not be cloaked. Constructor arguments are the
-    cloaker's parameters, as in scikit-learn: `params()` lists them for reports and caches.
+    cloaker's parameters, as in scikit-learn: `params()` reads them back for reports and caches.
     """
 
     name: ClassVar[str]
@@ -31,9 +32,6 @@ class Cloaker(ABC):
     writes_files: ClassVar[bool] = True
 
     @abstractmethod
-    def params(self) -> dict[str, object]: ...
-
-    @abstractmethod
     def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]: ...
 
     def use_public_identities(self, public: dict[str, list[Path]]) -> None:
@@ -43,14 +41,14 @@ class Cloaker(ABC):
         """What the report should say about one user's cloak (a targeted cloaker names its target)."""
         return {}
 
+    def check(self, needed: list[Path], dataset: list[Path]) -> dict[str, object]:
+        """Before any work: can the photos the run `needed` be cloaked, out of the `dataset`'s photos?
+        Raises when none can; returns what the report should say (nothing, for most cloakers)."""
+        return {}
+
     @property
     def cache_id(self) -> str:
-        options = ",".join(f"{k}={v}" for k, v in sorted(self.params().items()))
-        return f"{self.name}|{self.implementation}|{options}"
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
-        return f"{type(self).__name__}({options})"
+        return f"{super().cache_id}|{self.implementation}"
 
 
 def cloaked_name(original: Path, suffix: str) -> str:
@@ -66,9 +64,6 @@ class ImageCloaker(Cloaker):
             raise ValueError(f"format={output_format!r}: use png or jpeg")
         self.output_format = output_format
         self.quality = quality
-
-    def output_params(self) -> dict[str, object]:
-        return {"format": self.output_format, **({"quality": self.quality} if self.output_format == "jpeg" else {})}
 
     @abstractmethod
     def cloak_images(self, images: list[np.ndarray], keys: list[str]) -> list[np.ndarray | str]:

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from audit.cloakers.base import Cloaker, cloaked_name
-from audit.cloakers.matching import index_cloaked, original_stem
+from audit.cloakers.matching import index_cloaked, match_copies, original_stem
 
 FAWKES_MODES = ("low", "mid", "high")
 
@@ -53,10 +53,13 @@ class OfficialFawkes(Cloaker):
 
     name = "fawkes"
     implementation = "official"
+    routing = {"impl": "official"}
 
     def __init__(self, mode: str = "low", binary: str = "fawkes", timeout: float = 3600.0) -> None:
         if mode not in FAWKES_MODES:
             raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(FAWKES_MODES)}")
+        if timeout <= 0:
+            raise ValueError(f"fawkes: timeout={timeout} must be positive (seconds)")
         self.mode = mode
         self.binary = binary
         self.timeout = timeout
@@ -64,9 +67,6 @@ class OfficialFawkes(Cloaker):
     @staticmethod
     def find(binary: str = "fawkes") -> str | None:
         return shutil.which(binary)
-
-    def params(self) -> dict[str, object]:
-        return {"mode": self.mode, "binary": self.binary}
 
     def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
         binary = self.find(self.binary)
@@ -93,11 +93,10 @@ class CommandCloak(Cloaker):
     def __init__(self, template: str, timeout: float = 3600.0) -> None:
         if "{input_dir}" not in template or "{output_dir}" not in template:
             raise ValueError("command: template must contain {input_dir} and {output_dir}")
+        if timeout <= 0:
+            raise ValueError(f"command: timeout={timeout} must be positive (seconds)")
         self.template = template
         self.timeout = timeout
-
-    def params(self) -> dict[str, object]:
-        return {"template": self.template}
 
     def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
         with tempfile.TemporaryDirectory(prefix="cloak-in-") as given, \
@@ -105,4 +104,6 @@ class CommandCloak(Cloaker):
             stage(photos, Path(given))
             argv = [part.format(input_dir=given, output_dir=written) for part in shlex.split(self.template)]
             run_program(argv, "command cloaker", self.timeout)
-            return collect(photos, index_cloaked(Path(written)), out_dir, "the command wrote no cloaked copy")
+            produced = match_copies(photos, Path(written), index_cloaked(Path(written)))
+            return collect(photos, {p.stem: copy for p, copy in produced.items()}, out_dir,
+                           "the command wrote no cloaked copy")

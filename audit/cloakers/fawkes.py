@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from audit.cloakers.base import ImageCloaker
-from audit.extractors import load_extractor
+from audit.extractors import extractor_spec, load_extractor
 from audit.face.align import warp_chips
+from audit.face.detection import build_face_detector
 from audit.face.pipeline import FacePipeline
 from audit.images import PhotoSkipped
 from audit.metrics import dssim
@@ -47,34 +48,50 @@ class FawkesCloak(ImageCloaker):
     name = "fawkes"
     variant = "v1.0"
 
-    def __init__(self, mode: str = "low", extractor: str = "dlib-resnet", detector: str = "mtcnn",
+    routing = {"impl": "builtin"}
+    renamed = {"detector": "face_detector"}
+
+    def __init__(self, mode: str = "low", extractor: str = "dlib-resnet", face_detector: str = "mtcnn",
                  th: float | None = None, max_step: int | None = None, lr: float | None = None,
                  max_change: float = 255.0, batch_size: int = 16, device: str = "auto",
                  output_format: str = "png", quality: int = 95) -> None:
         super().__init__(output_format, quality)
         if mode not in MODES:
             raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(MODES)}")
-        default_th, default_steps, default_lr = MODES[mode]
+        if (th is not None and not 0 < th < 0.5) or (max_step is not None and max_step < 1) or \
+                (lr is not None and lr <= 0) or not 0 < max_change <= 255 or batch_size < 1:
+            raise ValueError("fawkes: th must lie in (0, 0.5), max_step and batch_size be at least 1, lr positive, "
+                             "max_change in (0, 255]")
+        if device != "auto" and not (device == "cpu" or device.startswith("cuda")):
+            raise ValueError(f"fawkes: device={device!r}; use auto, cpu or cuda[:N]")
+        extractor_spec(extractor)
+        build_face_detector(face_detector)
         self.mode = mode
-        self.th = default_th if th is None else th
-        self.max_step = default_steps if max_step is None else max_step
-        self.lr = default_lr if lr is None else lr
+        self.extractor = extractor
+        self.face_detector = face_detector
+        self.th = th
+        self.max_step = max_step
+        self.lr = lr
         self.max_change = max_change
-        self.extractor_name = extractor
-        self.detector = detector
         self.batch_size = batch_size
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.device = device
         self._pipeline: FacePipeline | None = None
 
-    def params(self) -> dict[str, object]:
-        return {"variant": self.variant, "mode": self.mode, "th": self.th, "max_step": self.max_step, "lr": self.lr,
-                "max_change": self.max_change, "extractor": self.extractor_name, "detector": self.detector,
-                **self.output_params()}
+    @property
+    def budget(self) -> tuple[float, int, float]:
+        """(DSSIM budget, steps, learning rate): the mode's, unless set one by one."""
+        default_th, default_steps, default_lr = MODES[self.mode]
+        return (default_th if self.th is None else self.th, default_steps if self.max_step is None else self.max_step,
+                default_lr if self.lr is None else self.lr)
+
+    @property
+    def torch_device(self) -> str:
+        return ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
 
     @property
     def pipeline(self) -> FacePipeline:
         if self._pipeline is None:
-            self._pipeline = FacePipeline(load_extractor(self.extractor_name), detector=self.detector)
+            self._pipeline = FacePipeline(load_extractor(self.extractor), face_detector=self.face_detector)
         return self._pipeline
 
     def face_targets(self, n_faces: int) -> np.ndarray | None:
@@ -114,31 +131,33 @@ class FawkesCloak(ImageCloaker):
         Each photo starts from a tiny perturbation seeded by its key (the feature distance has
         no gradient at zero), so its cloak never depends on which photos share its batch.
         """
-        module = self.pipeline.extractor.module.eval().to(self.device)
+        th, steps, lr = self.budget
+        device = self.torch_device
+        module = self.pipeline.extractor.module.eval().to(device)
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         size = self.pipeline.extractor.input_size
-        original = torch.from_numpy(photos).permute(0, 3, 1, 2).float().to(self.device)
-        theta = torch.from_numpy(matrices).float().to(self.device)
+        original = torch.from_numpy(photos).permute(0, 3, 1, 2).float().to(device)
+        theta = torch.from_numpy(matrices).float().to(device)
         with torch.no_grad():
             clean_chips = warp_chips(original, theta, size)
             source = module(clean_chips)
-        anchors = None if targets is None else torch.from_numpy(targets).float().to(self.device)
+        anchors = None if targets is None else torch.from_numpy(targets).float().to(device)
         start = torch.stack([torch.randn(original.shape[1:], generator=torch.Generator().manual_seed(
-            int(key[:15], 16))) for key in keys]).to(self.device)
+            int(key[:15], 16))) for key in keys]).to(device)
         # tanh space keeps every iterate a valid image; measuring the change against the clean
         # point's own round trip keeps untouched pixels (the background) exactly as they were
         clean_w = to_tanh_space(original.clamp(0.5, 254.5))
         round_trip = from_tanh_space(clean_w)
         w = (clean_w + START_NOISE * start).requires_grad_(True)
-        optimiser = torch.optim.Adadelta([w], lr=self.lr)
+        optimiser = torch.optim.Adadelta([w], lr=lr)
         best = original.clone()
-        best_score = torch.full((len(photos),), -torch.inf, device=self.device)
-        for _ in range(self.max_step):
+        best_score = torch.full((len(photos),), -torch.inf, device=device)
+        for _ in range(steps):
             pixels = self._clip_change((original + from_tanh_space(w) - round_trip).clamp(0, 255), original)
             chips = warp_chips(pixels, theta, size)
             score = self.objective(module(chips), source, anchors)
-            excess = torch.relu(dssim(chips, clean_chips) - self.th)
+            excess = torch.relu(dssim(chips, clean_chips) - th)
             loss = (PENALTY * excess**2 - score).sum()
             optimiser.zero_grad()
             loss.backward()

@@ -47,6 +47,7 @@ class FawkesTargetedCloak(FawkesCloak):
     """
 
     variant = "v0.3"
+    routing = {"impl": "builtin", "variant": variant}
     depends_on_user_photos = True  # the target is chosen from all of the user's photos
 
     def __init__(self, candidates: int = 50, min_target_photos: int = 5, target_photos: int = 10, seed: int = 0,
@@ -61,10 +62,6 @@ class FawkesTargetedCloak(FawkesCloak):
         self._pool: dict[str, list[Path]] = {}
         self._centroids: tuple[list[str], np.ndarray, dict[str, np.ndarray]] | None = None
         self._choice: TargetChoice | None = None
-
-    def params(self) -> dict[str, object]:
-        return {**super().params(), "candidates": self.candidates, "min_target_photos": self.min_target_photos,
-                "target_photos": self.target_photos, "seed": self.seed}
 
     @property
     def cache_id(self) -> str:

@@ -37,9 +37,7 @@ def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloa
     people: dict[Path, list[Path]] = {}
     for photo in photos:
         people.setdefault(photo.parent, []).append(photo)
-    check = getattr(cloaker, "check", None)
-    if check is not None:
-        check(photos)
+    cloaker.check(photos, photos)
     result = FolderCloaked()
     store = CloakStore(cloaker)
     with tqdm(total=len(photos), desc=f"cloaking ({cloaker.name})", unit="photo") as bar:

@@ -27,9 +27,6 @@ class NoiseCloak(ImageCloaker):
         self.dssim = dssim
         self.seed = seed
 
-    def params(self) -> dict[str, object]:
-        return {"dssim": self.dssim, "seed": self.seed, **self.output_params()}
-
     def cloak_images(self, images: list[np.ndarray], keys: list[str]) -> list[np.ndarray | str]:
         return [self._noisy(image, key) for image, key in zip(images, keys)]
 

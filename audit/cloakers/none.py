@@ -13,8 +13,5 @@ class NoCloak(Cloaker):
     name = "none"
     writes_files = False
 
-    def params(self) -> dict[str, object]:
-        return {}
-
     def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
         return {path: path for path in photos}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import torch
 from torch import nn
 
 from audit.face.align import AlignmentTemplate
+from audit.options import format_spec
+from audit.plugins import Plugin
 
 
 @dataclass
@@ -29,7 +32,11 @@ class Extractor:
     templates: dict[str, AlignmentTemplate]
     weights_id: str
     same_person_distance: float | None = None
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)  # the plugin's options, defaults included
+
+    @property
+    def cache_id(self) -> str:
+        return format_spec(self.name, self.params)
 
     def template_for(self, scheme: str) -> AlignmentTemplate:
         try:
@@ -52,8 +59,29 @@ class Extractor:
             return int(self.module(torch.zeros(1, 3, self.input_size, self.input_size)).shape[1])
 
     def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        options = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"Extractor({self.name}{', ' + options if options else ''}, input={self.input_size})"
+
+
+class ExtractorSpec(Plugin, ABC):
+    """Which extractor, with which options. Constructing one checks the options and that named
+    files exist, and reads no weights, so a bad spec fails before any photo is read; `load()`
+    builds the model."""
+
+    @abstractmethod
+    def build(self) -> Extractor:
+        """The extractor, weights loaded."""
+
+    def load(self) -> Extractor:
+        extractor = self.build()
+        extractor.params = self.params()
+        return extractor
+
+
+def existing_file(kind: str, what: str, path: str | None) -> None:
+    """A clear error, before any work, for a named file that is not there."""
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"{kind}: {what} {path} does not exist")
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

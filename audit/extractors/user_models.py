@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from audit.extractors.base import Extractor, file_sha256
+from audit.extractors.base import Extractor, ExtractorSpec, existing_file, file_sha256
 from audit.face.templates import CHIP_FRAMES
-from audit.options import reject_unknown, take
 from audit.paths import atomic_write_bytes
 
 PIXEL_RANGES = {"0..255": (0.0, 1.0), "0..1": (0.0, 255.0), "-1..1": (127.5, 127.5)}
@@ -54,44 +53,59 @@ class OnnxModule(nn.Module):
         return torch.from_numpy(out.reshape(len(out), -1))
 
 
-def _model_file(kind: str, positional: str | None, options: dict[str, str]) -> Path:
-    path = Path(take(options, "path", None) or positional or "")
-    if not positional and not path.name:
-        raise ValueError(f"{kind}: give the model file, e.g. {kind}:model.{'onnx' if kind == 'onnx' else 'pt'}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{kind}: model file {path} does not exist")
-    return path
-
-
-def _settings(kind: str, path: Path, options: dict[str, str], defaults: dict[str, str]
-              ) -> tuple[int, str, nn.Module, dict]:
-    size = take(options, "size", int(defaults["size"]), int)
-    frame = take(options, "template", defaults["template"])
-    pixels = take(options, "pixels", defaults["pixels"])
-    reject_unknown(kind, options)
-    if frame not in CHIP_FRAMES:
+def check_settings(kind: str, size: int | None, template: str | None, pixels: str | None) -> None:
+    if size is not None and not 16 <= size <= 1024:
+        raise ValueError(f"{kind}: size={size} must lie in 16..1024 pixels")
+    if template is not None and template not in CHIP_FRAMES:
         raise ValueError(f"{kind}: template must be one of {', '.join(CHIP_FRAMES)}")
-    if pixels not in PIXEL_RANGES:
+    if pixels is not None and pixels not in PIXEL_RANGES:
         raise ValueError(f"{kind}: pixels must be one of {', '.join(PIXEL_RANGES)}")
-    params = {"path": str(path), "size": str(size), "template": frame, "pixels": pixels}
-    return size, frame, _ScalePixels(*PIXEL_RANGES[pixels]), params
 
 
-def build_onnx(positional: str | None, options: dict[str, str]) -> Extractor:
-    path = _model_file("onnx", positional, options)
-    size, frame, scale, params = _settings("onnx", path, options, DEFAULTS)
-    module = nn.Sequential(scale, OnnxModule(path))
-    return Extractor("onnx", module, size, dict(CHIP_FRAMES[frame]), file_sha256(path)[:16], params=params)
+class OnnxSpec(ExtractorSpec):
+    """your ONNX model: onnx:PATH,size=112,template=arcface,pixels=-1..1"""
+
+    name = "onnx"
+    positional = "path"
+
+    def __init__(self, path: str, size: int = 112, template: str = "arcface", pixels: str = "-1..1") -> None:
+        existing_file(self.name, "model file", path)
+        check_settings(self.name, size, template, pixels)
+        self.path = path
+        self.size = size
+        self.template = template
+        self.pixels = pixels
+
+    def build(self) -> Extractor:
+        module = nn.Sequential(_ScalePixels(*PIXEL_RANGES[self.pixels]), OnnxModule(Path(self.path)))
+        return Extractor(self.name, module, self.size, dict(CHIP_FRAMES[self.template]), file_sha256(self.path)[:16])
 
 
-def build_torchscript(positional: str | None, options: dict[str, str]) -> Extractor:
-    path = _model_file("torchscript", positional, options)
-    extra = {SETTINGS_FILE: ""}
-    model = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    saved = json.loads(extra[SETTINGS_FILE]) if extra[SETTINGS_FILE] else {}
-    size, frame, scale, params = _settings("torchscript", path, options, {**DEFAULTS, **saved})
-    module = nn.Sequential(scale, model).eval()
-    return Extractor("torchscript", module, size, dict(CHIP_FRAMES[frame]), file_sha256(path)[:16], params=params)
+class TorchscriptSpec(ExtractorSpec):
+    """your TorchScript model: torchscript:PATH,size=...,template=...,pixels=... (a file saved by cloak-audit knows its own)"""
+
+    name = "torchscript"
+    positional = "path"
+
+    def __init__(self, path: str, size: int | None = None, template: str | None = None,
+                 pixels: str | None = None) -> None:
+        existing_file(self.name, "model file", path)
+        check_settings(self.name, size, template, pixels)
+        self.path = path
+        self.size = size
+        self.template = template
+        self.pixels = pixels
+
+    def build(self) -> Extractor:
+        extra = {SETTINGS_FILE: ""}
+        model = torch.jit.load(self.path, map_location="cpu", _extra_files=extra)
+        saved = {**DEFAULTS, **(json.loads(extra[SETTINGS_FILE]) if extra[SETTINGS_FILE] else {})}
+        size = self.size or int(saved["size"])
+        frame = self.template or saved["template"]
+        pixels = self.pixels or saved["pixels"]
+        check_settings(self.name, size, frame, pixels)
+        module = nn.Sequential(_ScalePixels(*PIXEL_RANGES[pixels]), model).eval()
+        return Extractor(self.name, module, size, dict(CHIP_FRAMES[frame]), file_sha256(self.path)[:16])
 
 
 def save_torchscript(module: nn.Module, path: Path, size: int, template: str, pixels: str) -> None:

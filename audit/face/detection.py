@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
+
+from audit.images import PhotoSkipped
+from audit.options import parse_spec
+from audit.plugins import Plugin, build_registered, registry
 
 
 @dataclass(frozen=True)
@@ -21,25 +27,53 @@ class Face:
         return max(0.0, x2 - x1) * max(0.0, y2 - y1)
 
 
-class MtcnnDetector:
-    """facenet-pytorch's MTCNN (its weights ship in the wheel): eye centres, nose tip, mouth corners."""
+class FaceDetector(Plugin, ABC):
+    """A face detector plugin: constructing it checks its options; the model loads on first use."""
 
-    landmark_scheme = "mtcnn"
-
-    def __init__(self, min_face_size: int = 20, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)) -> None:
-        from audit.face._torchvision_shim import import_facenet_pytorch
-
-        self.min_face_size = min_face_size
-        self.thresholds = thresholds
-        self._mtcnn = import_facenet_pytorch().MTCNN(
-            keep_all=True, min_face_size=min_face_size, thresholds=list(thresholds), device="cpu"
-        )
-
-    @property
-    def cache_id(self) -> str:
-        return f"mtcnn(min={self.min_face_size},t={self.thresholds})"
+    landmark_scheme: ClassVar[str]
 
     def detect(self, image: np.ndarray) -> list[Face]:
+        """The faces in an H×W×3 uint8 photo; a photo too small to search is a recorded skip."""
+        height, width = image.shape[:2]
+        if min(height, width) < self.smallest_side:
+            raise PhotoSkipped(f"too small for the face detector: {width}×{height} ({self.name} needs at least "
+                               f"{self.smallest_side} px on the shorter side)")
+        return self.find_faces(np.ascontiguousarray(image))
+
+    @property
+    def smallest_side(self) -> int:
+        """The shortest side (pixels) a photo needs for the detector to search it at all."""
+        return 1
+
+    @abstractmethod
+    def find_faces(self, image: np.ndarray) -> list[Face]: ...
+
+
+class MtcnnDetector(FaceDetector):
+    """facenet-pytorch's MTCNN (its weights ship in the wheel): eye centres, nose tip, mouth corners."""
+
+    name = "mtcnn"
+    landmark_scheme = "mtcnn"
+    THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's defaults for its three stages
+
+    def __init__(self, min_face_size: int = 20) -> None:
+        if min_face_size < 12:
+            raise ValueError(f"mtcnn: min_face_size={min_face_size} must be at least 12 (MTCNN's window)")
+        self.min_face_size = min_face_size
+        self._mtcnn = None
+
+    @property
+    def smallest_side(self) -> int:
+        # MTCNN's image pyramid starts at scale 12/min_face_size and needs 12 px at that scale:
+        # a shorter side leaves the pyramid empty and facenet-pytorch fails instead of finding nothing.
+        return self.min_face_size
+
+    def find_faces(self, image: np.ndarray) -> list[Face]:
+        if self._mtcnn is None:
+            from audit.face._torchvision_shim import import_facenet_pytorch
+
+            self._mtcnn = import_facenet_pytorch().MTCNN(keep_all=True, min_face_size=self.min_face_size,
+                                                         thresholds=list(self.THRESHOLDS), device="cpu")
         boxes, scores, landmarks = self._mtcnn.detect(image, landmarks=True)
         if boxes is None:
             return []
@@ -48,35 +82,42 @@ class MtcnnDetector:
         return [Face(tuple(b), float(s), lm) for b, s, lm in zip(boxes, np.asarray(scores, dtype=float), landmarks)]
 
 
-class DlibHogDetector:
+class DlibHogDetector(FaceDetector):
     """dlib's HOG detector with `shape_predictor_5_face_landmarks` (needs the `dlib` extra)."""
 
+    name = "dlib-hog"
     landmark_scheme = "dlib5"
 
     def __init__(self, upsample: int = 1) -> None:
         if importlib.util.find_spec("dlib") is None:
-            raise RuntimeError("the dlib-hog detector needs dlib: pip install 'cloak-audit[dlib]'")
-        import dlib
-
+            raise RuntimeError("the dlib-hog face detector needs dlib: pip install 'cloak-audit[dlib]'")
+        if not 0 <= upsample <= 3:
+            raise ValueError(f"dlib-hog: upsample={upsample} must lie in 0..3")
         self.upsample = upsample
-        self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(str(face_model_path("shape_predictor_5_face_landmarks.dat")))
+        self._models = None
 
-    @property
-    def cache_id(self) -> str:
-        return f"dlib-hog(up={self.upsample})"
+    def find_faces(self, image: np.ndarray) -> list[Face]:
+        if self._models is None:
+            import dlib
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        rects, scores, _ = self._detector.run(image, self.upsample)
+            self._models = (dlib.get_frontal_face_detector(),
+                            dlib.shape_predictor(str(face_model_path("shape_predictor_5_face_landmarks.dat"))))
+        detector, predictor = self._models
+        rects, scores, _ = detector.run(image, self.upsample)
         faces = []
         for rect, score in zip(rects, scores):
-            shape = self._predictor(image, rect)
+            shape = predictor(image, rect)
             points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
             faces.append(Face((rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1), float(score), points))
         return faces
 
 
-DETECTORS = {"mtcnn": MtcnnDetector, "dlib-hog": DlibHogDetector}
+FACE_DETECTORS: dict[str, type[FaceDetector]] = registry(MtcnnDetector, DlibHogDetector)
+
+
+def build_face_detector(spec_text: str) -> FaceDetector:
+    """`mtcnn`, `mtcnn:min_face_size=40`, `dlib-hog:upsample=0`; checks options, loads no model."""
+    return build_registered(FACE_DETECTORS, parse_spec(spec_text), "face detector")
 
 
 def face_model_path(name: str) -> Path:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from audit.cache import Cached, EmbeddingCache
 from audit.extractors.base import Extractor
 from audit.face.align import chip_to_image_matrix, warp_chips
-from audit.face.detection import DETECTORS, PICK_RULE_ID, pick_face
+from audit.face.detection import PICK_RULE_ID, build_face_detector, pick_face
 from audit.images import PhotoSkipped, decode_image
 
 NO_FACE = "no face detected"
@@ -43,29 +43,28 @@ class FacePipeline:
     treats inputs as chips already in the extractor's frame and only resizes them.
     """
 
-    def __init__(self, extractor: Extractor, detector: str = "mtcnn", aligned: bool = False,
+    def __init__(self, extractor: Extractor, face_detector: str = "mtcnn", aligned: bool = False,
                  fallback: str = "skip") -> None:
         if fallback not in ("skip", "centre"):
             raise ValueError("fallback must be 'skip' or 'centre'")
-        if detector not in DETECTORS:
-            raise ValueError(f"unknown detector {detector!r}; available: {', '.join(DETECTORS)}")
         self.extractor = extractor
         self.aligned = aligned
         self.fallback = fallback
-        self.detector = None if aligned else DETECTORS[detector]()
-        self.template = None if aligned else extractor.template_for(self.detector.landmark_scheme)
+        self.face_detector = None if aligned else build_face_detector(face_detector)
+        self.template = None if aligned else extractor.template_for(self.face_detector.landmark_scheme)
         self.seconds = {"detect_align": 0.0, "embed": 0.0}  # where the time goes, for benchmarks
 
     @property
     def cache_id(self) -> str:
         e = self.extractor
-        front = "aligned" if self.aligned else f"{self.detector.cache_id}|{PICK_RULE_ID}|{self.template.points}|{self.fallback}"
-        return f"{front}|{e.name}|{e.weights_id}|{e.input_size}"
+        front = ("aligned" if self.aligned else
+                 f"{self.face_detector.cache_id}|{PICK_RULE_ID}|{self.template.points}|{self.fallback}")
+        return f"{front}|{e.cache_id}|{e.weights_id}|{e.input_size}"
 
     def chip_matrix(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
         """The chip→photo matrix for the chosen face, and whether the centre fallback was used."""
         size = self.extractor.input_size
-        face = pick_face(self.detector.detect(image), image.shape)
+        face = pick_face(self.face_detector.detect(image), image.shape)
         if face is not None:
             return chip_to_image_matrix(face.landmarks, self.template, size), False
         if self.fallback == "skip":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from audit.options import build_registered, parse_sweep, summaries
+from audit.options import parse_sweep
+from audit.plugins import build_registered, registry, summaries
 from countermeasures.adaptive.base import AdaptiveCountermeasure, Selection
 from countermeasures.adaptive.detect_and_drop import DetectAndDrop
 from countermeasures.adaptive.robust_retraining import RobustRetraining
 
-ADAPTIVE: dict[str, type[AdaptiveCountermeasure]] = {cls.name: cls for cls in (DetectAndDrop, RobustRetraining)}
+ADAPTIVE: dict[str, type[AdaptiveCountermeasure]] = registry(DetectAndDrop, RobustRetraining)
 
 
 def available_adaptive() -> dict[str, str]:

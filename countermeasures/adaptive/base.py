@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from audit.cloakers import Cloaker
 from audit.protocol import Protocol
 from countermeasures.base import Countermeasure
+
+if TYPE_CHECKING:
+    from trackers.base import Tracker
 
 
 @dataclass
@@ -23,23 +26,24 @@ class Selection:
 class AdaptiveCountermeasure(Countermeasure):
     """An adaptive tracker (Radiya-Dixit & Tramèr): one that knows cloaks exist and acts on it.
 
-    The runner calls `prepare` once per scenario, builds each tracker from `tracker_spec`,
-    and trains it on `select`'s photos; the defaults change nothing.
+    The runner calls `prepare` once per scenario with the run's trackers, builds each tracker
+    from `tracker_spec`, and trains it on `select`'s photos; the defaults change nothing. Each
+    works with the model of the tracker it serves unless its own `extractor=` says otherwise.
     """
 
     drops_photos: ClassVar[bool] = False  # whether `select` can leave photos out (reported per fit)
 
-    def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[dict]) -> None:
+    def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[dict], trackers: list[Tracker]) -> None:
         """Work done once before any tracker trains (robust retraining fine-tunes here)."""
 
-    def tracker_spec(self, spec: str) -> str:
-        """The tracker to build instead of `spec`."""
-        return spec
+    def tracker_spec(self, tracker: Tracker) -> str:
+        """The tracker to build instead of `tracker`."""
+        return tracker.spec
 
-    def select(self, photos: list[Path], labels: list[str]) -> Selection:
-        """The training photos to keep."""
+    def select(self, photos: list[Path], labels: list[str], tracker: Tracker) -> Selection:
+        """The training photos `tracker` keeps."""
         return Selection(photos, labels)
 
-    def notes(self) -> dict[str, object]:
-        """What `prepare` did, for the report."""
+    def notes(self, tracker: Tracker) -> dict[str, object]:
+        """What it did for `tracker`, for the report (which model it used, what it trained)."""
         return {}

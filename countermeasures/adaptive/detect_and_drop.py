@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.cluster import KMeans
 
+from audit.extractors import extractor_spec
 from countermeasures.adaptive.base import AdaptiveCountermeasure, Selection
-from countermeasures.detectors import build_detector, tracker_features
+from countermeasures.cloak_detectors import build_cloak_detector, features_model, tracker_features
+from trackers.base import Tracker
 
 
 class DetectAndDrop(AdaptiveCountermeasure):
@@ -17,30 +19,34 @@ class DetectAndDrop(AdaptiveCountermeasure):
     Within a flagged class, 2-means splits the photos and the looser cluster goes: a person's
     clean photos sit close together, while an untargeted cloak pushes each photo its own way.
     (On LFW against `fawkes:mode=high` at leak ratio 0.5, the cloaked photos formed the looser
-    cluster for each of 5 users.) `detector` is a cloak detector spec, e.g. `2-means:threshold=3`.
+    cluster for each of 5 users.) `cloak_detector` is a cloak detector spec, e.g. `2-means:threshold=3`;
+    the features are the tracker's own model's unless `extractor=` names another.
     """
 
     name = "detect-and-drop"
     drops_photos = True
+    renamed = {"detector": "cloak_detector"}
 
-    def __init__(self, detector: str = "2-means", extractor: str = "dlib-resnet", seed: int = 0) -> None:
-        self.detector = detector
+    def __init__(self, cloak_detector: str = "2-means", extractor: str | None = None, seed: int = 0) -> None:
+        build_cloak_detector(cloak_detector)  # a bad spec fails before any work
+        if extractor is not None:
+            extractor_spec(extractor)
+        self.cloak_detector = cloak_detector
         self.extractor = extractor
         self.seed = seed
-        build_detector(detector)  # a bad detector spec fails before any work
 
-    def params(self) -> dict[str, object]:
-        return {"detector": self.detector}
+    def notes(self, tracker: Tracker) -> dict[str, object]:
+        return {"extractor": features_model(self.extractor, tracker)[0]}
 
-    def select(self, photos: list[Path], labels: list[str]) -> Selection:
-        features, kept_labels, kept_paths = tracker_features(photos, labels, self.extractor)
+    def select(self, photos: list[Path], labels: list[str], tracker: Tracker) -> Selection:
+        features, kept_labels, kept_paths = tracker_features(photos, labels, *features_model(self.extractor, tracker))
         dropped = self.suspects(features, kept_labels, kept_paths)
         kept = [(p, label) for p, label in zip(photos, labels) if p not in dropped]
         return Selection([p for p, _ in kept], [label for _, label in kept], dropped)
 
     def suspects(self, features: np.ndarray, labels: list[str], paths: list[Path]) -> dict[Path, str]:
         """The photos in the looser 2-means cluster of each flagged class, with the reason."""
-        detector = build_detector(self.detector).fit(features, labels)
+        detector = build_cloak_detector(self.cloak_detector).fit(features, labels)
         names = np.asarray(labels)
         dropped: dict[Path, str] = {}
         for name in sorted(detector.flagged()):
@@ -51,7 +57,7 @@ class DetectAndDrop(AdaptiveCountermeasure):
             clusters = KMeans(2, n_init=10, random_state=self.seed).fit(points)
             spread = [np.linalg.norm(points[clusters.labels_ == k] - clusters.cluster_centers_[k], axis=1).mean()
                       for k in range(2)]
-            reason = (f"{self.name}: class {name} flagged by {self.detector} (score {detector.score(name):.1f}); "
+            reason = (f"{self.name}: class {name} flagged by {self.cloak_detector} (score {detector.score(name):.1f}); "
                       "photo in its looser cluster")
             dropped |= {paths[i]: reason for i in rows[clusters.labels_ == int(np.argmax(spread))]}
         return dropped

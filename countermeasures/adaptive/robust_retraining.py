@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from audit.cloakers import Cloaker
 from audit.cloakers.store import CloakStore
-from audit.extractors import Extractor, load_extractor
+from audit.extractors import Extractor, extractor_spec, load_extractor
 from audit.extractors.user_models import save_torchscript
 from audit.face.pipeline import FacePipeline
 from audit.face.templates import CHIP_FRAMES
@@ -21,6 +21,7 @@ from audit.options import parse_spec, with_option
 from audit.paths import cache_dir
 from audit.protocol import Protocol, rng_for
 from countermeasures.adaptive.base import AdaptiveCountermeasure
+from trackers.base import Tracker
 
 RECIPE = "clean-anchor, relative Adam, flips"  # part of the cache key: a new recipe retrains
 
@@ -33,16 +34,21 @@ class RobustRetraining(AdaptiveCountermeasure):
     a clean photo and its cloaked copy both map to the clean photo's original embedding (its
     clean label in feature space). Anchoring to the original embeddings keeps every other
     identity where the tracker's linear probe or index expects it. `lr` is each weight tensor's
-    step relative to its mean magnitude. The robust extractor is saved as TorchScript in the
-    cache and reused by a later run with the same inputs.
+    step relative to its mean magnitude. Each tracker's own extractor (and face detector) is
+    fine-tuned, unless `extractor=` names the one to fine-tune and use instead. The robust
+    extractor is saved as TorchScript in the cache and reused by a later run with the same inputs.
     """
 
     name = "robust-retraining"
 
     def __init__(self, public_users: int = 20, photos: int = 10, epochs: int = 10, lr: float = 1e-3,
-                 batch_size: int = 32, extractor: str = "dlib-resnet", seed: int = 0) -> None:
+                 batch_size: int = 32, extractor: str | None = None, seed: int = 0) -> None:
         if public_users < 1 or photos < 1 or epochs < 1 or batch_size < 1:
             raise ValueError(f"{self.name}: public_users, photos, epochs and batch_size must be at least 1")
+        if lr <= 0:
+            raise ValueError(f"{self.name}: lr={lr} must be positive")
+        if extractor is not None:
+            extractor_spec(extractor)
         self.public_users = public_users
         self.photos = photos
         self.epochs = epochs
@@ -50,23 +56,24 @@ class RobustRetraining(AdaptiveCountermeasure):
         self.batch_size = batch_size
         self.extractor = extractor
         self.seed = seed
-        self.robust_extractor_: str | None = None
-        self.training_: dict[str, object] = {}
+        self.robust_: dict[tuple[str, str], tuple[str, dict[str, object]]] = {}  # model → (robust spec, training)
 
-    def params(self) -> dict[str, object]:
-        return {"public_users": self.public_users, "epochs": self.epochs}
+    def base_model(self, tracker: Tracker) -> tuple[str, str]:
+        """(extractor, face detector) fine-tuned for `tracker`."""
+        return self.extractor or tracker.extractor, tracker.face_detector
 
-    def notes(self) -> dict[str, object]:
-        return {"extractor": self.robust_extractor_, **self.training_}
+    def notes(self, tracker: Tracker) -> dict[str, object]:
+        robust, training = self.robust_[self.base_model(tracker)]
+        return {"extractor": robust, "base_extractor": self.base_model(tracker)[0], **training}
 
     def check_tracker(self, tracker: object) -> None:
         if getattr(tracker, "extractor", None) is None:
             raise ValueError(f"{self.name} fine-tunes a tracker's extractor; tracker {tracker.name!r} has none")
 
-    def tracker_spec(self, spec: str) -> str:
-        if self.robust_extractor_ is None:
-            raise RuntimeError(f"{self.name}: prepare() has not run")
-        return with_option(spec, "extractor", self.robust_extractor_)
+    def tracker_spec(self, tracker: Tracker) -> str:
+        if self.base_model(tracker) not in self.robust_:
+            raise RuntimeError(f"{self.name}: prepare() has not run for {tracker.spec}")
+        return with_option(tracker.spec, "extractor", self.robust_[self.base_model(tracker)][0])
 
     def public_photos(self, protocol: Protocol) -> dict[str, list[Path]]:
         """`public_users` identities outside the label set with at least `photos` photos, seeded."""
@@ -80,20 +87,28 @@ class RobustRetraining(AdaptiveCountermeasure):
         return {name: sorted(protocol.public[name][i] for i in rng_for(self.seed, "robust-photos", name)
                              .permutation(len(protocol.public[name]))[: self.photos]) for name in chosen}
 
-    def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[dict]) -> None:
+    def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[dict], trackers: list[Tracker]) -> None:
         public = self.public_photos(protocol)
-        base = load_extractor(self.extractor)
-        key = hashlib.sha256(json.dumps([RECIPE, base.weights_id, cloaker.cache_id, self.lr, self.batch_size, self.seed,
-                                         self.epochs, {k: [p.name for p in v] for k, v in public.items()}]
+        self.robust_ = {}
+        for tracker in trackers:
+            if self.base_model(tracker) not in self.robust_:
+                self.robust_[self.base_model(tracker)] = self.robust_extractor(*self.base_model(tracker), public,
+                                                                               cloaker, skipped)
+
+    def robust_extractor(self, extractor: str, face_detector: str, public: dict[str, list[Path]], cloaker: Cloaker,
+                         skipped: list[dict]) -> tuple[str, dict[str, object]]:
+        """The fine-tuned copy of `extractor` (a torchscript spec) and what its training did, from the cache if there."""
+        base = load_extractor(extractor)
+        key = hashlib.sha256(json.dumps([RECIPE, base.cache_id, base.weights_id, face_detector, cloaker.cache_id,
+                                         self.lr, self.batch_size, self.seed, self.epochs,
+                                         {k: [p.name for p in v] for k, v in public.items()}]
                                         ).encode()).hexdigest()[:24]
-        path = cache_dir() / "robust-extractors" / f"{parse_spec(self.extractor).name}-{key}.pt"
-        self.robust_extractor_ = f"torchscript:{path}"
+        path = cache_dir() / "robust-extractors" / f"{parse_spec(extractor).name}-{key}.pt"
         info = path.with_suffix(".json")
         if path.exists() and info.exists():
-            self.training_ = json.loads(info.read_text())
-            return
+            return f"torchscript:{path}", json.loads(info.read_text())
         pairs = self.cloaked_pairs(public, cloaker, skipped)
-        pipeline = FacePipeline(base)
+        pipeline = FacePipeline(base, face_detector=face_detector)
         usable = []
         for clean, cloaked in pairs:
             try:
@@ -104,9 +119,10 @@ class RobustRetraining(AdaptiveCountermeasure):
             raise ValueError(f"{self.name}: fewer than two public photos could be cloaked and aligned")
         model, losses = self.fine_tune(base.module, torch.stack(usable))
         save_torchscript(model, path, base.input_size, template_name(base), "0..255")
-        self.training_ = {"public_identities": len(public), "pairs": len(usable), "epochs": self.epochs,
-                          "loss_first_epoch": losses[0], "loss_last_epoch": losses[-1]}
-        info.write_text(json.dumps(self.training_))
+        training = {"public_identities": len(public), "pairs": len(usable), "epochs": self.epochs,
+                    "loss_first_epoch": losses[0], "loss_last_epoch": losses[-1]}
+        info.write_text(json.dumps(training))
+        return f"torchscript:{path}", training
 
     def cloaked_pairs(self, public: dict[str, list[Path]], cloaker: Cloaker, skipped: list[dict]
                       ) -> list[tuple[Path, Path]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from audit.options import build_registered, parse_sweep, summaries
+from audit.options import parse_sweep
+from audit.plugins import build_registered, registry, summaries
 from countermeasures.transforms.augment import Augmentation
 from countermeasures.transforms.base import Transform
 from countermeasures.transforms.blur import GaussianBlur
@@ -10,8 +11,8 @@ from countermeasures.transforms.jpeg import JpegCompression
 from countermeasures.transforms.noise import GaussianNoise
 from countermeasures.transforms.none import NoTransform
 
-TRANSFORMS: dict[str, type[Transform]] = {cls.name: cls for cls in (NoTransform, GaussianBlur, GaussianNoise,
-                                                                     JpegCompression, Augmentation)}
+TRANSFORMS: dict[str, type[Transform]] = registry(NoTransform, GaussianBlur, GaussianNoise, JpegCompression,
+                                                  Augmentation)
 
 
 def available_transforms() -> dict[str, str]:

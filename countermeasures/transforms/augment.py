@@ -16,31 +16,25 @@ from countermeasures.transforms.base import Transform
 
 
 class Augmentation(Transform):
-    """`copies` randomly transformed copies of each training photo, added beside the original."""
+    """`copies` randomly transformed copies of each training photo, added beside the original (training photos only)."""
 
     name = "augment"
     adds_copies = True
 
     def __init__(self, copies: int = 1, rotation: float = 20.0, shift: float = 0.15, zoom: float = 0.15,
-                 flip: bool = True, at: str = "train") -> None:
-        super().__init__(at)
+                 flip: bool = True) -> None:
+        super().__init__("train")
         if copies < 1:
             raise ValueError(f"augment: copies={copies} must be at least 1")
-        if at != "train":
-            raise ValueError("augment: only training photos are augmented (at=train)")
         if not (0 <= rotation <= 180 and 0 <= shift < 1 and 0 <= zoom < 1):
             raise ValueError("augment: rotation in 0..180 degrees, shift and zoom in [0, 1)")
         self.copies = copies
         self.rotation, self.shift, self.zoom, self.flip = rotation, shift, zoom, flip
         self.draw = 0
 
-    def params(self) -> dict[str, object]:
-        return {"copies": self.copies, "rotation": self.rotation, "shift": self.shift, "zoom": self.zoom,
-                "flip": self.flip}
-
     @property
     def cache_key(self) -> str:
-        return f"{self.spec}|draw={self.draw}"
+        return f"{self.cache_id}|draw={self.draw}"
 
     def draws(self) -> list[Transform]:
         """One transform per copy, each drawing different random parameters for the same photo."""

@@ -17,7 +17,7 @@ class Transform(Countermeasure):
     """A tracker-side image transform (Fawkes §8), applied to whole photos before detection.
 
     Constructor arguments are the transform's parameters (scikit-learn style); `at` says
-    whether it touches the training photos, the test photos, or both. Randomness is seeded by
+    whether it touches the training photos, the test photos, or both (`at=[train,test]`). Randomness is seeded by
     the photo's content, so a transformed photo is the same on every run.
     """
 
@@ -27,14 +27,15 @@ class Transform(Countermeasure):
     changes_pixels: ClassVar[bool] = True
 
     def __init__(self, at: str = "train") -> None:
-        stages = tuple(s.strip() for s in at.split(",") if s.strip())
-        if not stages or any(s not in STAGES for s in stages):
+        stages = [s.strip() for s in at.split(",")]
+        if not stages or any(s not in STAGES for s in stages) or len(set(stages)) < len(stages):
             raise ValueError(f"{self.name}: at={at!r}; use train, test or train,test")
-        self.at = stages
+        self.at = at
 
-    @abstractmethod
-    def params(self) -> dict[str, object]:
-        """The options that change the pixels (not `at`)."""
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Where it applies: the training photos, the test photos, or both."""
+        return tuple(s.strip() for s in self.at.split(","))
 
     @abstractmethod
     def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -49,15 +50,6 @@ class Transform(Countermeasure):
         return [self]
 
     @property
-    def label(self) -> str:
-        """How results name it: the spec, and where it applies unless that is the training photos alone."""
-        return self.spec if self.at == ("train",) else f"{self.spec} (at {','.join(self.at)})"
-
-    @property
     def cache_key(self) -> str:
-        """What makes its output unique: the spec (an augmentation adds which draw it is)."""
-        return self.spec
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in {**self.params(), "at": ",".join(self.at)}.items())
-        return f"{type(self).__name__}({options})"
+        """What makes its output unique: every option (an augmentation adds which draw it is)."""
+        return self.cache_id

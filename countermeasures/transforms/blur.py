@@ -21,13 +21,15 @@ class GaussianBlur(Transform):
         if sigma < 0:
             raise ValueError(f"blur: sigma={sigma} must not be negative")
         self.kernel = kernel
-        self.sigma = sigma or 0.3 * ((kernel - 1) / 2 - 1) + 0.8  # OpenCV's getGaussianKernel default
+        self.sigma = sigma
 
-    def params(self) -> dict[str, object]:
-        return {"kernel": self.kernel, "sigma": round(self.sigma, 4)}
+    @property
+    def effective_sigma(self) -> float:
+        """`sigma`, or OpenCV's getGaussianKernel default for the kernel size when it is 0."""
+        return self.sigma or 0.3 * ((self.kernel - 1) / 2 - 1) + 0.8
 
     def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float()
-        blurred = kornia.filters.gaussian_blur2d(pixels, (self.kernel, self.kernel), (self.sigma, self.sigma),
+        blurred = kornia.filters.gaussian_blur2d(pixels, (self.kernel, self.kernel), (self.effective_sigma, self.effective_sigma),
                                                  border_type="reflect")
         return blurred[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()

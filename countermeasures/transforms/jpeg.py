@@ -30,8 +30,5 @@ class JpegCompression(Transform):
             raise ValueError(f"jpeg: quality={quality} must lie in 1..95 (higher values are not JPEG-like)")
         self.quality = quality
 
-    def params(self) -> dict[str, object]:
-        return {"quality": self.quality}
-
     def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return jpeg_round_trip(image, self.quality)

@@ -18,9 +18,6 @@ class GaussianNoise(Transform):
             raise ValueError(f"noise: sigma={sigma} must be positive")
         self.sigma = sigma
 
-    def params(self) -> dict[str, object]:
-        return {"sigma": self.sigma}
-
     def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         noisy = image + rng.normal(0.0, self.sigma, image.shape)
         return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)

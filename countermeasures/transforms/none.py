@@ -13,8 +13,5 @@ class NoTransform(Transform):
     name = "none"
     changes_pixels = False
 
-    def params(self) -> dict[str, object]:
-        return {}
-
     def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return image

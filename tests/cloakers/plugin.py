@@ -14,8 +14,5 @@ class GreyCloak(ImageCloaker):
         super().__init__(output_format, quality)
         self.level = level
 
-    def params(self) -> dict[str, object]:
-        return {"level": self.level, **self.output_params()}
-
     def cloak_images(self, images, keys):
         return [np.clip(image.astype(int) + self.level, 0, 255).astype(np.uint8) for image in images]

@@ -27,7 +27,7 @@ def test_target_photos_are_paired_farthest_first():
 
 def test_variant_selection_and_its_errors():
     assert isinstance(build_cloaker("fawkes:variant=v0.3,impl=builtin,candidates=3"), FawkesTargetedCloak)
-    assert build_cloaker("fawkes:variant=v0.3,impl=builtin").params()["variant"] == "v0.3"
+    assert build_cloaker("fawkes:variant=v0.3,impl=builtin").spec == "fawkes:impl=builtin,variant=v0.3"
     with pytest.raises(ValueError, match="variant='v2'"):
         build_cloaker("fawkes:variant=v2,impl=builtin")
     with pytest.raises(ValueError, match="built-in only"):
@@ -66,4 +66,4 @@ def test_cloak_pulls_the_face_towards_the_chosen_public_identity(small_lfw, tmp_
     after = np.linalg.norm(embed(cloaked[p] for p in user_photos) - centroids[expected], axis=1)
     assert (after < before).all(), (before, after)
     for original, copy in cloaked.items():
-        assert perceptual_cost(read_image(original), read_image(copy)).dssim <= cloaker.th + 0.002
+        assert perceptual_cost(read_image(original), read_image(copy)).dssim <= cloaker.budget[0] + 0.002

@@ -22,8 +22,8 @@ def test_registry_holds_transforms_and_adaptive_trackers_and_sweeps_them():
                                        "robust-retraining:public_users=4,epochs=3"]
     with pytest.raises(ValueError, match="unknown countermeasure 'sharpen'"):
         build_countermeasures("sharpen")
-    with pytest.raises(ValueError, match="unknown detector"):
-        build_countermeasures("detect-and-drop:detector=3-means")
+    with pytest.raises(ValueError, match="unknown cloak detector"):
+        build_countermeasures("detect-and-drop:cloak_detector=3-means")
     with pytest.raises(ValueError, match="has none"):
         RobustRetraining().check_tracker(build_tracker("scratch"))
     RobustRetraining().check_tracker(build_tracker("faiss"))
@@ -42,7 +42,7 @@ def test_detect_and_drop_removes_the_scattered_half_of_a_split_class_only():
         labels += [f"person{i}"] * 12
     paths = [Path(f"{label}_{n}.jpg") for n, label in enumerate(labels)]
     # clean synthetic classes reach robust z-scores of 4; the split one, about 200
-    dropped = DetectAndDrop(detector="2-means:threshold=10").suspects(np.concatenate(features), labels, paths)
+    dropped = DetectAndDrop(cloak_detector="2-means:threshold=10").suspects(np.concatenate(features), labels, paths)
     assert set(dropped) == set(paths[6:12])
     assert all("person0 flagged by 2-means:threshold=10" in reason for reason in dropped.values())
 
@@ -66,3 +66,35 @@ def test_robust_fine_tuning_maps_perturbed_chips_back_to_their_clean_embeddings(
     # on photos it never saw: perturbed chips land nearer their clean embeddings than before
     assert gap(model, perturbed[held_out]) < gap(extractor.module, perturbed[held_out])
     assert gap(model, clean[held_out]) < 0.2  # and clean photos stay near (same person: < 0.6)
+
+
+def test_two_settings_are_two_cells():
+    """Every option, not a hand-picked few, tells countermeasures apart (they used to share a label)."""
+    from audit.runner import run_countermeasures
+
+    chosen = run_countermeasures(("robust-retraining:lr=1e-3,1e-2", "detect-and-drop", "detect-and-drop:seed=0",
+                                  "detect-and-drop:seed=1", "detect-and-drop:extractor=dlib-resnet"))
+    assert [c.label for c in chosen] == ["none", "robust-retraining:lr=0.001", "robust-retraining:lr=0.01",
+                                         "detect-and-drop", "detect-and-drop:seed=1",
+                                         "detect-and-drop:extractor=dlib-resnet"]  # seed=0 is the default: one cell
+    assert len({c.cache_id for c in chosen}) == len(chosen)
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory) -> str:
+    """A second extractor saved as TorchScript (dlib-resnet's weights under another file: another model name)."""
+    from audit.extractors.user_models import save_torchscript
+
+    path = tmp_path_factory.mktemp("models") / "other.pt"
+    extractor = load_extractor("dlib-resnet")
+    save_torchscript(extractor.module, path, extractor.input_size, "dlib", "0..255")
+    return f"torchscript:{path}"
+
+
+def test_adaptive_countermeasures_work_on_the_model_of_the_tracker_they_serve(other_model):
+    tracker = build_tracker(f"faiss:extractor={other_model}")
+    assert DetectAndDrop().notes(tracker) == {"extractor": other_model}
+    assert DetectAndDrop(extractor="dlib-resnet").notes(tracker) == {"extractor": "dlib-resnet"}
+    assert DetectAndDrop().notes(build_tracker("scratch")) == {"extractor": "dlib-resnet"}  # it has no model
+    assert RobustRetraining().base_model(tracker) == (other_model, "mtcnn")
+    assert RobustRetraining(extractor="dlib-resnet").base_model(tracker) == ("dlib-resnet", "mtcnn")

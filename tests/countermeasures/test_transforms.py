@@ -84,7 +84,7 @@ def test_augmentation_moves_pixels_within_its_ranges_and_only_moves_them():
 
 @pytest.mark.parametrize("spec, message", [
     ("blur:kernel=4", "odd positive"), ("jpeg:quality=99", "1..95"), ("noise:sigma=0", "positive"),
-    ("augment:at=test", "only training photos"), ("blur:kernel=3,at=val", "at='val'"), ("sharpen", "unknown"),
+    ("augment:at=test", "unknown option"), ("blur:kernel=3,at=val", "at='val'"), ("sharpen", "unknown"),
 ])
 def test_bad_countermeasure_options_are_clear_errors(spec, message):
     with pytest.raises(ValueError, match=message):
@@ -93,9 +93,11 @@ def test_bad_countermeasure_options_are_clear_errors(spec, message):
 
 def test_sweeps_expand_every_combination_and_keep_at_whole():
     specs = [t.spec for t in build_transforms("blur:kernel=3,5,sigma=1,2,at=train,test")]
-    assert specs == ["blur:kernel=3,sigma=1.0", "blur:kernel=3,sigma=2.0", "blur:kernel=5,sigma=1.0",
-                     "blur:kernel=5,sigma=2.0"]
-    assert all(t.at == ("train", "test") for t in build_transforms("jpeg:quality=10,20,at=train,test"))
+    # every option written shows, defaults too (kernel=5 is blur's default), in the constructor's order
+    assert specs == ["blur:kernel=3,sigma=1.0,at=[train,test]", "blur:kernel=3,sigma=2.0,at=[train,test]",
+                     "blur:kernel=5,sigma=1.0,at=[train,test]", "blur:kernel=5,sigma=2.0,at=[train,test]"]
+    for spelling in ("jpeg:quality=10,20,at=train,test", "jpeg:quality=10,20,at=[train,test]"):
+        assert all(t.stages == ("train", "test") for t in build_transforms(spelling))
 
 
 def test_transformed_files_are_stored_once_and_bad_files_are_skips(small_lfw, tmp_path):

@@ -34,10 +34,6 @@ class AzureTracker(CloudTracker):
         self.recognition_model = recognition_model
         self.poll_seconds = poll_seconds
 
-    def params(self) -> dict[str, object]:
-        return {"threshold": self.threshold, "candidates": self.candidates, "detection_model": self.detection_model,
-                "recognition_model": self.recognition_model, **self.call_params()}
-
     @property
     def where(self) -> str:
         import os

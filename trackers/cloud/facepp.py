@@ -38,9 +38,6 @@ class FaceppTracker(CloudTracker):
         self.threshold = threshold
         self.region = region
 
-    def params(self) -> dict[str, object]:
-        return {"threshold": self.threshold, "region": self.region, **self.call_params()}
-
     @property
     def where(self) -> str:
         return self.endpoint or f"region {self.region}"

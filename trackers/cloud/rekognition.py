@@ -28,9 +28,6 @@ class RekognitionTracker(CloudTracker):
         self.max_faces = max_faces
         self.region = region
 
-    def params(self) -> dict[str, object]:
-        return {"threshold": self.threshold, "max_faces": self.max_faces, "region": self.region, **self.call_params()}
-
     @property
     def where(self) -> str:
         return self.endpoint or f"region {self.region or '(boto3 default, else ' + DEFAULT_REGION + ')'}"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from countermeasures.detectors.base import Detector
+from countermeasures.cloak_detectors.base import CloakDetector
 
 
-class TargetClosenessDetector(Detector):
+class TargetClosenessDetector(CloakDetector):
     """How unusually close a class's centroid sits to its nearest other class, in standard deviations.
 
     A targeted cloak moves a user's photos towards another identity, so the user's class
@@ -15,9 +15,6 @@ class TargetClosenessDetector(Detector):
     """
 
     name = "target-closeness"
-
-    def params(self) -> dict[str, object]:
-        return {}
 
     def class_statistics(self, features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         names = sorted(set(labels))

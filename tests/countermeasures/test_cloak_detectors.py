@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from countermeasures.detectors import available_detectors, build_detector, detection_record
+from countermeasures.cloak_detectors import available_cloak_detectors, build_cloak_detector, detection_record
 
 
 def classes(rng, n_clean=30, n_split=10, n_near=0, photos=12, dim=16):
@@ -25,7 +25,7 @@ def classes(rng, n_clean=30, n_split=10, n_near=0, photos=12, dim=16):
 
 def test_two_means_flags_classes_that_split_in_two():
     features, labels = classes(np.random.default_rng(0))
-    detector = build_detector("2-means").fit(features, labels)
+    detector = build_cloak_detector("2-means").fit(features, labels)
     protected = sorted({n for n in labels if n.startswith("split")})
     record = detection_record(detector, protected)
     assert record["auc"] == 1.0 and record["tpr_at_5fpr"] == 1.0
@@ -36,7 +36,7 @@ def test_two_means_flags_classes_that_split_in_two():
 
 def test_target_closeness_flags_classes_pulled_next_to_another():
     features, labels = classes(np.random.default_rng(1), n_split=0, n_near=5)
-    detector = build_detector("target-closeness").fit(features, labels)
+    detector = build_cloak_detector("target-closeness").fit(features, labels)
     near = {n for n in labels if n.startswith("near")}
     # a near class and the class it sits beside are equally close; the near ones must rank on top
     top = sorted(detector.scores_, key=detector.scores_.get, reverse=True)[:10]
@@ -46,15 +46,16 @@ def test_target_closeness_flags_classes_pulled_next_to_another():
 
 def test_detection_record_without_both_kinds_of_class_has_no_auc():
     features, labels = classes(np.random.default_rng(2), n_clean=5, n_split=0)
-    record = detection_record(build_detector("2-means").fit(features, labels), [])
+    record = detection_record(build_cloak_detector("2-means").fit(features, labels), [])
     assert record["auc"] is None and record["tpr_at_5fpr"] is None
     assert sum(record["confusion"].values()) == 5
 
 
 def test_registry_and_option_errors():
-    assert set(available_detectors()) == {"2-means", "target-closeness"}
-    assert repr(build_detector("2-means:threshold=3")) == "TwoMeansDetector(seed=0, n_init=10, threshold=3.0)"
-    with pytest.raises(ValueError, match="unknown detector"):
-        build_detector("3-means")
+    assert set(available_cloak_detectors()) == {"2-means", "target-closeness"}
+    assert repr(build_cloak_detector("2-means:threshold=3")) == (
+        "TwoMeansDetector(seed=0, n_init=10, threshold=3.0, extractor=None)")
+    with pytest.raises(ValueError, match="unknown cloak detector"):
+        build_cloak_detector("3-means")
     with pytest.raises(ValueError, match="unknown option"):
-        build_detector("2-means:k=3")
+        build_cloak_detector("2-means:k=3")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
-from countermeasures.detectors.base import Detector
+from countermeasures.cloak_detectors.base import CloakDetector
 
 
-class TwoMeansDetector(Detector):
+class TwoMeansDetector(CloakDetector):
     """2-means on each class's features; the centroid separation, in standard deviations of the other classes'.
 
     When a user's uncloaked photos leak beside cloaked ones, the cloaked photos sit far from
@@ -17,13 +17,12 @@ class TwoMeansDetector(Detector):
 
     name = "2-means"
 
-    def __init__(self, threshold: float = 3.0, seed: int = 0, n_init: int = 10) -> None:
-        super().__init__(threshold)
+    def __init__(self, seed: int = 0, n_init: int = 10, **base: object) -> None:
+        super().__init__(**base)  # type: ignore[arg-type]
+        if n_init < 1:
+            raise ValueError(f"2-means: n_init={n_init} must be at least 1")
         self.seed = seed
         self.n_init = n_init
-
-    def params(self) -> dict[str, object]:
-        return {"seed": self.seed, "n_init": self.n_init}
 
     def class_statistics(self, features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         separations = {}

@@ -7,28 +7,33 @@ from typing import ClassVar
 
 import numpy as np
 
+from audit.extractors import extractor_spec
+from audit.plugins import Plugin
 
-class Detector(ABC):
+
+class CloakDetector(Plugin, ABC):
     """Scores each class for how likely its photos were cloaked (higher = more suspicious).
 
     Constructor arguments are hyperparameters; `fit(features, labels)` sets `scores_`, one
     score per class, standardised against the other classes so one `threshold` fits any data.
+    `extractor` names the model whose features it scores; unset, it scores the features of
+    the tracker it serves (each tracker's own model, when a run has several).
     """
 
     name: ClassVar[str]
 
-    def __init__(self, threshold: float = 3.0) -> None:
+    def __init__(self, threshold: float = 3.0, extractor: str | None = None) -> None:
+        if extractor is not None:
+            extractor_spec(extractor)
         self.threshold = threshold
+        self.extractor = extractor
         self.scores_: dict[str, float] = {}
-
-    @abstractmethod
-    def params(self) -> dict[str, object]: ...
 
     @abstractmethod
     def class_statistics(self, features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """One raw statistic per class, larger = more suspicious."""
 
-    def fit(self, features: np.ndarray, labels: list[str]) -> Detector:
+    def fit(self, features: np.ndarray, labels: list[str]) -> CloakDetector:
         raw = self.class_statistics(np.asarray(features, np.float64), np.asarray(labels))
         self.scores_ = {name: standardise(value, [v for k, v in raw.items() if k != name])
                         for name, value in raw.items()}
@@ -39,10 +44,6 @@ class Detector(ABC):
 
     def flagged(self) -> set[str]:
         return {name for name, value in self.scores_.items() if value >= self.threshold}
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in {**self.params(), "threshold": self.threshold}.items())
-        return f"{type(self).__name__}({options})"
 
 
 def standardise(value: float, others: list[float]) -> float:
