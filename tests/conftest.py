@@ -15,11 +15,18 @@ def _lfw_root() -> Path:
     return (data / "lfw").resolve()  # absolute: fixtures link to these photos from temporary folders
 
 
+def _models_root() -> Path:
+    return Path(os.environ.get("AUDIT_MODELS") or REPO.parent / "shared" / "models").resolve()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     root = _lfw_root()
     if not (root / "pairs.txt").is_file():
         raise pytest.UsageError(f"LFW is missing at {root}: set AUDIT_DATA to the folder holding lfw/ "
                                 "(real-data tests do not skip)")
+    if not (_models_root() / "mobilefacenet").is_dir():
+        raise pytest.UsageError(f"the face models are missing at {_models_root()}: set AUDIT_MODELS to the folder "
+                                "holding mobilefacenet/ (../shared/models)")
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +40,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["AUDIT_CACHE"] = str(tmp_path_factory.mktemp("audit-cache"))
     os.environ["AUDIT_HISTORY"] = str(tmp_path_factory.mktemp("audit-history") / "history.sqlite")
     os.environ.setdefault("AUDIT_DATA", str(_lfw_root().parent))
+    os.environ.setdefault("AUDIT_MODELS", str(_models_root()))
+
+
+@pytest.fixture(scope="session")
+def models_root() -> Path:
+    return _models_root()
 
 
 @pytest.fixture(scope="session")

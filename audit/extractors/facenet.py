@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from audit.extractors.base import Extractor, ExtractorSpec, existing_file, file_sha256
+from audit.extractors.base import Extractor, WeightsFileSpec, file_sha256
 from audit.face._torchvision_shim import import_facenet_pytorch
 from audit.face.templates import DLIB_CHIP
 
@@ -24,15 +24,10 @@ class FixedStandardisation(nn.Module):
         return (x - 127.5) / 128.0
 
 
-class FacenetSpec(ExtractorSpec):
+class FacenetSpec(WeightsFileSpec):
     """facenet-pytorch InceptionResnetV1 (download or weights=PATH)."""
 
     dataset: str
-    positional = "weights"
-
-    def __init__(self, weights: str | None = None) -> None:
-        existing_file(self.name, "weights file", weights)
-        self.weights = weights
 
     def build(self) -> Extractor:
         facenet = import_facenet_pytorch()

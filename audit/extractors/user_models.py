@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import warnings
+from abc import ABC
 from pathlib import Path
 
 import numpy as np
@@ -62,29 +63,9 @@ def check_settings(kind: str, size: int | None, template: str | None, pixels: st
         raise ValueError(f"{kind}: pixels must be one of {', '.join(PIXEL_RANGES)}")
 
 
-class OnnxSpec(ExtractorSpec):
-    """your ONNX model: onnx:PATH,size=112,template=arcface,pixels=-1..1"""
+class ModelFileSpec(ExtractorSpec, ABC):
+    """A model file and its frame; a setting left unset (None) comes from the file, else the defaults."""
 
-    name = "onnx"
-    positional = "path"
-
-    def __init__(self, path: str, size: int = 112, template: str = "arcface", pixels: str = "-1..1") -> None:
-        existing_file(self.name, "model file", path)
-        check_settings(self.name, size, template, pixels)
-        self.path = path
-        self.size = size
-        self.template = template
-        self.pixels = pixels
-
-    def build(self) -> Extractor:
-        module = nn.Sequential(_ScalePixels(*PIXEL_RANGES[self.pixels]), OnnxModule(Path(self.path)))
-        return Extractor(self.name, module, self.size, dict(CHIP_FRAMES[self.template]), file_sha256(self.path)[:16])
-
-
-class TorchscriptSpec(ExtractorSpec):
-    """your TorchScript model: torchscript:PATH,size=...,template=...,pixels=... (a file saved by cloak-audit knows its own)"""
-
-    name = "torchscript"
     positional = "path"
 
     def __init__(self, path: str, size: int | None = None, template: str | None = None,
@@ -95,6 +76,25 @@ class TorchscriptSpec(ExtractorSpec):
         self.size = size
         self.template = template
         self.pixels = pixels
+
+
+class OnnxSpec(ModelFileSpec):
+    """your ONNX model: onnx:PATH,size=112,template=arcface,pixels=-1..1"""
+
+    name = "onnx"
+
+    def __init__(self, path: str, size: int = 112, template: str = "arcface", pixels: str = "-1..1") -> None:
+        super().__init__(path, size, template, pixels)
+
+    def build(self) -> Extractor:
+        module = nn.Sequential(_ScalePixels(*PIXEL_RANGES[self.pixels]), OnnxModule(Path(self.path)))
+        return Extractor(self.name, module, self.size, dict(CHIP_FRAMES[self.template]), file_sha256(self.path)[:16])
+
+
+class TorchscriptSpec(ModelFileSpec):
+    """your TorchScript model: torchscript:PATH,size=...,template=...,pixels=... (a file saved by cloak-audit knows its own)"""
+
+    name = "torchscript"
 
     def build(self) -> Extractor:
         extra = {SETTINGS_FILE: ""}
