@@ -17,8 +17,8 @@ class Transform(Countermeasure):
     """A tracker-side image transform (Fawkes §8), applied to whole photos before detection.
 
     Constructor arguments are the transform's parameters (scikit-learn style); `at` says
-    whether it touches the training photos, the test photos, or both (`at=[train,test]`). Randomness is seeded by
-    the photo's content, so a transformed photo is the same on every run.
+    whether it touches the training photos, the test photos, or both (`at=[train,test]`).
+    Randomness is seeded by the photo's content, so a transformed photo is the same on every run.
     """
 
     name: ClassVar[str]
