@@ -36,14 +36,17 @@ def _cache(no_cache: bool):
     return None if no_cache else EmbeddingCache()
 
 
-def _interrupt_on_sigterm() -> None:
-    """A terminated run cleans up as after Ctrl-C (cloud galleries included)."""
+def _interrupt_on_sigterm(ctx: click.Context) -> None:
+    """A terminated run cleans up as after Ctrl-C (cloud galleries included), for this command only:
+    the process's own handler is back when the command ends (a process that runs `audit run` in-process,
+    such as a test session, must still be stoppable by SIGTERM, and so must the children it forks)."""
     import signal
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -312,7 +315,7 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     from reports import print_summary, write_reports
 
     _setup_torch()
-    _interrupt_on_sigterm()
+    _interrupt_on_sigterm(ctx)
     v = _config_values(ctx, config)
     try:
         leak_ratios = sweep_values(v["leak_ratio"], "--leak-ratio", float)

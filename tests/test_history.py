@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,8 @@ def test_entries_are_listed_newest_first_and_shown_whole(tmp_path):
 def test_concurrent_writers_lose_nothing(tmp_path):
     # Eight processes open a new history at the same instant: they race to create it and to switch
     # it to WAL, which SQLite refuses at once (no busy wait) to all but one. Rounds make the race likely.
-    with Pool(8) as pool:
+    # spawned, not forked: a fork of a process with torch's threads can inherit a held lock and hang
+    with get_context("spawn").Pool(8) as pool:
         for round_ in range(10):
             path = str(tmp_path / f"h{round_}.sqlite")
             start = time.time() + 0.3

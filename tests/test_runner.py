@@ -258,3 +258,14 @@ def test_cloak_detectors_score_each_trackers_own_model(small_lfw, tmp_path):
         ("2-means", "dlib-resnet"), ("2-means", f"torchscript:{model}"),
         ("target-closeness:extractor=dlib-resnet", "dlib-resnet")]
     assert f"| `2-means` | `torchscript:{model}` |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_run_command_gives_the_process_its_sigterm_handler_back(small_lfw, tmp_path):
+    """`audit run` turns SIGTERM into a clean stop only while it runs: afterwards the process (a test
+    session, a notebook) and the children it forks are terminated as before."""
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    result = run(small_lfw, tmp_path / "out", "--tracker", "faiss:extractor=nope")
+    assert result.exit_code == 1
+    assert signal.getsignal(signal.SIGTERM) is before
