@@ -156,19 +156,3 @@ def spec_from_table(table: Mapping[str, object], where: str) -> str:
         else:
             options[key] = format_value(value)
     return f"{table['name']}:{','.join(f'{k}={v}' for k, v in options.items())}" if options else str(table["name"])
-
-
-def take(options: dict[str, str], key: str, default, kind=str):
-    """Pop one option, converted to `kind`, with a clear error for a bad value."""
-    if key not in options:
-        return default
-    raw = options.pop(key)
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"option {key}={raw!r} is not a valid {kind.__name__}") from None
-
-
-def reject_unknown(name: str, options: dict[str, str]) -> None:
-    if options:
-        raise ValueError(f"{name}: unknown option(s) {', '.join(sorted(options))}")

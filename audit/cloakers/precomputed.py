@@ -47,9 +47,9 @@ class PrecomputedCloak(Cloaker):
         if strays:
             log.warning("precomputed: %d file(s) under %s match no photo of the data set: %s%s", len(strays), folder,
                         ", ".join(strays[:5]), " ..." if len(strays) > 5 else "")
-        return {"dir": str(folder), "copies": len(copies), "used": len(set(matched.values())),
-                "unused": len(copies) - len(set(matched.values())), "missing": len(needed) - len(matched),
-                "not_in_dataset": strays}
+        used = len(set(matched.values()))
+        return {"dir": str(folder), "copies": len(copies), "used": used, "unused": len(copies) - used,
+                "missing": len(needed) - len(matched), "not_in_dataset": strays}
 
     def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
         matched = match_copies(photos, Path(self.dir), self.index)

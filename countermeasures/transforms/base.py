@@ -27,10 +27,9 @@ class Transform(Countermeasure):
     changes_pixels: ClassVar[bool] = True
 
     def __init__(self, at: str = "train") -> None:
-        stages = [s.strip() for s in at.split(",")]
-        if not stages or any(s not in STAGES for s in stages) or len(set(stages)) < len(stages):
-            raise ValueError(f"{self.name}: at={at!r}; use train, test or train,test")
         self.at = at
+        if any(s not in STAGES for s in self.stages) or len(set(self.stages)) < len(self.stages):
+            raise ValueError(f"{self.name}: at={at!r}; use train, test or train,test")
 
     @property
     def stages(self) -> tuple[str, ...]:
