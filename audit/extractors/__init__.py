@@ -9,11 +9,12 @@ from audit.plugins import build_registered, registry, summaries
 
 def _registry() -> dict[str, type[ExtractorSpec]]:
     from audit.extractors.dlib_resnet import DlibResnetSpec
+    from audit.extractors.faceres import FaceResSpec
     from audit.extractors.facenet import FacenetCasiaSpec, FacenetVggface2Spec
     from audit.extractors.mobilefacenet import MobileFaceNetSpec
     from audit.extractors.user_models import OnnxSpec, TorchscriptSpec
 
-    return registry(DlibResnetSpec, MobileFaceNetSpec, FacenetVggface2Spec, FacenetCasiaSpec, OnnxSpec, TorchscriptSpec)
+    return registry(DlibResnetSpec, MobileFaceNetSpec, FaceResSpec, FacenetVggface2Spec, FacenetCasiaSpec, OnnxSpec, TorchscriptSpec)
 
 
 def available_extractors() -> dict[str, str]:

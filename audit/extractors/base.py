@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from audit.face.align import AlignmentTemplate
+from audit.face.align import Alignment, AlignmentTemplate, BoxAlignment
 from audit.options import format_spec
 from audit.plugins import Plugin
 
@@ -22,8 +23,8 @@ class Extractor:
 
     `module` maps N×3×S×S float RGB chips in 0–255 to N×D embeddings (any normalisation lives
     inside it, so gradients flow from embeddings to pixels). `templates` gives, per landmark
-    scheme, where the five points go in the chip. `weights_id` identifies the exact weights,
-    so caches never mix models.
+    scheme, where the five points go in the chip; a model trained on detector crops gives
+    `box_margin` instead. `weights_id` identifies the exact weights, so caches never mix models.
     """
 
     name: str
@@ -32,11 +33,18 @@ class Extractor:
     templates: dict[str, AlignmentTemplate]
     weights_id: str
     same_person_distance: float | None = None
+    box_margin: float | None = None
     params: dict[str, object] = field(default_factory=dict)  # the plugin's options, defaults included
 
     @property
     def cache_id(self) -> str:
         return format_spec(self.name, self.params)
+
+    def alignment_for(self, scheme: str) -> Alignment:
+        """How to cut this model's chip from a face found by a detector with `scheme` landmarks."""
+        if self.box_margin is not None:
+            return BoxAlignment(self.box_margin)
+        return self.template_for(scheme)
 
     def template_for(self, scheme: str) -> AlignmentTemplate:
         try:
@@ -61,6 +69,14 @@ class Extractor:
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"Extractor({self.name}{', ' + options if options else ''}, input={self.input_size})"
+
+
+class L2Normalise(nn.Module):
+    """Unit-length embeddings, for models trained with a cosine (ArcFace, softmax) objective:
+    Euclidean search and linear probes then compare angles, as the model was trained to."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1)
 
 
 class ExtractorSpec(Plugin, ABC):

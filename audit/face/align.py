@@ -7,6 +7,7 @@ to the full photo (cloakers optimise the photo through this step).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -18,14 +19,54 @@ class AlignmentTemplate:
     """Where five landmarks land in a square chip, in unit coordinates of the chip.
 
     `scheme` names the landmark set the points belong to ("dlib5": dlib's 5-point eye corners
-    and nose base; "mtcnn": eye centres, nose tip and mouth corners).
+    and nose base; "mtcnn": eye centres, nose tip and mouth corners). `dlib_spread` says how
+    the chip is cut: as dlib's `get_face_chip` does (see `chip_to_image_matrix`), or with the
+    landmark fit taken as it is, as InsightFace's `norm_crop` warps ArcFace chips.
     """
 
     scheme: str
     points: tuple[tuple[float, float], ...]
+    dlib_spread: bool = True
 
     def in_pixels(self, size: int) -> np.ndarray:
         return np.asarray(self.points, dtype=np.float64) * size
+
+    def matrix(self, face: FaceLike, size: int) -> np.ndarray:
+        """The chip→photo matrix for a detected face."""
+        if self.dlib_spread:
+            return chip_to_image_matrix(face.landmarks, self, size)
+        return similarity_transform(self.in_pixels(size), face.landmarks)
+
+    @property
+    def cache_id(self) -> str:
+        return str(self.points) + ("" if self.dlib_spread else "|direct")
+
+
+@dataclass(frozen=True)
+class BoxAlignment:
+    """No landmarks: a square around the detector's box, widened by `margin` of its larger side
+    on every side, resampled to the chip (how models trained on detector crops see faces)."""
+
+    margin: float
+
+    def matrix(self, face: FaceLike, size: int) -> np.ndarray:
+        x1, y1, x2, y2 = face.box
+        side = max(x2 - x1, y2 - y1) * (1 + 2 * self.margin)
+        step = side / size
+        left, top = (x1 + x2 - side) / 2, (y1 + y2 - side) / 2
+        return np.array([[step, 0.0, left + step / 2 - 0.5], [0.0, step, top + step / 2 - 0.5]])
+
+    @property
+    def cache_id(self) -> str:
+        return f"box+{self.margin}"
+
+
+class FaceLike(Protocol):
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+
+
+Alignment = AlignmentTemplate | BoxAlignment
 
 
 def dlib_chip_points(unit_points: np.ndarray, padding: float) -> np.ndarray:

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from audit.cache import Cached, EmbeddingCache
 from audit.extractors.base import Extractor
-from audit.face.align import chip_to_image_matrix, warp_chips
+from audit.face.align import warp_chips
 from audit.face.detection import PICK_RULE_ID, build_face_detector, pick_face
 from audit.images import PhotoSkipped, decode_image
 
@@ -51,14 +51,14 @@ class FacePipeline:
         self.aligned = aligned
         self.fallback = fallback
         self.face_detector = None if aligned else build_face_detector(face_detector)
-        self.template = None if aligned else extractor.template_for(self.face_detector.landmark_scheme)
+        self.alignment = None if aligned else extractor.alignment_for(self.face_detector.landmark_scheme)
         self.seconds = {"detect_align": 0.0, "embed": 0.0}  # where the time goes, for benchmarks
 
     @property
     def cache_id(self) -> str:
         e = self.extractor
         front = ("aligned" if self.aligned else
-                 f"{self.face_detector.cache_id}|{PICK_RULE_ID}|{self.template.points}|{self.fallback}")
+                 f"{self.face_detector.cache_id}|{PICK_RULE_ID}|{self.alignment.cache_id}|{self.fallback}")
         return f"{front}|{e.cache_id}|{e.weights_id}|{e.input_size}"
 
     def chip_matrix(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -66,7 +66,7 @@ class FacePipeline:
         size = self.extractor.input_size
         face = pick_face(self.face_detector.detect(image), image.shape)
         if face is not None:
-            return chip_to_image_matrix(face.landmarks, self.template, size), False
+            return self.alignment.matrix(face, size), False
         if self.fallback == "skip":
             raise PhotoSkipped(NO_FACE)
         h, w = image.shape[:2]
