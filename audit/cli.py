@@ -408,8 +408,9 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
               help="Your original photos (at least 5; 10 or more for a tighter answer).")
 @click.option("--cloaked", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The cloaked copies you posted, named like the originals (x.jpg ↔ x.png, x_cloaked.png).")
-@click.option("--tracker", multiple=True, default=("faiss", "linear-probe"), show_default=True,
-              help="Tracker name[:key=value,...], repeatable.")
+@click.option("--tracker", multiple=True,
+              help="Tracker name[:key=value,...], repeatable. Default: faiss and linear-probe on every face model "
+                   "available (dlib-resnet, mobilefacenet, faceres).")
 @click.option("--crowd", default="lfw", show_default=True,
               help="The people you hide among: 'lfw', an identity-folder path, or a CSV manifest.")
 @click.option("--crowd-min-photos", default=20, show_default=True, type=click.IntRange(2),
@@ -446,7 +447,7 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
     json_path, _ = write_documents(out, "verify", record, markdown, render_verify_html(record))
     click.echo(markdown)
     entry = _remember("verify", record, json_path.resolve(), command, cloaker or "(yours)",
-                      list(tracker), verify_headline(record))
+                      list(dict.fromkeys(r["tracker"] for r in record["results"])), verify_headline(record))
     click.echo(f"report: {out / 'verify.html'} (and verify.md, verify.json; history entry {entry})")
 
 

@@ -8,7 +8,7 @@ of the person. The control is the same with the originals posted instead of the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,8 @@ from trackers import CloudTracker, build_tracker
 
 PERSON = "you"  # the person's label among the crowd's identities
 MIN_PHOTOS = 5  # with 5 folds, each photo is queried once while the 4 others are posted
-DEFAULT_TRACKERS = ("faiss", "linear-probe")
+DEFAULT_TRACKERS = ("faiss", "linear-probe")  # each run on every model of VERIFY_MODELS whose weights are here
+VERIFY_MODELS = ("dlib-resnet", "mobilefacenet", "faceres")
 NOT_PROTECTED_AT = 0.2  # found in at least 80% of tries
 PROTECTED_AT = 0.8  # hidden in at least 80% of tries ...
 BEYOND_CONTROL = 0.5  # ... and by at least 50 points more than without cloaks
@@ -47,7 +48,7 @@ CAVEATS = (
 class VerifyOptions:
     originals: Path
     cloaked: Path
-    trackers: tuple[str, ...] = DEFAULT_TRACKERS
+    trackers: tuple[str, ...] = ()  # none named: DEFAULT_TRACKERS on every model available
     crowd: str = "lfw"
     folds: int = 5
     countermeasures: tuple[str, ...] = ()  # e.g. robust-retraining, which imitates `cloaker`
@@ -60,8 +61,6 @@ class VerifyOptions:
     def __post_init__(self) -> None:
         if self.folds < 2:
             raise ValueError("--folds must be at least 2 (one part posted, one queried)")
-        if not self.trackers:
-            raise ValueError("at least one --tracker is needed")
 
 
 @dataclass
@@ -71,7 +70,31 @@ class PersonPhotos:
     skipped: list[dict] = field(default_factory=list)
 
 
+def default_trackers() -> tuple[list[str], list[dict]]:
+    """`faiss` and `linear-probe` on every model whose weights this machine has (or fetches), and,
+    for each model it cannot get, why and what to do."""
+    specs, missing = [], []
+    for model in VERIFY_MODELS:
+        try:
+            load_extractor(model)
+        except (RuntimeError, FileNotFoundError, ValueError) as err:
+            missing.append({"model": model, "reason": str(err)})
+            continue
+        specs += [f"{tracker}:extractor={model}" for tracker in DEFAULT_TRACKERS]
+    return specs, missing
+
+
+def verdicts_by_model(results: list[dict]) -> dict[str, str]:
+    """Per tracker model, the weakest verdict of the trackers on it."""
+    models = dict.fromkeys(r["tracker_extractor"] for r in results)
+    return {model: overall_verdict([r for r in results if r["tracker_extractor"] == model]) for model in models}
+
+
 def verify_person(options: VerifyOptions) -> dict:
+    specs, missing = (list(options.trackers), []) if options.trackers else default_trackers()
+    if not specs:
+        raise RuntimeError("no face model could be loaded: " + "; ".join(m["reason"] for m in missing))
+    options = replace(options, trackers=tuple(specs))
     trackers = [build_tracker(spec) for spec in options.trackers]  # option errors before any work
     cloud = [t.name for t in trackers if isinstance(t, CloudTracker)]
     if cloud:
@@ -99,7 +122,8 @@ def verify_person(options: VerifyOptions) -> dict:
         for countermeasure in countermeasures:
             prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped, trackers)
             for tracker in trackers:
-                result = evaluate_tracker(tracker, protocol, scenario, cloaked, run_options, skipped, timings, prepared)
+                result = evaluate_tracker(tracker, protocol, scenario, cloaked, run_options, skipped, timings, prepared,
+                                          cloaker.cloak_extractors if options.cloaker else [])
                 per_fold.setdefault((tracker.label, countermeasure.label), []).append(result)
     results = [combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items()]
     costs = {o: (measure_cost(o, c, skipped), 0.0) for o, c in person.cloaked.items()}
@@ -108,6 +132,8 @@ def verify_person(options: VerifyOptions) -> dict:
         "schema_version": 1,
         "kind": "verify",
         "verdict": overall_verdict(results),
+        "verdict_by_model": verdicts_by_model(results),
+        "models_missing": missing,
         "person": {"originals": str(options.originals), "cloaked": str(options.cloaked),
                    "n_photos": len(person.usable) + len(person.skipped), "n_usable": len(person.usable),
                    "identical_copies": identical, "folds": len(folds)},
@@ -188,6 +214,7 @@ def combine_folds(spec: str, countermeasure: str, fold_results: list[dict]) -> d
     accuracy = [r["normal_accuracy"] for r in fold_results if r["normal_accuracy"]["n_photos"]]
     result = {
         "tracker": spec, "tracker_params": fold_results[0]["tracker_params"], "countermeasure": countermeasure,
+        **{key: fold_results[0][key] for key in ("tracker_extractor", "cloak_extractors", "transfer")},
         "tries": tries, "found": tries - hidden, "control_found": tries - control_hidden,
         "protection": protection.as_dict(), "control": control.as_dict(),
         "normal_accuracy": {"rate": float(np.mean([a["rate"] for a in accuracy])) if accuracy else float("nan"),

@@ -117,7 +117,7 @@ def run_audit(options: RunOptions) -> dict:
         return {
             "schema_version": SCHEMA_VERSION,
             "cloaker": {"name": cloaker.name, "spec": cloaker.spec, "implementation": cloaker.implementation,
-                        "params": cloaker.params(), **({"per_user": user_notes} if user_notes else {}),
+                        "params": cloaker.params(), "cloak_extractors": cloaker.cloak_extractors, **({"per_user": user_notes} if user_notes else {}),
                         **({"notes": cloaker_notes} if cloaker_notes else {})},
             "perturbation": perturbation_record(costs),
             "examples": examples,
@@ -148,7 +148,7 @@ def run_audit(options: RunOptions) -> dict:
                 timings.add("countermeasure", began)
                 for tracker in trackers:
                     results.append(evaluate_tracker(tracker, protocol, scenario, cloaked, options, skipped, timings,
-                                                    prepared, session))
+                                                    prepared, cloaker.cloak_extractors, session))
     except (Exception, KeyboardInterrupt) as err:
         session.cleanup()
         cause = CloudError(f"{err}. {cleanup_summary(session)}") if isinstance(err, CloudError) else err
@@ -378,7 +378,10 @@ def query(model: Tracker, queries: list[Path], depth: int, countermeasure: Prepa
 
 def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
                      cloaked: dict[Path, Path], options: RunOptions, skipped: list[dict], timings: Timings,
-                     countermeasure: PreparedCountermeasure, session: CloudSession | None = None) -> dict:
+                     countermeasure: PreparedCountermeasure, cloaker_models: list[str],
+                     session: CloudSession | None = None) -> dict:
+    """One tracker's result: protection and control, per user, and whether it is a transfer test
+    (the tracker's model is none of `cloaker_models`, the models the cloak was optimised against)."""
     depth = options.rank if tracker.ranks else 1
     users = protocol.protected
     others = [name for name in protocol.labels if name not in users]
@@ -430,9 +433,13 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
     control_hidden = [u["control_hidden"] for u in per_user]
     totals = [u["n_test"] for u in per_user]
     seed = scenario.seed
+    scored = build_tracker(adaptive.tracker_spec(tracker)) if adaptive else tracker
     result = {
         "tracker": tracker.label,
-        "tracker_params": build_tracker(adaptive.tracker_spec(tracker)).params() if adaptive else tracker.params(),
+        "tracker_params": scored.params(),
+        "tracker_extractor": scored.model,
+        "cloak_extractors": cloaker_models,
+        "transfer": scored.model not in cloaker_models,
         "countermeasure": countermeasure.countermeasure.label,
         "leak_ratio": scenario.leak_ratio,
         "n_labels": len(protocol.labels),

@@ -5,18 +5,18 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from reports.formatting import SWEPT, rate_text, swept_columns, verdict
+from reports.formatting import SWEPT, model_text, rate_text, swept_columns, verdict
 
 
 def print_summary(report: dict, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title=f"cloak-audit: {report['cloaker']['name']} ({report['cloaker']['implementation']})")
     swept = swept_columns(report["results"])
-    for column in ("tracker", "countermeasure", *(SWEPT[k] for k in swept), "protection", "control",
+    for column in ("tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in swept), "protection", "control",
                    "normal accuracy", "verdict"):
         table.add_column(column)
     for result in report["results"]:
-        table.add_row(result["tracker"], result["countermeasure"], *(str(result[k]) for k in swept),
+        table.add_row(result["tracker"], model_text(result), result["countermeasure"], *(str(result[k]) for k in swept),
                       rate_text(result["protection"]),
                       rate_text(result["control"]), rate_text(result["normal_accuracy"]), verdict(result))
     console.print(table)

@@ -26,6 +26,32 @@ def verdict(result: dict) -> str:
     return "no protection beyond the control"
 
 
+def model_text(result: dict) -> str:
+    """The tracker's face model and how it relates to the cloak: `mobilefacenet (transfer)` when the
+    cloak was not optimised against it, `dlib-resnet (white-box)` when it was."""
+    if "tracker_extractor" not in result:
+        return "?"  # a report from before results named their models
+    return f"{result['tracker_extractor']} ({'transfer' if result['transfer'] else 'white-box'})"
+
+
+def model_matrix(results: list[dict]) -> tuple[list[str], list[str], dict[tuple[str, str], list[str]]] | None:
+    """Protection with no countermeasure by cloak model (rows) × tracker model (columns), each cell
+    listing the trackers on that model: the transfer picture of a run over several extractors.
+    None when the run used one tracker model."""
+    plain = [r for r in results if r["countermeasure"] == "none" and "tracker_extractor" in r]
+    columns = list(dict.fromkeys(r["tracker_extractor"] for r in plain))
+    if len(columns) < 2:
+        return None
+    rows = list(dict.fromkeys(" + ".join(r["cloak_extractors"]) or "unknown" for r in plain))
+    cells: dict[tuple[str, str], list[str]] = {}
+    for r in plain:
+        row = " + ".join(r["cloak_extractors"]) or "unknown"
+        kind = r["tracker"].split(":")[0]
+        mark = "" if r["transfer"] else " (white-box)"
+        cells.setdefault((row, r["tracker_extractor"]), []).append(f"{kind} {rate_text(r['protection'])}{mark}")
+    return rows, columns, cells
+
+
 def detection_model(record: dict) -> tuple[str, str]:
     """(cloak detector, the extractor whose features it scored) of a detection record; version-1
     reports called the detector `detector` and always scored dlib-resnet."""

@@ -15,9 +15,9 @@ import numpy as np
 
 from audit.images import PhotoSkipped, encode_image, read_image
 from reports.compare import cell_figures, comparison_headline, pairing_text
-from reports.formatting import detection_figures, detection_model, percent, rate_text, verdict
+from reports.formatting import detection_figures, detection_model, model_matrix, model_text, percent, rate_text, verdict
 from reports.plots import change_figure, png_bytes, roc_figure
-from reports.verify import VERDICT_MEANING, tracker_sentence
+from reports.verify import VERDICT_MEANING, model_lines, tracker_sentence
 
 DIFFERENCE_GAIN = 10  # cloaks change pixels by a few levels; ×10 makes them visible
 
@@ -26,6 +26,7 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; 
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 .verdict { font-size: 1.15em; padding: 0.8em 1em; border-radius: 6px; margin: 0.5em 0; background: #f3f3f3; }
 .good { background: #e3f4e3; } .bad { background: #fbe3e3; } .mixed { background: #fdf3d8; }
+.whitebox { color: #777; font-style: italic; } .transfer { font-weight: bold; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } code, pre { background: #f6f6f6; font-size: 0.9em; }
@@ -103,6 +104,27 @@ def skipped_section(skipped: list[dict]) -> str:
                                        for s in skipped])
 
 
+def model_html(result: dict) -> str:
+    """The tracker model, with white-box and transfer cells told apart at a glance."""
+    text = model_text(result)
+    kind = "transfer" if result.get("transfer") else "whitebox" if "transfer" in result else ""
+    return f'<span class="{kind}">{esc(text)}</span>' if kind else esc(text)
+
+
+def model_matrix_section(results: list[dict]) -> str:
+    """Cloak model × tracker model protection, for a run over several extractors (else nothing)."""
+    matrix = model_matrix(results)
+    if matrix is None:
+        return ""
+    rows, columns, cells = matrix
+    return ("<h2>Cloak model × tracker model</h2><p>Protection with no countermeasure. The diagonal, where the "
+            "tracker uses a model the cloak was optimised against, is a white-box self-check; every other cell "
+            "asks whether the cloak transfers.</p>" + table(
+                ["cloak optimised against", *(f"<code>{esc(c)}</code>" for c in columns)],
+                [[f"<code>{esc(row)}</code>", *("<br>".join(esc(x) for x in cells.get((row, c), ["—"]))
+                                               for c in columns)] for row in rows]))
+
+
 def run_tone(result: dict) -> str:
     return "good" if verdict(result).startswith("protects") else "bad"
 
@@ -128,17 +150,20 @@ def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
         f"<code>{esc(protocol['dataset'])}</code>, seed {esc(protocol['seed'])}: {len(protocol['users'])} protected "
         f"users ({esc(protocol['isolation'])}), {protocol['n_labels']} identities, {protocol['n_train_photos']} "
         f"training and {protocol['n_test_photos']} test photos.</p>",
+        *([f"<p>Substitution — {esc(cloaker['notes']['substitution'])}.</p>"]
+          if "substitution" in cloaker.get("notes", {}) else []),
         "<h2>Results</h2>",
         "<p>Protection: the share of a protected user's uncloaked test photos the tracker does not identify "
         "(top-1). Control: the same tracker trained on uncloaked photos. 95% intervals, bootstrapped over users.</p>",
-        table(["tracker", "countermeasure", "leak ratio", "labels", "protection", "control", "normal accuracy",
-               "rank-k protection", "verdict"],
-              [[f"<code>{esc(r['tracker'])}</code>", esc(r["countermeasure"]), esc(r["leak_ratio"]),
+        table(["tracker", "tracker model", "countermeasure", "leak ratio", "labels", "protection", "control",
+               "normal accuracy", "rank-k protection", "verdict"],
+              [[f"<code>{esc(r['tracker'])}</code>", model_html(r), esc(r["countermeasure"]), esc(r["leak_ratio"]),
                 esc(r["n_labels"]), esc(rate_text(r["protection"])), esc(rate_text(r["control"])),
                 esc(rate_text(r["normal_accuracy"])),
                 esc(f"{rate_text(r['rank_k']['protection'])} (k={r['rank_k']['k']})" if r.get("rank_k") else "—"),
                 esc(verdict(r))] for r in results]),
     ]
+    sections.append(model_matrix_section(results))
     if sweeps:
         sections.append("<h2>Sweeps</h2>" + "".join(figure_html(png, f"swept: {axis}") for axis, png in sweeps))
     if report.get("detection"):
@@ -174,6 +199,7 @@ def render_verify_html(record: dict) -> str:
     sections = ["<h1>Does this cloak protect me?</h1>",
                 verdict_box(f"<b>{esc(record['verdict'])}</b>: {esc(VERDICT_MEANING[record['verdict']])}.",
                             VERIFY_TONES[record["verdict"]])]
+    sections += [f"<p><b>{esc(line)}</b></p>" for line in model_lines(record)]
     sections += [f"<p>{esc(tracker_sentence(r)).replace('**', '')}</p>" for r in record["results"]]
     if person["identical_copies"]:
         sections.append(verdict_box(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reports.formatting import SWEPT, detection_figures, detection_model, percent, rate_text, swept_columns, verdict
+from reports.formatting import (SWEPT, detection_figures, detection_model, model_matrix, model_text, percent, rate_text,
+                                swept_columns, verdict)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -25,11 +26,11 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
     cloaker, cost, protocol = report["cloaker"], report["perturbation"], report["protocol"]
     params = ", ".join(f"{k}={v}" for k, v in cloaker["params"].items()) or "no options"
     swept = swept_columns(report["results"])
-    lead_header = ["tracker", "countermeasure", *(SWEPT[k] for k in swept)]
+    lead_header = ["tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in swept)]
 
     def lead(result: dict) -> list[str]:
         """The cells that say which result a row belongs to."""
-        return [f"`{result['tracker']}`", result["countermeasure"], *(str(result[k]) for k in swept)]
+        return [f"`{result['tracker']}`", model_text(result), result["countermeasure"], *(str(result[k]) for k in swept)]
 
     def rank_text(result: dict) -> str:
         rank = result.get("rank_k")
@@ -44,6 +45,7 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         *[f"Cloak target for {user}: {note['target']}." for user, note in cloaker.get("per_user", {}).items()
           if "target" in note],
         *precomputed_lines(cloaker.get("notes", {})),
+        *([f"Substitution — {cloaker['notes']['substitution']}."] if "substitution" in cloaker.get("notes", {}) else []),
         f"Dataset `{protocol['dataset']}`, seed {protocol['seed']}: {len(protocol['users'])} protected users "
         f"({protocol['isolation']}), {protocol['n_labels']} identities, {protocol['n_train_photos']} training and "
         f"{protocol['n_test_photos']} test photos, leak ratio {protocol['leak_ratio']}.",
@@ -53,12 +55,19 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         "",
         "Protection = share of a protected user's *uncloaked* test photos the tracker does not identify "
         "(top-1). The control is the same tracker trained on uncloaked photos. Intervals are 95%, "
-        "bootstrapped over users.",
+        "bootstrapped over users. *White-box*: the tracker's model is one the cloak was optimised against "
+        "(a self-check); *transfer*: it is not (the question a tracker with its own model asks).",
         "",
         *table(lead_header + ["protection", "control", "normal accuracy", "rank-k protection", "verdict"],
                [lead(r) + [rate_text(r["protection"]), rate_text(r["control"]), rate_text(r["normal_accuracy"]),
                            rank_text(r), verdict(r)] for r in report["results"]]),
     ]
+    matrix = model_matrix(report["results"])
+    if matrix:
+        rows, columns, cells = matrix
+        lines += ["", "## Cloak model × tracker model", "",
+                  *table(["cloak optimised against", *(f"`{c}`" for c in columns)],
+                         [[f"`{row}`", *("; ".join(cells.get((row, c), ["—"])) for c in columns)] for row in rows])]
     if plots:
         lines += ["", "## Sweeps", ""] + [f"![{name}]({name})" for name in plots]
     lines += adaptive_lines(report["results"], lead_header, lead)

@@ -30,6 +30,21 @@ def tracker_sentence(result: dict) -> str:
             f"Verdict: **{result['verdict']}**.")
 
 
+def model_lines(record: dict) -> list[str]:
+    """The verdict per face model, and which models the check could not cover and how to add them."""
+    by_model = record.get("verdict_by_model", {})
+    lines = []
+    if len(by_model) > 1:
+        lines.append(f"The verdict above is the weakest over the face models tried: {', '.join(by_model)}.")
+        lines += [f"Against {model}: {verdict}." for model, verdict in by_model.items()]
+    missing = record.get("models_missing", [])
+    if missing:
+        covered = ", ".join(by_model) or "no model"
+        lines.append(f"This check covered only {covered}; {', '.join(m['model'] for m in missing)} could not be "
+                     "loaded, so a tracker using them was not tried. " + " ".join(m["reason"] for m in missing))
+    return lines
+
+
 def verify_headline(record: dict) -> str:
     parts = [f"{r['tracker']}{'' if r['countermeasure'] == 'none' else ' + ' + r['countermeasure']}: "
              f"found {r['found']}/{r['tries']} (control {r['control_found']}/{r['tries']})" for r in record["results"]]
@@ -43,6 +58,7 @@ def render_verify_markdown(record: dict) -> str:
         "",
         f"**{record['verdict']}**: {VERDICT_MEANING[record['verdict']]}.",
         "",
+        *[f"- {line}" for line in model_lines(record)],
         *[f"- {tracker_sentence(r)}" for r in record["results"]],
         "",
         *warnings(record),

@@ -13,6 +13,7 @@ from PIL import Image
 
 from audit.cli import main
 from audit.history import History
+from reports.verify import render_verify_markdown
 from audit.personal_verify import (MIN_PHOTOS, VerifyOptions, combine_folds, person_folds, tracker_verdict,
                                    verify_person)
 
@@ -42,9 +43,14 @@ def test_unmodified_copies_are_not_protected(small_lfw, tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads((out / "verify.json").read_text())
     assert record["verdict"] == "NOT PROTECTED"
-    faiss = next(r for r in record["results"] if r["tracker"] == "faiss")
-    assert faiss["tries"] == 10 and faiss["protection"]["rate"] <= 0.2 and faiss["verdict"] == "NOT PROTECTED"
-    assert {r["tracker"] for r in record["results"]} == {"faiss", "linear-probe"}
+    # by default, faiss and linear-probe on every face model this machine has: each finds the person
+    assert record["verdict_by_model"] == dict.fromkeys(["dlib-resnet", "mobilefacenet", "faceres"], "NOT PROTECTED")
+    assert record["models_missing"] == []
+    assert {r["tracker"] for r in record["results"]} == {f"{t}:extractor={m}" for t in ("faiss", "linear-probe")
+                                                        for m in ("dlib-resnet", "mobilefacenet", "faceres")}
+    for r in record["results"]:
+        assert r["tries"] == 10 and r["protection"]["rate"] <= 0.2 and r["verdict"] == "NOT PROTECTED", r["tracker"]
+        assert r["transfer"] and r["cloak_extractors"] == []  # the person's cloaker and its models are unknown
     # the person is an LFW identity of the crowd: left out, or the tracker would find that name instead
     identity = sorted(small_lfw.iterdir())[0].name
     assert record["crowd"]["excluded"] == [identity] and record["crowd"]["n_identities"] == 7
@@ -56,6 +62,20 @@ def test_unmodified_copies_are_not_protected(small_lfw, tmp_path):
     assert entry.kind == "verify" and entry.headline.startswith("NOT PROTECTED")
     shown = CliRunner().invoke(main, ["history", "show", str(entry.id)])
     assert shown.exit_code == 0 and "Does this cloak protect me?" in shown.output
+
+
+def test_without_the_modern_models_the_verdict_says_what_it_covered(small_lfw, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIT_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.setenv("AUDIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no npm to fetch them with
+    originals, copies = person_folder(small_lfw, tmp_path, 5)
+    record = verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw), crowd_min_photos=10,
+                                         crowd_max_photos=10))
+    assert {r["tracker_extractor"] for r in record["results"]} == {"dlib-resnet"}
+    assert [m["model"] for m in record["models_missing"]] == ["mobilefacenet", "faceres"]
+    text = render_verify_markdown(record)
+    assert "covered only dlib-resnet; mobilefacenet, faceres could not be loaded" in text
+    assert "npm is not installed" in text and "AUDIT_MODELS" in text
 
 
 def test_each_photo_is_queried_in_exactly_one_fold(tmp_path):

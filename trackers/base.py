@@ -45,6 +45,12 @@ class Tracker(Plugin, ABC):
         """Release what `fit` created (cloud collections); nothing to do for local trackers."""
 
     @property
+    def model(self) -> str:
+        """The face model behind the tracker, as results name it (`tracker_extractor`): a service
+        or a model trained on the tracker's own photos is named by the tracker."""
+        return self.name
+
+    @property
     def skipped_(self) -> dict[Path, str]:
         return getattr(self, "_fit_skipped", {})
 
@@ -71,6 +77,10 @@ class EmbeddingTracker(Tracker):
         if self._pipeline is None:
             self._pipeline = FacePipeline(load_extractor(self.extractor), face_detector=self.face_detector)
         return self._pipeline
+
+    @property
+    def model(self) -> str:
+        return self.name if self.extractor is None else extractor_spec(self.extractor).model_id
 
     def embed(self, photos: list[Path], description: str) -> tuple[np.ndarray, list[Path], dict[Path, str]]:
         result = self.pipeline.embed_cached(photos, description, progress=len(photos) > 64)

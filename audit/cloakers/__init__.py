@@ -14,6 +14,7 @@ from audit.cloakers.base import Cloaker, ImageCloaker
 from audit.cloakers.external import CommandCloak, OfficialFawkes
 from audit.cloakers.fawkes import FawkesCloak
 from audit.cloakers.fawkes_targeted import FawkesTargetedCloak
+from audit.cloakers.lowkey import LowKeyCloak
 from audit.cloakers.none import NoCloak
 from audit.cloakers.noise import NoiseCloak
 from audit.cloakers.precomputed import PrecomputedCloak
@@ -21,7 +22,7 @@ from audit.options import Spec, parse_spec
 from audit.plugins import build_registered, construct, registry, summaries
 
 ENTRY_POINT_GROUP = "cloak_audit.cloakers"
-BUILT_IN: dict[str, type[Cloaker]] = registry(NoCloak, NoiseCloak, FawkesCloak, CommandCloak, PrecomputedCloak)
+BUILT_IN: dict[str, type[Cloaker]] = registry(NoCloak, NoiseCloak, FawkesCloak, LowKeyCloak, CommandCloak, PrecomputedCloak)
 FAWKES_IMPLEMENTATIONS = ("auto", "builtin", "official")
 
 

@@ -47,6 +47,13 @@ class Cloaker(Plugin, ABC):
         return {}
 
     @property
+    def cloak_extractors(self) -> list[str]:
+        """The models the cloak was optimised against (their `model_id`s): a tracker on one of them
+        is a white-box test, any other a transfer test. Empty when none is known (an external
+        tool's own models, noise)."""
+        return []
+
+    @property
     def cache_id(self) -> str:
         return f"{super().cache_id}|{self.implementation}"
 

@@ -6,6 +6,11 @@ own, the distance normalised by the source embedding's norm — under a DSSIM hi
 perturbation lives on the full photo and reaches the extractor through the differentiable
 alignment, so "computed on the aligned face, then warped back into the photo" is a single
 step, without a lossy resize of the cloak.
+
+`extractor` may name an ensemble, `[dlib-resnet+mobilefacenet]`: the face is detected once,
+each model cuts its own chip, and the objective is the sum of each model's term, each
+normalised by that model's own source embedding as Fawkes normalises its one. The DSSIM budget
+is measured on the first model's chip.
 """
 
 from __future__ import annotations
@@ -13,12 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from audit.cloakers.base import ImageCloaker
-from audit.extractors import extractor_spec, load_extractor
-from audit.face.align import warp_chips
-from audit.face.detection import build_face_detector
-from audit.face.pipeline import FacePipeline
-from audit.images import PhotoSkipped
+from audit.cloakers.feature_space import FeatureSpaceCloak
 from audit.metrics import dssim
 
 # mode: (DSSIM budget th, max steps, learning rate), Fawkes v1.0.2
@@ -36,8 +36,8 @@ def from_tanh_space(w: torch.Tensor) -> torch.Tensor:
     return (torch.tanh(w) / TANH_SCALE + 0.5) * 255.0
 
 
-class FawkesCloak(ImageCloaker):
-    """Fawkes v1.0 cloak against `extractor` (white-box when the tracker uses the same model).
+class FawkesCloak(FeatureSpaceCloak):
+    """Fawkes v1.0 cloak against `extractor`, one model or `a+b` (white-box when the tracker uses one of them).
 
     `max_change` clips each pixel's change (in grey levels; 255 = unclipped beyond the valid
     pixel range). `device=auto` optimises on a GPU when torch sees one (the cloak is the same
@@ -49,33 +49,22 @@ class FawkesCloak(ImageCloaker):
     variant = "v1.0"
 
     routing = {"impl": "builtin"}
-    renamed = {"detector": "face_detector"}
-
     def __init__(self, mode: str = "low", extractor: str = "dlib-resnet", face_detector: str = "mtcnn",
                  th: float | None = None, max_step: int | None = None, lr: float | None = None,
                  max_change: float = 255.0, batch_size: int = 16, device: str = "auto",
                  output_format: str = "png", quality: int = 95) -> None:
-        super().__init__(output_format, quality)
+        super().__init__(extractor, face_detector, batch_size, device, output_format, quality)
         if mode not in MODES:
             raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(MODES)}")
         if (th is not None and not 0 < th < 0.5) or (max_step is not None and max_step < 1) or \
-                (lr is not None and lr <= 0) or not 0 < max_change <= 255 or batch_size < 1:
-            raise ValueError("fawkes: th must lie in (0, 0.5), max_step and batch_size be at least 1, lr positive, "
+                (lr is not None and lr <= 0) or not 0 < max_change <= 255:
+            raise ValueError("fawkes: th must lie in (0, 0.5), max_step be at least 1, lr positive, "
                              "max_change in (0, 255]")
-        if device != "auto" and not (device == "cpu" or device.startswith("cuda")):
-            raise ValueError(f"fawkes: device={device!r}; use auto, cpu or cuda[:N]")
-        extractor_spec(extractor)
-        build_face_detector(face_detector)
         self.mode = mode
-        self.extractor = extractor
-        self.face_detector = face_detector
         self.th = th
         self.max_step = max_step
         self.lr = lr
         self.max_change = max_change
-        self.batch_size = batch_size
-        self.device = device
-        self._pipeline: FacePipeline | None = None
 
     @property
     def budget(self) -> tuple[float, int, float]:
@@ -84,18 +73,8 @@ class FawkesCloak(ImageCloaker):
         return (default_th if self.th is None else self.th, default_steps if self.max_step is None else self.max_step,
                 default_lr if self.lr is None else self.lr)
 
-    @property
-    def torch_device(self) -> str:
-        return ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
-
-    @property
-    def pipeline(self) -> FacePipeline:
-        if self._pipeline is None:
-            self._pipeline = FacePipeline(load_extractor(self.extractor), face_detector=self.face_detector)
-        return self._pipeline
-
-    def face_targets(self, n_faces: int) -> np.ndarray | None:
-        """Embeddings to pull each face towards; none for v1.0, which only pushes faces away."""
+    def face_targets(self, n_faces: int) -> list[np.ndarray] | None:
+        """Per model, embeddings to pull each face towards; none for v1.0, which only pushes faces away."""
         return None
 
     def objective(self, embeddings: torch.Tensor, source: torch.Tensor,
@@ -103,46 +82,21 @@ class FawkesCloak(ImageCloaker):
         """What the optimiser maximises per face: v1.0's distance from the face's own embedding."""
         return (embeddings - source).norm(dim=1) / source.norm(dim=1)
 
-    def cloak_images(self, images: list[np.ndarray], keys: list[str]) -> list[np.ndarray | str]:
-        targets = self.face_targets(len(images))
-        results: list[np.ndarray | str] = [""] * len(images)
-        by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
-        for index, image in enumerate(images):
-            try:
-                matrix, _ = self.pipeline.chip_matrix(image)
-            except PhotoSkipped as skip:
-                results[index] = skip.reason
-                continue
-            by_shape.setdefault(image.shape, []).append((index, matrix))
-        for group in by_shape.values():
-            for start in range(0, len(group), self.batch_size):
-                batch = group[start : start + self.batch_size]
-                cloaked = self.optimise(np.stack([images[i] for i, _ in batch]), np.stack([m for _, m in batch]),
-                                        [keys[i] for i, _ in batch],
-                                        None if targets is None else targets[[i for i, _ in batch]])
-                for (index, _), photo in zip(batch, cloaked):
-                    results[index] = photo
-        return results
-
-    def optimise(self, photos: np.ndarray, matrices: np.ndarray, keys: list[str],
-                 targets: np.ndarray | None = None) -> np.ndarray:
-        """Cloak same-sized N×H×W×3 uint8 photos whose faces map to chips by N×2×3 matrices.
+    def optimise(self, photos: np.ndarray, matrices: list[np.ndarray], keys: list[str],
+                 targets: list[np.ndarray] | None = None) -> np.ndarray:
+        """Cloak same-sized N×H×W×3 uint8 photos whose faces map to each model's chips by N×2×3 matrices.
 
         Each photo starts from a tiny perturbation seeded by its key (the feature distance has
         no gradient at zero), so its cloak never depends on which photos share its batch.
         """
         th, steps, lr = self.budget
         device = self.torch_device
-        module = self.pipeline.extractor.module.eval().to(device)
-        for parameter in module.parameters():
-            parameter.requires_grad_(False)
-        size = self.pipeline.extractor.input_size
+        models = self.frozen_models(matrices)
         original = torch.from_numpy(photos).permute(0, 3, 1, 2).float().to(device)
-        theta = torch.from_numpy(matrices).float().to(device)
         with torch.no_grad():
-            clean_chips = warp_chips(original, theta, size)
-            source = module(clean_chips)
-        anchors = None if targets is None else torch.from_numpy(targets).float().to(device)
+            clean_chips = models[0].chips(original)
+            sources = [model.embed(original) for model in models]
+        anchors = [None] * len(models) if targets is None else [torch.from_numpy(t).float().to(device) for t in targets]
         start = torch.stack([torch.randn(original.shape[1:], generator=torch.Generator().manual_seed(
             int(key[:15], 16))) for key in keys]).to(device)
         # tanh space keeps every iterate a valid image; measuring the change against the clean
@@ -155,8 +109,9 @@ class FawkesCloak(ImageCloaker):
         best_score = torch.full((len(photos),), -torch.inf, device=device)
         for _ in range(steps):
             pixels = self._clip_change((original + from_tanh_space(w) - round_trip).clamp(0, 255), original)
-            chips = warp_chips(pixels, theta, size)
-            score = self.objective(module(chips), source, anchors)
+            chips = models[0].chips(pixels)
+            score = sum(self.objective(model.embed(pixels), source, anchor)
+                        for model, source, anchor in zip(models, sources, anchors))
             excess = torch.relu(dssim(chips, clean_chips) - th)
             loss = (PENALTY * excess**2 - score).sum()
             optimiser.zero_grad()
@@ -166,7 +121,8 @@ class FawkesCloak(ImageCloaker):
                 best[better] = pixels[better].detach()
                 best_score = torch.where(better, score.detach(), best_score)
             optimiser.step()
-        module.to("cpu")  # the pipeline's other users embed on the CPU
+        for model in models:
+            model.module.to("cpu")  # the pipelines' other users embed on the CPU
         return best.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
 
     def _clip_change(self, pixels: torch.Tensor, original: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,8 @@ Eq. 2 pulls each face's embedding towards a photo of a target identity T; eq. 3 
 public identities outside the tracker's label set: the candidate whose centroid is farthest
 from the user's nearest photo, T = argmax_k min_x ‖Φ(x) − C_k‖. A far target makes the cloak
 move the face a long way in feature space, and a tracker trained on the cloaked photos learns
-that region as the user.
+that region as the user. Against an ensemble, each model's distances are scaled by its
+embeddings' typical norm (as eq. 2 is normalised) and summed.
 """
 
 from __future__ import annotations
@@ -16,26 +17,31 @@ import numpy as np
 import torch
 
 from audit.cloakers.fawkes import FawkesCloak
-from audit.face.pipeline import EmbeddingResult
 from audit.protocol import rng_for
 
 
 @dataclass(frozen=True)
 class TargetChoice:
     identity: str
-    embeddings: np.ndarray  # the target's photos, the farthest from the user's photos first
+    embeddings: list[np.ndarray]  # per model: the target's photos, the farthest from the user's photos first
 
 
-def select_target(user: np.ndarray, centroids: np.ndarray) -> int:
-    """Eq. 3: the index of the centroid farthest from the user's nearest photo."""
-    distances = np.linalg.norm(user[:, None, :] - centroids[None, :, :], axis=2)
-    return int(distances.min(axis=0).argmax())
+def ensemble_distances(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+    """len(a)×len(b) distances summed over models, each model's divided by the mean norm of b's rows
+    in it (a constant per model: with one model, the paper's plain distances rank the same)."""
+    return sum(np.linalg.norm(x[:, None, :] - y[None, :, :], axis=2) / np.linalg.norm(y, axis=1).mean()
+               for x, y in zip(a, b))
 
 
-def rank_target_photos(user: np.ndarray, target: np.ndarray) -> np.ndarray:
+def select_target(user: list[np.ndarray], centroids: list[np.ndarray]) -> int:
+    """Eq. 3: the index of the centroid farthest from the user's nearest photo (per model lists)."""
+    return int(ensemble_distances(user, centroids).min(axis=0).argmax())
+
+
+def rank_target_photos(user: list[np.ndarray], target: list[np.ndarray]) -> list[np.ndarray]:
     """The target's photos ordered by distance to the user's nearest photo, farthest first (as Fawkes pairs them)."""
-    distances = np.linalg.norm(user[:, None, :] - target[None, :, :], axis=2).min(axis=0)
-    return target[np.argsort(-distances, kind="stable")]
+    order = np.argsort(-ensemble_distances(user, target).min(axis=0), kind="stable")
+    return [t[order] for t in target]
 
 
 class FawkesTargetedCloak(FawkesCloak):
@@ -60,7 +66,7 @@ class FawkesTargetedCloak(FawkesCloak):
         self.target_photos = target_photos
         self.seed = seed
         self._pool: dict[str, list[Path]] = {}
-        self._centroids: tuple[list[str], np.ndarray, dict[str, np.ndarray]] | None = None
+        self._centroids: tuple[list[str], list[np.ndarray], dict[str, list[np.ndarray]]] | None = None
         self._choice: TargetChoice | None = None
 
     @property
@@ -84,8 +90,8 @@ class FawkesTargetedCloak(FawkesCloak):
     def choose_target(self, photos: list[Path]) -> TargetChoice | None:
         """The user's target by eq. 3, or None when none of the photos has a usable face."""
         names, centroids, members = self._candidate_centroids()
-        user = self._embed(photos).embeddings
-        if len(user) == 0:
+        user = self._embed(photos)
+        if len(user[0]) == 0:
             return None
         identity = names[select_target(user, centroids)]
         return TargetChoice(identity, rank_target_photos(user, members[identity]))
@@ -97,11 +103,10 @@ class FawkesTargetedCloak(FawkesCloak):
         finally:
             self._choice = None
 
-    def face_targets(self, n_faces: int) -> np.ndarray | None:
+    def face_targets(self, n_faces: int) -> list[np.ndarray] | None:
         if self._choice is None:  # no face in any photo: every one is skipped before optimising
             return None
-        ranked = self._choice.embeddings
-        return ranked[np.arange(n_faces) % len(ranked)]
+        return [ranked[np.arange(n_faces) % len(ranked)] for ranked in self._choice.embeddings]
 
     def objective(self, embeddings: torch.Tensor, source: torch.Tensor,
                   targets: torch.Tensor | None) -> torch.Tensor:
@@ -110,19 +115,20 @@ class FawkesTargetedCloak(FawkesCloak):
             raise RuntimeError("fawkes v0.3: optimising a face without a target")
         return -(embeddings - targets).norm(dim=1) / targets.norm(dim=1)
 
-    def _candidate_centroids(self) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    def _candidate_centroids(self) -> tuple[list[str], list[np.ndarray], dict[str, list[np.ndarray]]]:
         if self._centroids is None:
             if not self._pool:
                 raise self._no_candidates()
             members = {}
             for name, paths in self._pool.items():
-                found = self._embed(paths).embeddings
-                if len(found):
+                found = self._embed(paths)
+                if len(found[0]):
                     members[name] = found
             if not members:
                 raise ValueError("fawkes v0.3: no face found in any candidate target's photos")
             names = sorted(members)
-            self._centroids = names, np.stack([members[n].mean(axis=0) for n in names]), members
+            centroids = [np.stack([members[n][k].mean(axis=0) for n in names]) for k in range(len(self.pipelines))]
+            self._centroids = names, centroids, members
         return self._centroids
 
     def _no_candidates(self) -> ValueError:
@@ -130,5 +136,8 @@ class FawkesTargetedCloak(FawkesCloak):
                           f"{self.min_target_photos} photos to pick a target from; there are none (use --labels K "
                           "below the number of eligible identities, or lower min_target_photos)")
 
-    def _embed(self, paths: list[Path]) -> EmbeddingResult:
-        return self.pipeline.embed_cached(paths, progress=False)
+    def _embed(self, paths: list[Path]) -> list[np.ndarray]:
+        """Per model, the embeddings of the photos every model could embed (same order in each)."""
+        results = [pipeline.embed_cached(paths, progress=False) for pipeline in self.pipelines]
+        common = set.intersection(*(set(r.paths) for r in results))
+        return [r.embeddings[[i for i, p in enumerate(r.paths) if p in common]] for r in results]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audit.extractors.base import Extractor, ExtractorSpec
-from audit.options import parse_spec
+from audit.options import parse_spec, split_top_level, unbracket
 from audit.plugins import build_registered, registry, summaries
 
 
@@ -26,9 +26,23 @@ def extractor_spec(spec_text: str) -> ExtractorSpec:
     return build_registered(_registry(), parse_spec(spec_text), "extractor")
 
 
+def ensemble_specs(text: str) -> list[ExtractorSpec]:
+    """`dlib-resnet+mobilefacenet` (written `[dlib-resnet+mobilefacenet]` inside another spec) → each
+    member checked, in order; one model is an ensemble of one. A member with options is bracketed:
+    `dlib-resnet+[faceres:margin=0.2]`."""
+    members = [unbracket(part) for part in split_top_level(text, "+")]
+    if any(not member for member in members):
+        raise ValueError(f"extractor ensemble {text!r}: an empty member (write a+b)")
+    specs = [extractor_spec(member) for member in members]
+    seen = [spec.model_id for spec in specs]
+    if len(set(seen)) < len(seen):
+        raise ValueError(f"extractor ensemble {text!r} names a model twice")
+    return specs
+
+
 def load_extractor(spec_text: str) -> Extractor:
     """Build an extractor from `name[:options]`, e.g. `dlib-resnet` or `onnx:model.onnx,size=112`."""
     return extractor_spec(spec_text).load()
 
 
-__all__ = ["Extractor", "ExtractorSpec", "available_extractors", "extractor_spec", "load_extractor"]
+__all__ = ["Extractor", "ExtractorSpec", "available_extractors", "ensemble_specs", "extractor_spec", "load_extractor"]

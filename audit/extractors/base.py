@@ -88,6 +88,13 @@ class ExtractorSpec(Plugin, ABC):
     def build(self) -> Extractor:
         """The extractor, weights loaded."""
 
+    @property
+    def model_id(self) -> str:
+        """Which model this is, for telling white-box from transfer: the name and any option not at
+        its default (`mobilefacenet`, `onnx:path=/m.onnx`), however the spec was written."""
+        defaults = self.parameters()
+        return format_spec(self.name, {k: v for k, v in self.params().items() if v != defaults[k].default})
+
     def load(self) -> Extractor:
         extractor = self.build()
         extractor.params = self.params()

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from audit.cache import Cached, EmbeddingCache
 from audit.extractors.base import Extractor
 from audit.face.align import warp_chips
-from audit.face.detection import PICK_RULE_ID, build_face_detector, pick_face
+from audit.face.detection import PICK_RULE_ID, Face, build_face_detector, pick_face
 from audit.images import PhotoSkipped, decode_image
 
 NO_FACE = "no face detected"
@@ -61,10 +61,14 @@ class FacePipeline:
                  f"{self.face_detector.cache_id}|{PICK_RULE_ID}|{self.alignment.cache_id}|{self.fallback}")
         return f"{front}|{e.cache_id}|{e.weights_id}|{e.input_size}"
 
+    def face(self, image: np.ndarray) -> Face | None:
+        """The face this pipeline embeds in a photo (the detector's, by the pick rule), if any."""
+        return pick_face(self.face_detector.detect(image), image.shape)
+
     def chip_matrix(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
         """The chip→photo matrix for the chosen face, and whether the centre fallback was used."""
         size = self.extractor.input_size
-        face = pick_face(self.face_detector.detect(image), image.shape)
+        face = self.face(image)
         if face is not None:
             return self.alignment.matrix(face, size), False
         if self.fallback == "skip":

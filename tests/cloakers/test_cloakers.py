@@ -57,6 +57,7 @@ def spec_for(name: str, tmp_path: Path, precomputed_dir: Path) -> str:
     copy = executable(tmp_path / "copy.py", f"#!{sys.executable}\nimport shutil, sys\n"
                       "shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=True)\n")
     return {"none": "none", "noise": "noise:dssim=0.01", "fawkes": "fawkes:mode=low,max_step=3,impl=builtin",
+            "lowkey": "lowkey:steps=2",
             "command": f"command:template={copy} {{input_dir}} {{output_dir}}",
             "precomputed": f"precomputed:dir={precomputed_dir}"}[name]
 

@@ -14,15 +14,24 @@ def test_target_is_the_centroid_farthest_from_the_users_nearest_photo():
     centroids = np.array([[5.0, 4.0],    # nearest user photo at 6.4
                           [-7.0, 0.0],   # 7.0 from the nearest photo, though 12.0 on average
                           [20.0, 0.0]])  # 10.0 from the nearest photo, 15.0 on average
-    assert select_target(user, centroids) == 2
+    assert select_target([user], [centroids]) == 2
     # eq. 3 uses the nearest photo, not the mean: minima 9.0, 8.0, 5.0 but means 9.0, 13.0, 10.0
-    assert select_target(user, np.array([[5.0, 7.5], [-8.0, 0.0], [15.0, 0.0]])) == 0
+    assert select_target([user], [np.array([[5.0, 7.5], [-8.0, 0.0], [15.0, 0.0]])]) == 0
+
+
+def test_against_an_ensemble_each_models_distances_count_at_their_own_scale():
+    user = [np.array([[0.0, 0.0]]), np.array([[0.0, 0.0]])]
+    # model 1 (norms ~10) prefers centroid 1 by 3; model 2 (norms ~100) prefers centroid 0 by 20:
+    # in raw units model 2 would decide, scaled by each model's norm model 1's larger share wins
+    centroids = [np.array([[8.0, 0.0], [11.0, 0.0]]), np.array([[110.0, 0.0], [90.0, 0.0]])]
+    assert select_target(user, centroids) == 1
+    assert select_target(user[1:], centroids[1:]) == 0
 
 
 def test_target_photos_are_paired_farthest_first():
     user = np.array([[0.0, 0.0]])
     target = np.array([[1.0, 0.0], [3.0, 0.0], [2.0, 0.0]])
-    assert rank_target_photos(user, target)[:, 0].tolist() == [3.0, 2.0, 1.0]
+    assert rank_target_photos([user], [target])[0][:, 0].tolist() == [3.0, 2.0, 1.0]
 
 
 def test_variant_selection_and_its_errors():
@@ -58,7 +67,7 @@ def test_cloak_pulls_the_face_towards_the_chosen_public_identity(small_lfw, tmp_
     # the choice agrees with eq. 3 computed here from the same embeddings
     centroids = {name: embed(paths[:6]).mean(axis=0) for name, paths in public.items()}
     names = sorted(centroids)
-    expected = names[select_target(embed(user_photos), np.stack([centroids[n] for n in names]))]
+    expected = names[select_target([embed(user_photos)], [np.stack([centroids[n] for n in names])])]
     assert cloaker.user_notes(user_photos) == {"target": expected}
 
     cloaked = cloaker.cloak(user_photos, tmp_path)

@@ -1,0 +1,121 @@
+"""What the built-in cloaks share: one face detection per photo, every model of an ensemble
+cutting its own chip from it, and photos optimised in batches through the differentiable
+alignment (the perturbation lives on the full photo)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from audit.cloakers.base import ImageCloaker
+from audit.extractors import Extractor, ensemble_specs
+from audit.face.align import warp_chips
+from audit.face.detection import build_face_detector
+from audit.face.pipeline import NO_FACE, FacePipeline
+from audit.images import PhotoSkipped
+
+
+@dataclass
+class FrozenModel:
+    """One model of the ensemble during an optimisation: its module (weights frozen, on the
+    optimising device) and where each photo's face lies in its chip."""
+
+    module: torch.nn.Module
+    theta: torch.Tensor  # N×2×3 chip→photo
+    size: int
+
+    @classmethod
+    def of(cls, extractor: Extractor, matrices: np.ndarray, device: str) -> "FrozenModel":
+        module = extractor.module.eval().to(device)
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        return cls(module, torch.from_numpy(matrices).float().to(device), extractor.input_size)
+
+    def chips(self, photos: torch.Tensor) -> torch.Tensor:
+        return warp_chips(photos, self.theta, self.size)
+
+    def embed(self, photos: torch.Tensor) -> torch.Tensor:
+        return self.module(self.chips(photos))
+
+
+class FeatureSpaceCloak(ImageCloaker):
+    """A cloak optimised in the feature space of `extractor`: one model, or an ensemble `a+b`
+    (written `[a+b]` inside a spec). `device=auto` optimises on a GPU when torch sees one."""
+
+    renamed = {"detector": "face_detector"}
+
+    def __init__(self, extractor: str = "dlib-resnet", face_detector: str = "mtcnn", batch_size: int = 16,
+                 device: str = "auto", output_format: str = "png", quality: int = 95) -> None:
+        super().__init__(output_format, quality)
+        if batch_size < 1:
+            raise ValueError(f"{self.name}: batch_size must be at least 1")
+        if device != "auto" and not (device == "cpu" or device.startswith("cuda")):
+            raise ValueError(f"{self.name}: device={device!r}; use auto, cpu or cuda[:N]")
+        ensemble_specs(extractor)
+        build_face_detector(face_detector)
+        self.extractor = extractor
+        self.face_detector = face_detector
+        self.batch_size = batch_size
+        self.device = device
+        self._pipelines: list[FacePipeline] | None = None
+
+    @property
+    def torch_device(self) -> str:
+        return ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
+
+    @property
+    def cloak_extractors(self) -> list[str]:
+        return [spec.model_id for spec in ensemble_specs(self.extractor)]
+
+    @property
+    def pipelines(self) -> list[FacePipeline]:
+        """One face pipeline per model of the ensemble (models load on first use)."""
+        if self._pipelines is None:
+            self._pipelines = [FacePipeline(spec.load(), face_detector=self.face_detector)
+                               for spec in ensemble_specs(self.extractor)]
+        return self._pipelines
+
+    def chip_matrices(self, image: np.ndarray) -> list[np.ndarray]:
+        """Each model's chip→photo matrix for the one face detected in the photo."""
+        face = self.pipelines[0].face(image)
+        if face is None:
+            raise PhotoSkipped(NO_FACE)
+        return [p.alignment.matrix(face, p.extractor.input_size) for p in self.pipelines]
+
+    def face_targets(self, n_faces: int) -> list[np.ndarray] | None:
+        """Per model, embeddings to pull each face towards (a targeted cloak); None for untargeted ones."""
+        return None
+
+    def frozen_models(self, matrices: list[np.ndarray]) -> list[FrozenModel]:
+        return [FrozenModel.of(p.extractor, m, self.torch_device) for p, m in zip(self.pipelines, matrices)]
+
+    @abstractmethod
+    def optimise(self, photos: np.ndarray, matrices: list[np.ndarray], keys: list[str],
+                 targets: list[np.ndarray] | None = None) -> np.ndarray:
+        """Cloak same-sized N×H×W×3 uint8 photos whose faces map to each model's chips by N×2×3 matrices."""
+
+    def cloak_images(self, images: list[np.ndarray], keys: list[str]) -> list[np.ndarray | str]:
+        targets = self.face_targets(len(images))
+        results: list[np.ndarray | str] = [""] * len(images)
+        by_shape: dict[tuple[int, ...], list[tuple[int, list[np.ndarray]]]] = {}
+        for index, image in enumerate(images):
+            try:
+                matrices = self.chip_matrices(image)
+            except PhotoSkipped as skip:
+                results[index] = skip.reason
+                continue
+            by_shape.setdefault(image.shape, []).append((index, matrices))
+        for group in by_shape.values():
+            for start in range(0, len(group), self.batch_size):
+                batch = group[start : start + self.batch_size]
+                chosen = [i for i, _ in batch]
+                cloaked = self.optimise(np.stack([images[i] for i in chosen]),
+                                        [np.stack([m[k] for _, m in batch]) for k in range(len(self.pipelines))],
+                                        [keys[i] for i in chosen],
+                                        None if targets is None else [t[chosen] for t in targets])
+                for (index, _), photo in zip(batch, cloaked):
+                    results[index] = photo
+        return results
