@@ -30,7 +30,8 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
 
     def lead(result: dict) -> list[str]:
         """The cells that say which result a row belongs to."""
-        return [f"`{result['tracker']}`", model_text(result), result["countermeasure"], *(str(result[k]) for k in swept)]
+        return [f"`{result['tracker']}`", model_text(result), result["countermeasure"],
+                *(str(result[k]) for k in swept)]
 
     def rank_text(result: dict) -> str:
         rank = result.get("rank_k")

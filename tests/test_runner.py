@@ -27,7 +27,8 @@ def test_report_has_the_documented_fields_and_is_deterministic(small_lfw, tmp_pa
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert report["schema_version"] == 1
     assert report["cloaker"] == {"name": "noise", "spec": "noise:dssim=0.005", "implementation": "built-in",
-                                 "params": {"dssim": 0.005, "seed": 0, "output_format": "png", "quality": 95}}
+                                 "params": {"dssim": 0.005, "seed": 0, "output_format": "png", "quality": 95},
+                                 "cloak_extractors": []}
     assert report["perturbation"]["dssim_mean"] == pytest.approx(0.005, abs=0.0005)
     assert {"dssim_max", "psnr_mean", "seconds_per_photo"} <= set(report["perturbation"])
     assert [r["tracker"] for r in report["results"]] == ["faiss", "linear-probe"]
@@ -38,6 +39,8 @@ def test_report_has_the_documented_fields_and_is_deterministic(small_lfw, tmp_pa
         assert result["protection"]["n_users"] == 2
         assert len(result["per_user"]) == 2
         assert result["normal_accuracy"]["rate"] >= 0.9  # a real tracker on real faces
+        # noise was optimised against no model: every cell is a transfer cell
+        assert (result["tracker_extractor"], result["cloak_extractors"], result["transfer"]) == ("dlib-resnet", [], True)
     assert "rank_k" in report["results"][0]
     assert {"packages", "seed", "command_line"} <= set(report["environment"])
     assert report["results"] == json.loads((tmp_path / "b" / "report.json").read_text())["results"]
@@ -112,7 +115,7 @@ def test_bad_run_options_fail_before_any_work(small_lfw, tmp_path, args, message
 
 def test_fawkes_v03_targets_a_public_identity_outside_the_label_set(small_lfw, tmp_path):
     args = ["--cloaker", "fawkes:variant=v0.3,impl=builtin,max_step=2,target_photos=3", "--labels", "4",
-            "--tracker", "faiss"]
+            "--tracker", "faiss", "--tracker", "faiss:extractor=mobilefacenet"]
     result = run(small_lfw, tmp_path / "out", *args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -121,6 +124,10 @@ def test_fawkes_v03_targets_a_public_identity_outside_the_label_set(small_lfw, t
     identities = {folder.name for folder in small_lfw.iterdir()}
     assert all(t in identities and t not in report["protocol"]["labels"] for t in targets.values())
     assert report["cloaker"]["spec"].startswith("fawkes:impl=builtin,variant=v0.3")
+    # the cloak was optimised on dlib-resnet: a self-check there, a transfer test on MobileFaceNet
+    assert [(r["tracker_extractor"], r["transfer"]) for r in report["results"]] == [("dlib-resnet", False),
+                                                                                     ("mobilefacenet", True)]
+    assert "mobilefacenet (transfer)" in (tmp_path / "out" / "report.md").read_text()
     assert f"Cloak target for {min(targets)}: {targets[min(targets)]}." in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -136,7 +143,7 @@ def test_countermeasure_sweeps_give_one_result_each_beside_none(small_lfw, tmp_p
     for entry in report["results"]:
         assert entry["normal_accuracy"]["n_photos"] > 0 and entry["protection"]["n_users"] == 2
     markdown = (tmp_path / "out" / "report.md").read_text()
-    assert "| `faiss` | jpeg:quality=10,at=[train,test] |" in markdown
+    assert "| `faiss` | dlib-resnet (transfer) | jpeg:quality=10,at=[train,test] |" in markdown  # `none` saw no model
     assert "countermeasure" in report["timings"]
 
 

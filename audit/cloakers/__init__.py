@@ -22,7 +22,8 @@ from audit.options import Spec, parse_spec
 from audit.plugins import build_registered, construct, registry, summaries
 
 ENTRY_POINT_GROUP = "cloak_audit.cloakers"
-BUILT_IN: dict[str, type[Cloaker]] = registry(NoCloak, NoiseCloak, FawkesCloak, LowKeyCloak, CommandCloak, PrecomputedCloak)
+BUILT_IN: dict[str, type[Cloaker]] = registry(NoCloak, NoiseCloak, FawkesCloak, LowKeyCloak, CommandCloak,
+                                              PrecomputedCloak)
 FAWKES_IMPLEMENTATIONS = ("auto", "builtin", "official")
 
 

@@ -34,7 +34,8 @@ SMOOTHING_KERNEL = 7
 SMOOTHING_SIGMA = 3.0
 
 
-def gaussian_smoothing(photos: torch.Tensor, kernel: int = SMOOTHING_KERNEL, sigma: float = SMOOTHING_SIGMA) -> torch.Tensor:
+def gaussian_smoothing(photos: torch.Tensor, kernel: int = SMOOTHING_KERNEL,
+                       sigma: float = SMOOTHING_SIGMA) -> torch.Tensor:
     """LowKey's G: a depthwise Gaussian, reflect-padded so the photo keeps its size."""
     steps = torch.arange(kernel, dtype=photos.dtype, device=photos.device) - (kernel - 1) / 2
     line = torch.exp(-steps**2 / (2 * sigma**2))

@@ -14,7 +14,8 @@ def _registry() -> dict[str, type[ExtractorSpec]]:
     from audit.extractors.mobilefacenet import MobileFaceNetSpec
     from audit.extractors.user_models import OnnxSpec, TorchscriptSpec
 
-    return registry(DlibResnetSpec, MobileFaceNetSpec, FaceResSpec, FacenetVggface2Spec, FacenetCasiaSpec, OnnxSpec, TorchscriptSpec)
+    return registry(DlibResnetSpec, MobileFaceNetSpec, FaceResSpec, FacenetVggface2Spec, FacenetCasiaSpec, OnnxSpec,
+                    TorchscriptSpec)
 
 
 def available_extractors() -> dict[str, str]:

@@ -52,14 +52,14 @@ class FacenetSpec(WeightsFileSpec):
 
 
 class FacenetVggface2Spec(FacenetSpec):
-    """facenet-pytorch InceptionResnetV1, VGGFace2 (download or weights=PATH)."""
+    """facenet-pytorch InceptionResnetV1 (trained on VGGFace2, research-only; MIT weights; download or weights=)"""
 
     name = "facenet-vggface2"
     dataset = "vggface2"
 
 
 class FacenetCasiaSpec(FacenetSpec):
-    """facenet-pytorch InceptionResnetV1, CASIA-WebFace (download or weights=PATH)."""
+    """facenet-pytorch InceptionResnetV1 (trained on CASIA-WebFace, research-only; MIT weights; download or weights=)"""
 
     name = "facenet-casia"
     dataset = "casia-webface"

@@ -53,8 +53,8 @@ def test_every_result_user_and_skip_reaches_markdown_and_json(tmp_path):
     skipped = [{"path": "Bob/Bob_0001.jpg", "stage": "detect", "reason": "no face found"}]
     json_path, md_path = write_reports(report(results, skipped), tmp_path / "out")
     markdown = md_path.read_text()
-    assert "| `faiss` | none | 90.0% [70.0, 100.0] | 0.0% [0.0, 10.0] |" in markdown
-    assert "| `linear-probe` | none | 10.0% [0.0, 30.0] |" in markdown
+    assert "| `faiss` | ? | none | 90.0% [70.0, 100.0] | 0.0% [0.0, 10.0] |" in markdown
+    assert "| `linear-probe` | ? | none | 10.0% [0.0, 30.0] |" in markdown
     assert markdown.count("Ada_Lovelace") == 2  # one per-user row per tracker
     assert "| `Bob/Bob_0001.jpg` | detect | no face found |" in markdown
     assert "PSNR mean n/a" in markdown
@@ -67,8 +67,8 @@ def test_swept_scenarios_get_their_own_columns_only_when_they_vary(tmp_path):
     leaky = [dict(result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1)), leak_ratio=leak, n_labels=60)
              for leak in (0.0, 0.5)]
     markdown = render_markdown(report(leaky))
-    assert "| tracker | countermeasure | leak ratio | protection |" in markdown
-    assert "| `faiss` | none | 0.5 | 90.0% [70.0, 100.0] |" in markdown
+    assert "| tracker | tracker model | countermeasure | leak ratio | protection |" in markdown
+    assert "| `faiss` | ? | none | 0.5 | 90.0% [70.0, 100.0] |" in markdown
     assert "labels |" not in markdown  # the label count did not vary
     assert "leak ratio |" not in render_markdown(report(leaky[:1]))
 
@@ -95,3 +95,30 @@ def test_console_summary_lists_each_tracker():
     print_summary(report([result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1))]), console)
     text = console.export_text()
     assert "faiss" in text and "90.0% [70.0, 100.0]" in text and "protects" in text
+
+
+def modelled(tracker: str, model: str, cloak_models: list[str], protection: dict) -> dict:
+    return {**result(tracker, protection, rate(0.0, 0.0, 0.1)), "tracker_extractor": model,
+            "cloak_extractors": cloak_models, "transfer": model not in cloak_models}
+
+
+def test_white_box_and_transfer_cells_are_told_apart_with_a_model_matrix(tmp_path):
+    from reports.formatting import model_matrix, model_text
+    from reports.html import render_run_html
+
+    results = [modelled("linear-probe", "dlib-resnet", ["dlib-resnet"], rate(0.95, 0.9, 1.0)),
+               modelled("linear-probe:extractor=mobilefacenet", "mobilefacenet", ["dlib-resnet"], rate(0.1, 0.0, 0.2)),
+               modelled("faiss:extractor=mobilefacenet", "mobilefacenet", ["dlib-resnet"], rate(0.2, 0.1, 0.3))]
+    assert [model_text(r) for r in results] == ["dlib-resnet (white-box)", "mobilefacenet (transfer)",
+                                                "mobilefacenet (transfer)"]
+    rows, columns, cells = model_matrix(results)
+    assert rows == ["dlib-resnet"] and columns == ["dlib-resnet", "mobilefacenet"]
+    assert cells[("dlib-resnet", "mobilefacenet")] == ["linear-probe 10.0% [0.0, 20.0]", "faiss 20.0% [10.0, 30.0]"]
+    assert cells[("dlib-resnet", "dlib-resnet")] == ["linear-probe 95.0% [90.0, 100.0] (white-box)"]
+    assert model_matrix(results[:1]) is None  # one tracker model: nothing to cross
+    markdown = render_markdown(report(results))
+    assert "| `linear-probe` | dlib-resnet (white-box) |" in markdown and "## Cloak model × tracker model" in markdown
+    page = render_run_html(report(results), [])
+    assert '<span class="transfer">mobilefacenet (transfer)</span>' in page and "Cloak model × tracker model" in page
+    old = result("faiss", rate(0.5, 0.4, 0.6), rate(0.0, 0.0, 0.1))  # a report from before models were named
+    assert model_text(old) == "?" and model_matrix([old]) is None
