@@ -26,6 +26,17 @@ from audit.images import read_image
 LFW = Path(os.environ.get("AUDIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets")) / "lfw"
 
 
+def aligned_chips(pipeline: FacePipeline, photos: list[Path]) -> list[torch.Tensor]:
+    """The pipeline's chip of every photo in which it finds a face."""
+    chips = []
+    for path in photos:
+        try:
+            chips.append(pipeline.chip(read_image(path))[0])
+        except Exception:
+            continue
+    return chips
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chips", type=int, default=512)
@@ -40,12 +51,7 @@ def main() -> None:
     extractor = load_extractor("dlib-resnet")
     pipeline = FacePipeline(extractor)
     start = time.perf_counter()
-    chips = []
-    for path in photos[: args.detect]:
-        try:
-            chips.append(pipeline.chip(read_image(path))[0])
-        except Exception:
-            continue
+    chips = aligned_chips(pipeline, photos[: args.detect])
     detect_rate = args.detect / (time.perf_counter() - start)
     # the same chips for both extractors: aligned chips, repeated up to --chips
     batch = torch.stack([chips[i % len(chips)] for i in range(args.chips)])
@@ -74,12 +80,7 @@ def main() -> None:
     print(f"max |port - dlib| on these chips: {np.abs(ours - reference).max():.2e}")
     for name in filter(None, args.extractors.split(",")):
         other = FacePipeline(load_extractor(name))
-        own = []
-        for path in photos[: args.detect]:
-            try:
-                own.append(other.chip(read_image(path))[0])
-            except Exception:
-                continue
+        own = aligned_chips(other, photos[: args.detect])
         chips_of = torch.stack([own[i % len(own)] for i in range(args.chips)]).round().clamp(0, 255)
         other.extractor.embed(chips_of[: args.batch])  # warm-up
         start = time.perf_counter()

@@ -27,13 +27,18 @@ def test_threshold_chosen_on_other_folds_and_unusable_pairs_are_errors():
     assert results[2].n_unusable == 1
 
 
-def test_check_extractor_on_lfw_folds_1_2(lfw_root, tmp_path):
-    """The project's own pipeline beats dlib's own on the same photos (97.0% on folds 1-2; target 98.5%)."""
+# dlib-resnet: the project's own pipeline beats dlib's own on the same photos (97.0% on folds 1-2).
+# mobilefacenet and faceres: well above their centre-crop figures (96.10 and 97.12 over 10 folds).
+FLOORS = {"dlib-resnet": 0.985, "mobilefacenet": 0.990, "faceres": 0.975}
+
+
+@pytest.mark.parametrize("extractor", FLOORS)
+def test_check_extractor_on_lfw_folds_1_2(extractor, lfw_root, tmp_path):
     out = tmp_path / "check.json"
-    result = CliRunner().invoke(main, ["check-extractor", "--lfw", str(lfw_root), "--folds", "1-2",
-                                       "--json", str(out)])
+    result = CliRunner().invoke(main, ["check-extractor", "--extractor", extractor, "--lfw", str(lfw_root),
+                                       "--folds", "1-2", "--json", str(out)])
     assert result.exit_code == 0, result.output
     record = json.loads(out.read_text())
     assert record["n_photos"] > 1500
-    assert record["mean_accuracy"] >= 0.985, result.output
+    assert record["mean_accuracy"] >= FLOORS[extractor], result.output
     assert "mean accuracy" in result.output

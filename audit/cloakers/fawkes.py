@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from audit.cloakers.feature_space import FeatureSpaceCloak
+from audit.cloakers.feature_space import FeatureSpaceCloak, seeded_noise
 from audit.metrics import dssim
 
 # mode: (DSSIM budget th, max steps, learning rate), Fawkes v1.0.2
@@ -91,14 +91,9 @@ class FawkesCloak(FeatureSpaceCloak):
         """
         th, steps, lr = self.budget
         device = self.torch_device
-        models = self.frozen_models(matrices)
-        original = torch.from_numpy(photos).permute(0, 3, 1, 2).float().to(device)
-        with torch.no_grad():
-            clean_chips = models[0].chips(original)
-            sources = [model.embed(original) for model in models]
+        models, original, clean_chips, sources = self.start_batch(photos, matrices)
         anchors = [None] * len(models) if targets is None else [torch.from_numpy(t).float().to(device) for t in targets]
-        start = torch.stack([torch.randn(original.shape[1:], generator=torch.Generator().manual_seed(
-            int(key[:15], 16))) for key in keys]).to(device)
+        start = seeded_noise(keys, original.shape[1:]).to(device)
         # tanh space keeps every iterate a valid image; measuring the change against the clean
         # point's own round trip keeps untouched pixels (the background) exactly as they were
         clean_w = to_tanh_space(original.clamp(0.5, 254.5))

@@ -41,6 +41,11 @@ class FrozenModel:
         return self.module(self.chips(photos))
 
 
+def seeded_noise(keys: list[str], shape: torch.Size, draw=torch.randn) -> torch.Tensor:
+    """One draw per photo, seeded by the photo's key: a photo's cloak never depends on its batch."""
+    return torch.stack([draw(shape, generator=torch.Generator().manual_seed(int(key[:15], 16))) for key in keys])
+
+
 class FeatureSpaceCloak(ImageCloaker):
     """A cloak optimised in the feature space of `extractor`: one model, or an ensemble `a+b`
     (written `[a+b]` inside a spec). `device=auto` optimises on a GPU when torch sees one."""
@@ -89,8 +94,15 @@ class FeatureSpaceCloak(ImageCloaker):
         """Per model, embeddings to pull each face towards (a targeted cloak); None for untargeted ones."""
         return None
 
-    def frozen_models(self, matrices: list[np.ndarray]) -> list[FrozenModel]:
-        return [FrozenModel.of(p.extractor, m, self.torch_device) for p, m in zip(self.pipelines, matrices)]
+    def start_batch(self, photos: np.ndarray, matrices: list[np.ndarray]
+                    ) -> tuple[list[FrozenModel], torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """What an optimisation starts from: the frozen models, the photos (N×3×H×W float on the
+        device), the first model's clean chips (the DSSIM budget's reference) and every model's
+        clean embeddings."""
+        models = [FrozenModel.of(p.extractor, m, self.torch_device) for p, m in zip(self.pipelines, matrices)]
+        original = torch.from_numpy(photos).permute(0, 3, 1, 2).float().to(self.torch_device)
+        with torch.no_grad():
+            return models, original, models[0].chips(original), [model.embed(original) for model in models]
 
     @abstractmethod
     def optimise(self, photos: np.ndarray, matrices: list[np.ndarray], keys: list[str],

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from audit.cloakers.fawkes import MODES, PENALTY
-from audit.cloakers.feature_space import FeatureSpaceCloak
+from audit.cloakers.feature_space import FeatureSpaceCloak, seeded_noise
 from audit.metrics import dssim as dssim_of
 
 STEPS = 50
@@ -73,13 +73,8 @@ class LowKeyCloak(FeatureSpaceCloak):
         """Signed-gradient ascent from a uniform start seeded by each photo's key (so a photo's cloak
         never depends on its batch); the kept iterate is the farthest within the DSSIM budget."""
         device = self.torch_device
-        models = self.frozen_models(matrices)
-        original = torch.from_numpy(photos).permute(0, 3, 1, 2).float().to(device)
-        with torch.no_grad():
-            clean_chips = models[0].chips(original)
-            sources = [model.embed(original) for model in models]
-        start = torch.stack([torch.rand(original.shape[1:], generator=torch.Generator().manual_seed(
-            int(key[:15], 16))) for key in keys]).to(device)
+        models, original, clean_chips, sources = self.start_batch(photos, matrices)
+        start = seeded_noise(keys, original.shape[1:], torch.rand).to(device)
         pixels = (original + START_NOISE * (2 * start - 1)).clamp(0, 255)
         best = original.clone()
         best_score = torch.full((len(photos),), -torch.inf, device=device)
