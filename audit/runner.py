@@ -117,7 +117,8 @@ def run_audit(options: RunOptions) -> dict:
         return {
             "schema_version": SCHEMA_VERSION,
             "cloaker": {"name": cloaker.name, "spec": cloaker.spec, "implementation": cloaker.implementation,
-                        "params": cloaker.params(), "cloak_extractors": cloaker.cloak_extractors, **({"per_user": user_notes} if user_notes else {}),
+                        "params": cloaker.params(), "cloak_extractors": cloaker.cloak_extractors,
+                        **({"per_user": user_notes} if user_notes else {}),
                         **({"notes": cloaker_notes} if cloaker_notes else {})},
             "perturbation": perturbation_record(costs),
             "examples": examples,
