@@ -19,6 +19,8 @@ photo and reaches every model through the differentiable alignment, as LowKey's 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -64,7 +66,7 @@ class LowKeyCloak(FeatureSpaceCloak):
         self.steps = steps
         self.step_size = step_size
 
-    def check(self, needed: list, dataset: list) -> dict[str, object]:
+    def check(self, needed: list[Path], dataset: list[Path]) -> dict[str, object]:
         return {"substitution": f"perceptual penalty: DSSIM with Fawkes's hinge at {self.dssim} in place of "
                                 "LowKey's 0.05·LPIPS(AlexNet), whose weights cannot be fetched here"}
 
