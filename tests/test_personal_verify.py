@@ -88,6 +88,7 @@ def test_each_photo_is_queried_in_exactly_one_fold(tmp_path):
 
 def fold_result(n: int, hidden: int, control_hidden: int) -> dict:
     return {"tracker_params": {}, "normal_accuracy": {"rate": 0.99, "n_photos": 100},
+            "tracker_extractor": "dlib-resnet", "cloak_extractors": [], "transfer": True,
             "per_user": [{"n_test": n, "hidden": hidden, "control_hidden": control_hidden,
                           "hidden_photos": [f"you/{i}.jpg" for i in range(hidden)]}]}
 
@@ -101,6 +102,7 @@ def test_folds_add_up_to_one_verdict(hidden, control_hidden, verdict):
     result = combine_folds("faiss", "none", halves)
     assert result["tries"] == 20 and result["found"] == 20 - hidden and result["control_found"] == 20 - control_hidden
     assert result["protection"]["rate"] == hidden / 20 and result["verdict"] == verdict == tracker_verdict(result)
+    assert (result["tracker_extractor"], result["transfer"]) == ("dlib-resnet", True)
     lo, hi = result["protection"]["ci95"]
     assert lo <= hidden / 20 <= hi
 
