@@ -24,7 +24,7 @@ from audit.datasets import parse_pairs
 from audit.extractors import load_extractor
 from audit.face.align import BoxAlignment, warp_chips
 from audit.face.detection import MtcnnDetector, pick_face
-from audit.face.pipeline import FacePipeline
+from audit.face.pipeline import centre_crop_matrix
 from audit.images import read_image
 from audit.verification import evaluate_folds, parse_folds
 
@@ -49,7 +49,6 @@ def main() -> None:
     pairs = [p for p in parse_pairs(LFW / "pairs.txt") if p.fold in folds]
     photos = sorted({name for p in pairs for name in (p.first, p.second)})
     extractor = load_extractor(args.extractor)
-    pipeline = FacePipeline(extractor, fallback="centre")
     detector = MtcnnDetector()
     faces = {}
     images = {}
@@ -69,11 +68,8 @@ def main() -> None:
             chips = []
             for name in photos[start : start + 64]:
                 pixels = torch.from_numpy(images[name]).permute(2, 0, 1)[None].float()
-                if faces[name] is None:
-                    pipeline.alignment = alignment
-                    matrix, _ = pipeline.chip_matrix(images[name])
-                else:
-                    matrix = alignment.matrix(faces[name], size)
+                face = faces[name]
+                matrix = centre_crop_matrix(images[name].shape, size) if face is None else alignment.matrix(face, size)
                 chips.append(warp_chips(pixels, torch.from_numpy(matrix)[None].float(), size)[0])
             embeddings.update(zip(photos[start : start + 64], extractor.embed(torch.stack(chips))))
         print(f"{args.extractor} {label}: mean accuracy {accuracy(embeddings, pairs, folds):.4f} "

@@ -42,10 +42,14 @@ def model_matrix(results: list[dict]) -> tuple[list[str], list[str], dict[tuple[
     columns = list(dict.fromkeys(r["tracker_extractor"] for r in plain))
     if len(columns) < 2:
         return None
-    rows = list(dict.fromkeys(" + ".join(r["cloak_extractors"]) or "unknown" for r in plain))
+
+    def cloak_model(r: dict) -> str:
+        return " + ".join(r["cloak_extractors"]) or "unknown"
+
+    rows = list(dict.fromkeys(map(cloak_model, plain)))
     cells: dict[tuple[str, str], list[str]] = {}
     for r in plain:
-        row = " + ".join(r["cloak_extractors"]) or "unknown"
+        row = cloak_model(r)
         kind = r["tracker"].split(":")[0]
         mark = "" if r["transfer"] else " (white-box)"
         cells.setdefault((row, r["tracker_extractor"]), []).append(f"{kind} {rate_text(r['protection'])}{mark}")

@@ -46,7 +46,8 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         *[f"Cloak target for {user}: {note['target']}." for user, note in cloaker.get("per_user", {}).items()
           if "target" in note],
         *precomputed_lines(cloaker.get("notes", {})),
-        *([f"Substitution — {cloaker['notes']['substitution']}."] if "substitution" in cloaker.get("notes", {}) else []),
+        *([f"Substitution — {cloaker['notes']['substitution']}."]
+          if "substitution" in cloaker.get("notes", {}) else []),
         f"Dataset `{protocol['dataset']}`, seed {protocol['seed']}: {len(protocol['users'])} protected users "
         f"({protocol['isolation']}), {protocol['n_labels']} identities, {protocol['n_train_photos']} training and "
         f"{protocol['n_test_photos']} test photos, leak ratio {protocol['leak_ratio']}.",

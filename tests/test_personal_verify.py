@@ -13,9 +13,9 @@ from PIL import Image
 
 from audit.cli import main
 from audit.history import History
-from reports.verify import render_verify_markdown
 from audit.personal_verify import (MIN_PHOTOS, VerifyOptions, combine_folds, person_folds, tracker_verdict,
                                    verify_person)
+from reports.verify import render_verify_markdown
 
 
 def person_folder(small_lfw: Path, tmp_path: Path, n: int, identity_index: int = 0) -> tuple[Path, Path]:

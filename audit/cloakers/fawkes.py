@@ -104,10 +104,10 @@ class FawkesCloak(FeatureSpaceCloak):
         best_score = torch.full((len(photos),), -torch.inf, device=device)
         for _ in range(steps):
             pixels = self._clip_change((original + from_tanh_space(w) - round_trip).clamp(0, 255), original)
-            chips = models[0].chips(pixels)
-            score = sum(self.objective(model.embed(pixels), source, anchor)
-                        for model, source, anchor in zip(models, sources, anchors))
-            excess = torch.relu(dssim(chips, clean_chips) - th)
+            chips = [model.chips(pixels) for model in models]
+            score = sum(self.objective(model.module(c), source, anchor)
+                        for model, c, source, anchor in zip(models, chips, sources, anchors))
+            excess = torch.relu(dssim(chips[0], clean_chips) - th)
             loss = (PENALTY * excess**2 - score).sum()
             optimiser.zero_grad()
             loss.backward()
@@ -116,9 +116,7 @@ class FawkesCloak(FeatureSpaceCloak):
                 best[better] = pixels[better].detach()
                 best_score = torch.where(better, score.detach(), best_score)
             optimiser.step()
-        for model in models:
-            model.module.to("cpu")  # the pipelines' other users embed on the CPU
-        return best.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+        return self.finish_batch(models, best)
 
     def _clip_change(self, pixels: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
         if self.max_change >= 255:

@@ -37,9 +37,6 @@ class FrozenModel:
     def chips(self, photos: torch.Tensor) -> torch.Tensor:
         return warp_chips(photos, self.theta, self.size)
 
-    def embed(self, photos: torch.Tensor) -> torch.Tensor:
-        return self.module(self.chips(photos))
-
 
 def seeded_noise(keys: list[str], shape: torch.Size, draw=torch.randn) -> torch.Tensor:
     """One draw per photo, seeded by the photo's key: a photo's cloak never depends on its batch."""
@@ -102,7 +99,16 @@ class FeatureSpaceCloak(ImageCloaker):
         models = [FrozenModel.of(p.extractor, m, self.torch_device) for p, m in zip(self.pipelines, matrices)]
         original = torch.from_numpy(photos).permute(0, 3, 1, 2).float().to(self.torch_device)
         with torch.no_grad():
-            return models, original, models[0].chips(original), [model.embed(original) for model in models]
+            clean_chips = [model.chips(original) for model in models]
+            return models, original, clean_chips[0], [model.module(c) for model, c in zip(models, clean_chips)]
+
+    @staticmethod
+    def finish_batch(models: list[FrozenModel], best: torch.Tensor) -> np.ndarray:
+        """The kept iterates as N×H×W×3 uint8 photos; the models go back to the CPU, where the
+        pipelines' other users embed."""
+        for model in models:
+            model.module.to("cpu")
+        return best.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
 
     @abstractmethod
     def optimise(self, photos: np.ndarray, matrices: list[np.ndarray], keys: list[str],

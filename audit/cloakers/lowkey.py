@@ -83,9 +83,10 @@ class LowKeyCloak(FeatureSpaceCloak):
         for step in range(self.steps + 1):  # the last pass only scores the final iterate
             pixels.requires_grad_(True)
             smoothed = gaussian_smoothing(pixels)
-            score = sum(((model.embed(view) - source).pow(2).sum(1) / source.norm(dim=1))
-                        for model, source in zip(models, sources) for view in (pixels, smoothed))
-            excess = torch.relu(dssim_of(models[0].chips(pixels), clean_chips) - self.dssim)
+            chips = [[model.chips(view) for view in (pixels, smoothed)] for model in models]
+            score = sum(((model.module(c) - source).pow(2).sum(1) / source.norm(dim=1))
+                        for model, source, views in zip(models, sources, chips) for c in views)
+            excess = torch.relu(dssim_of(chips[0][0], clean_chips) - self.dssim)
             gain = (score - PENALTY * excess**2).sum()
             (gradient,) = torch.autograd.grad(gain, [pixels])
             with torch.no_grad():
@@ -94,6 +95,4 @@ class LowKeyCloak(FeatureSpaceCloak):
                 best_score = torch.where(better, score, best_score)
                 if step < self.steps:
                     pixels = (pixels + self.step_size * gradient.sign()).clamp(0, 255)
-        for model in models:
-            model.module.to("cpu")  # the pipelines' other users embed on the CPU
-        return best.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+        return self.finish_batch(models, best)

@@ -27,6 +27,14 @@ CENTRE_CROP_CENTRE = (0.505, 0.540)
 CENTRE_CROP_SPAN = 0.46
 
 
+def centre_crop_matrix(shape: tuple[int, ...], size: int) -> np.ndarray:
+    """The chip→photo matrix of the `centre` fallback for a photo of this shape."""
+    h, w = shape[:2]
+    step = CENTRE_CROP_SPAN * min(h, w) / (size - 1)
+    return np.array([[step, 0.0, CENTRE_CROP_CENTRE[0] * w - step * (size - 1) / 2],
+                     [0.0, step, CENTRE_CROP_CENTRE[1] * h - step * (size - 1) / 2]])
+
+
 @dataclass
 class EmbeddingResult:
     embeddings: np.ndarray  # N×D float32, one row per entry of `paths`
@@ -73,11 +81,7 @@ class FacePipeline:
             return self.alignment.matrix(face, size), False
         if self.fallback == "skip":
             raise PhotoSkipped(NO_FACE)
-        h, w = image.shape[:2]
-        step = CENTRE_CROP_SPAN * min(h, w) / (size - 1)
-        matrix = np.array([[step, 0.0, CENTRE_CROP_CENTRE[0] * w - step * (size - 1) / 2],
-                           [0.0, step, CENTRE_CROP_CENTRE[1] * h - step * (size - 1) / 2]])
-        return matrix, True
+        return centre_crop_matrix(image.shape, size), True
 
     def chip(self, image: np.ndarray) -> tuple[torch.Tensor, bool]:
         """An aligned 3×S×S float chip (0–255) from an RGB uint8 photo."""

@@ -7,20 +7,16 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from audit.extractors import load_extractor
 from audit.extractors.tfjs_graph import TfjsFormatError, TfjsGraphModule
 from audit.face.align import BoxAlignment
+from tests.extractors.references import reference_outputs
 
 
 @pytest.fixture(scope="module")
 def reference(models_root):
-    folder = models_root / "faceres"
-    saved = np.load(folder / "reference.npz")
-    chips = np.stack([np.asarray(Image.open(folder / "reference-chips" / name).convert("RGB"))
-                      for name in saved["names"]])
-    return torch.from_numpy(chips).permute(0, 3, 1, 2).float(), saved["embeddings"]
+    return reference_outputs(models_root / "faceres")
 
 
 def test_reproduces_tensorflow_js_to_float_precision(reference):

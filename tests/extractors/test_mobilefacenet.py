@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from audit.extractors import load_extractor
+from tests.extractors.references import reference_outputs
 
 
 @pytest.fixture(scope="module")
 def reference(models_root):
-    folder = models_root / "mobilefacenet"
-    saved = np.load(folder / "reference.npz")
-    chips = np.stack([np.asarray(Image.open(folder / "reference-chips" / name).convert("RGB"))
-                      for name in saved["names"]])
-    return torch.from_numpy(chips).permute(0, 3, 1, 2).float(), saved["embeddings"]
+    return reference_outputs(models_root / "mobilefacenet")
 
 
 def test_reproduces_the_tflite_runtime_to_float_precision(reference):
