@@ -1,4 +1,4 @@
-"""Statistics for honest figures: Wilson intervals, bootstrap over users, perceptual cost."""
+"""Statistics for honest figures: Wilson and clustered (users × photos) intervals, perceptual cost."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import stats
 
 Z95 = 1.959963984540054
+SSIM_WINDOW = 11  # pixels; Gaussian σ 1.5, as tf.image.ssim
 
 
 @dataclass(frozen=True)
@@ -37,24 +39,36 @@ def wilson(successes: int, n: int) -> Rate:
     return Rate(p, (low, high), n)
 
 
-def bootstrap_over_users(successes: list[int], totals: list[int], seed: int, rounds: int = 2000) -> Rate:
-    """Pooled rate with a percentile bootstrap that resamples users, not photos.
+def clopper_pearson(successes: float, n: float) -> tuple[float, float]:
+    """Exact binomial 95% interval; `successes` and `n` may be fractional (an effective sample)."""
+    low = 0.0 if successes <= 0 else float(stats.beta.ppf(0.025, successes, n - successes + 1))
+    high = 1.0 if successes >= n else float(stats.beta.ppf(0.975, successes + 1, n - successes))
+    return low, high
 
-    Photos of one user are not independent (one cloak, one face), so the interval that a
-    claim about "users" needs comes from resampling whole users.
+
+def clustered_rate(successes: list[int], totals: list[int]) -> Rate:
+    """Pooled rate over users, with a 95% interval that counts both the users and their photos.
+
+    Photos of one user are not independent (one cloak, one face), so the evidence is fewer
+    photos than it looks: Korn and Graubard's interval (Survey Methodology 24, 1998) shrinks
+    the photos to an effective sample by the design effect that the spread between users shows
+    (the ratio estimator's variance with users as clusters), then by (t₍photos−1₎ / t₍users−1₎)²
+    so that three users cannot claim what three hundred would, and takes Clopper–Pearson's
+    exact interval on it. At 0% or 100%, where the spread says nothing, and with one user, it
+    is Clopper–Pearson over the photos: never a point, unlike a bootstrap over users there.
     """
     s, t = np.asarray(successes, float), np.asarray(totals, float)
-    if len(t) == 0 or t.sum() == 0:
+    n, users = t.sum(), len(t)
+    if n == 0:
         return Rate(float("nan"), (float("nan"), float("nan")), 0)
-    pooled = float(s.sum() / t.sum())
-    if len(t) == 1:
-        return Rate(pooled, wilson(int(s[0]), int(t[0])).ci95, 1)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(t), size=(rounds, len(t)))
-    sums = t[picks].sum(1)
-    rates = s[picks].sum(1)[sums > 0] / sums[sums > 0]
-    lo, hi = np.percentile(rates, [2.5, 97.5])
-    return Rate(pooled, (float(lo), float(hi)), len(t))
+    rate = float(s.sum() / n)
+    effective = n
+    if users > 1 and 0 < rate < 1:
+        variance = users / (users - 1) * float(((s - rate * t) ** 2).sum()) / n**2
+        if variance > 0:
+            effective = min(n, rate * (1 - rate) / variance)
+        effective *= (stats.t.ppf(0.975, n - 1) / stats.t.ppf(0.975, users - 1)) ** 2
+    return Rate(rate, clopper_pearson(rate * effective, effective), users)
 
 
 def difference_interval(a: tuple[list[int], list[int]], b: tuple[list[int], list[int]], paired: bool, seed: int,
@@ -91,7 +105,7 @@ def mcnemar(only_a: int, only_b: int) -> float:
 
 
 @functools.lru_cache(maxsize=16)
-def _valid_blur_matrix(length: int, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def _valid_blur_matrix(length: int, size: int = SSIM_WINDOW, sigma: float = 1.5) -> torch.Tensor:
     """(length − size + 1) × length: each row one Gaussian window over the valid positions."""
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
@@ -105,9 +119,9 @@ def _valid_blur_matrix(length: int, size: int = 11, sigma: float = 1.5) -> torch
     return matrix
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor, max_val: float = 255.0) -> torch.Tensor:
-    """SSIM per image (N×C×H×W → N), as `tf.image.ssim`: 11×11 Gaussian σ 1.5, valid windows,
-    averaged over positions and channels. Differentiable, so cloakers can use it as a loss.
+def ssim_map(a: torch.Tensor, b: torch.Tensor, max_val: float = 255.0) -> torch.Tensor:
+    """SSIM at every valid 11×11 window (N×C×H×W → N×C×(H−10)×(W−10)), Gaussian σ 1.5 as
+    `tf.image.ssim`. Differentiable, so cloakers can use it as a loss.
 
     The Gaussian is separable, so the five local statistics are blurred together as two
     matrix products (much faster on a CPU than a grouped 11×11 convolution).
@@ -120,7 +134,12 @@ def ssim(a: torch.Tensor, b: torch.Tensor, max_val: float = 255.0) -> torch.Tens
     var_a, var_b, cov = aa - mu_a**2, bb - mu_b**2, ab - mu_a * mu_b
     luminance = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1)
     contrast = (2 * cov + c2) / (var_a + var_b + c2)
-    return (luminance * contrast).mean(dim=(1, 2, 3))
+    return luminance * contrast
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, max_val: float = 255.0) -> torch.Tensor:
+    """SSIM per image (N×C×H×W → N), as `tf.image.ssim`: the map averaged over positions and channels."""
+    return ssim_map(a, b, max_val).mean(dim=(1, 2, 3))
 
 
 def dssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -24,16 +24,13 @@ from audit.metrics import wilson
 from audit.protocol import Protocol, ProtocolOptions, build_protocol, rng_for
 from audit.runner import (RunOptions, Timings, environment, evaluate_tracker, measure_cost, perturbation_record,
                           prepare_countermeasure, run_countermeasures, unique_skips)
+from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
 from trackers import CloudTracker, build_tracker
 
 PERSON = "you"  # the person's label among the crowd's identities
 MIN_PHOTOS = 5  # with 5 folds, each photo is queried once while the 4 others are posted
 DEFAULT_TRACKERS = ("faiss", "linear-probe")  # each run on every model of VERIFY_MODELS whose weights are here
 VERIFY_MODELS = ("dlib-resnet", "mobilefacenet", "faceres")
-NOT_PROTECTED_AT = 0.2  # found in at least 80% of tries
-PROTECTED_AT = 0.8  # hidden in at least 80% of tries ...
-BEYOND_CONTROL = 0.5  # ... and by at least 50 points more than without cloaks
-INCONCLUSIVE_CONTROL = 0.5  # a tracker that misses the person half the time uncloaked proves nothing
 
 CAVEATS = (
     "A later, better model can be run on the photos you post today; a cloak only has to fail once.",
@@ -82,12 +79,6 @@ def default_trackers() -> tuple[list[str], list[dict]]:
             continue
         specs += [f"{tracker}:extractor={model}" for tracker in DEFAULT_TRACKERS]
     return specs, missing
-
-
-def verdicts_by_model(results: list[dict]) -> dict[str, str]:
-    """Per tracker model, the weakest verdict of the trackers on it."""
-    models = dict.fromkeys(r["tracker_extractor"] for r in results)
-    return {model: overall_verdict([r for r in results if r["tracker_extractor"] == model]) for model in models}
 
 
 def verify_person(options: VerifyOptions) -> dict:
@@ -223,23 +214,3 @@ def combine_folds(spec: str, countermeasure: str, fold_results: list[dict]) -> d
     }
     result["verdict"] = tracker_verdict(result)
     return result
-
-
-def tracker_verdict(result: dict) -> str:
-    if result["tries"] == 0:
-        return "INCONCLUSIVE"
-    protection, control = result["protection"]["rate"], result["control"]["rate"]
-    if control > INCONCLUSIVE_CONTROL:
-        return "INCONCLUSIVE"
-    if protection <= NOT_PROTECTED_AT:
-        return "NOT PROTECTED"
-    if protection >= PROTECTED_AT and protection - control >= BEYOND_CONTROL:
-        return "PROTECTED"
-    return "PARTLY PROTECTED"
-
-
-def overall_verdict(results: list[dict]) -> str:
-    """The weakest conclusive verdict: a tracker that finds you is the one that matters."""
-    order = ("NOT PROTECTED", "PARTLY PROTECTED", "PROTECTED")
-    conclusive = [r["verdict"] for r in results if r["verdict"] in order]
-    return min(conclusive, key=order.index) if conclusive else "INCONCLUSIVE"

@@ -19,7 +19,7 @@ from audit.cloakers import Cloaker, build_cloaker
 from audit.cloakers.store import CloakStore
 from audit.datasets import load_photos, resolve_dataset
 from audit.images import PhotoSkipped, read_image
-from audit.metrics import PerceptualCost, Rate, bootstrap_over_users, perceptual_cost, wilson
+from audit.metrics import PerceptualCost, Rate, clustered_rate, perceptual_cost, wilson
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
 from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, build_countermeasures
 from countermeasures.cloak_detectors import (CloakDetector, build_cloak_detector, detection_record, features_model,
@@ -433,7 +433,6 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
     hidden = [u["hidden"] for u in per_user]
     control_hidden = [u["control_hidden"] for u in per_user]
     totals = [u["n_test"] for u in per_user]
-    seed = scenario.seed
     scored = build_tracker(adaptive.tracker_spec(tracker)) if adaptive else tracker
     result = {
         "tracker": tracker.label,
@@ -445,8 +444,8 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
         "leak_ratio": scenario.leak_ratio,
         "n_labels": len(protocol.labels),
         "isolation": options.isolation,
-        "protection": rate_record(hidden, totals, seed),
-        "control": rate_record(control_hidden, totals, seed),
+        "protection": rate_record(hidden, totals),
+        "control": rate_record(control_hidden, totals),
         "normal_accuracy": normal_accuracy(other_tests, cloaked_rankings, users),
         "per_user": per_user,
     }
@@ -455,8 +454,8 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
     if adaptive and adaptive.drops_photos:
         result["dropped"] = dropped
     if depth > 1:
-        result["rank_k"] = {"k": depth, "protection": rate_record(ranked_hits["protection"], totals, seed),
-                            "control": rate_record(ranked_hits["control"], totals, seed)}
+        result["rank_k"] = {"k": depth, "protection": rate_record(ranked_hits["protection"], totals),
+                            "control": rate_record(ranked_hits["control"], totals)}
     return result
 
 
@@ -465,12 +464,10 @@ def photo_name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def rate_record(successes: list[int], totals: list[int], seed: int) -> dict:
-    """Pooled rate; `ci95` bootstraps over users, `ci95_photos` is Wilson over the pooled photos."""
-    over_users = bootstrap_over_users(successes, totals, seed)
-    over_photos = wilson(sum(successes), sum(totals))
-    return {"rate": over_users.rate, "ci95": list(over_users.ci95), "ci95_photos": list(over_photos.ci95),
-            "n_photos": sum(totals), "n_users": len(totals)}
+def rate_record(successes: list[int], totals: list[int]) -> dict:
+    """Pooled rate over the users' test photos; `ci95` counts both users and photos (`clustered_rate`)."""
+    pooled = clustered_rate(successes, totals)
+    return {"rate": pooled.rate, "ci95": list(pooled.ci95), "n_photos": sum(totals), "n_users": len(totals)}
 
 
 def normal_accuracy(other_tests: list[tuple[Path, str]], rankings: dict, users: list[str]) -> dict:

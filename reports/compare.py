@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 
 from audit.metrics import difference_interval, mcnemar
+from audit.verdicts import CHANGE_VERDICTS, change_verdict
 from reports.formatting import percent
 
 # Protocol fields that must agree for two runs to have scored the same photos of the same users.
 PAIRING_FIELDS = ("dataset", "users", "seed", "isolation", "min_photos", "max_photos", "train_fraction", "labels")
-VERDICTS = ("better", "worse", "no detectable change")
 
 
 def load_report(path: Path) -> dict:
@@ -86,7 +86,7 @@ def compare_cell(ra: dict, rb: dict, paired: bool, seed: int) -> dict:
             only_a += len(hidden_a - hidden_b)
             only_b += len(hidden_b - hidden_a)
         record["mcnemar"] = {"hidden_only_in_a": only_a, "hidden_only_in_b": only_b, "p": mcnemar(only_a, only_b)}
-    record["verdict"] = "better" if ci[0] > 0 else "worse" if ci[1] < 0 else "no detectable change"
+    record["verdict"] = change_verdict(ci)
     return record
 
 
@@ -126,6 +126,6 @@ def render_comparison_markdown(comparison: dict, name_a: str, name_b: str) -> st
 
 
 def comparison_headline(comparison: dict) -> str:
-    counts = {v: sum(c["verdict"] == v for c in comparison["cells"]) for v in VERDICTS}
+    counts = {v: sum(c["verdict"] == v for c in comparison["cells"]) for v in CHANGE_VERDICTS}
     n = len(comparison["cells"])
     return ", ".join(f"{k} {v}" for v, k in counts.items() if k) + f" ({n} {'cell' if n == 1 else 'cells'})"

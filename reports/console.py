@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from reports.formatting import SWEPT, model_text, rate_text, swept_columns, verdict
+from audit.verdicts import cell_verdict
+from reports.formatting import SWEPT, model_text, rate_text, swept_columns
 
 
 def print_summary(report: dict, console: Console | None = None) -> None:
@@ -18,7 +19,7 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     for result in report["results"]:
         table.add_row(result["tracker"], model_text(result), result["countermeasure"], *(str(result[k]) for k in swept),
                       rate_text(result["protection"]),
-                      rate_text(result["control"]), rate_text(result["normal_accuracy"]), verdict(result))
+                      rate_text(result["control"]), rate_text(result["normal_accuracy"]), cell_verdict(result))
     console.print(table)
     cost = report["perturbation"]
     console.print(f"cloaks: DSSIM mean {cost['dssim_mean']:.4f} (max {cost['dssim_max']:.4f}), "

@@ -16,16 +16,6 @@ def rate_text(record: dict) -> str:
     return f"{percent(record['rate'])} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def verdict(result: dict) -> str:
-    """A plain reading for people checking their own photos: protection beyond the control's."""
-    protection, control = result["protection"], result["control"]
-    if protection["n_photos"] == 0:
-        return "no usable test photos"
-    if protection["ci95"][0] > control["ci95"][1]:
-        return "protects (beyond the control)"
-    return "no protection beyond the control"
-
-
 def model_text(result: dict) -> str:
     """The tracker's face model and how it relates to the cloak: `mobilefacenet (transfer)` when the
     cloak was not optimised against it, `dlib-resnet (white-box)` when it was."""

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from audit.images import PhotoSkipped, encode_image, read_image
+from audit.verdicts import VERDICT_MEANING, cell_verdict
 from reports.compare import cell_figures, comparison_headline, pairing_text
-from reports.formatting import detection_figures, detection_model, model_matrix, model_text, percent, rate_text, verdict
+from reports.formatting import detection_figures, detection_model, model_matrix, model_text, percent, rate_text
 from reports.plots import change_figure, png_bytes, roc_figure
-from reports.verify import VERDICT_MEANING, model_lines, tracker_sentence
+from reports.verify import model_lines, tracker_sentence
 
 DIFFERENCE_GAIN = 10  # cloaks change pixels by a few levels; ×10 makes them visible
 
@@ -126,7 +127,7 @@ def model_matrix_section(results: list[dict]) -> str:
 
 
 def run_tone(result: dict) -> str:
-    return "good" if verdict(result).startswith("protects") else "bad"
+    return "good" if cell_verdict(result).startswith("protects") else "bad"
 
 
 def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
@@ -143,7 +144,7 @@ def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
         sections.append(verdict_box(
             f"<b>{esc(r['tracker'])}</b>{where}, leak ratio {esc(r['leak_ratio'])}: protection "
             f"<b>{esc(rate_text(r['protection']))}</b>, control {esc(rate_text(r['control']))} — "
-            f"<b>{esc(verdict(r))}</b>", run_tone(r)))
+            f"<b>{esc(cell_verdict(r))}</b>", run_tone(r)))
     sections += [
         f"<p>Cloaker <b>{esc(cloaker['name'])}</b> ({esc(cloaker['implementation'])}; "
         f"{esc(', '.join(f'{k}={v}' for k, v in cloaker['params'].items()) or 'no options')}). Dataset "
@@ -161,7 +162,7 @@ def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
                 esc(r["n_labels"]), esc(rate_text(r["protection"])), esc(rate_text(r["control"])),
                 esc(rate_text(r["normal_accuracy"])),
                 esc(f"{rate_text(r['rank_k']['protection'])} (k={r['rank_k']['k']})" if r.get("rank_k") else "—"),
-                esc(verdict(r))] for r in results]),
+                esc(cell_verdict(r))] for r in results]),
     ]
     sections.append(model_matrix_section(results))
     if sweeps:

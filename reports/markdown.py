@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from audit.verdicts import cell_verdict
 from reports.formatting import (SWEPT, detection_figures, detection_model, model_matrix, model_text, percent, rate_text,
-                                swept_columns, verdict)
+                                swept_columns)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -62,7 +63,7 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         "",
         *table(lead_header + ["protection", "control", "normal accuracy", "rank-k protection", "verdict"],
                [lead(r) + [rate_text(r["protection"]), rate_text(r["control"]), rate_text(r["normal_accuracy"]),
-                           rank_text(r), verdict(r)] for r in report["results"]]),
+                           rank_text(r), cell_verdict(r)] for r in report["results"]]),
     ]
     matrix = model_matrix(report["results"])
     if matrix:

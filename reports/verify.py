@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
+from audit.verdicts import VERDICT_MEANING
 from reports.formatting import percent, rate_text
 from reports.markdown import table
-
-VERDICT_MEANING = {
-    "PROTECTED": "the trackers tried here mostly failed to find you",
-    "PARTLY PROTECTED": "the cloaks hid you sometimes, not reliably",
-    "NOT PROTECTED": "a tracker found you in most tries despite the cloaks",
-    "INCONCLUSIVE": "the trackers could not recognize you even without cloaks, so this test says nothing",
-}
 
 
 def tries_text(found: int, tries: int, record: dict) -> str:

@@ -1,4 +1,4 @@
-"""Reports: how rates read, when the verdict says "protects", and that every result reaches the files."""
+"""Reports: how rates read and that every result reaches the files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 from rich.console import Console
 
 from reports import print_summary, render_markdown, write_reports
-from reports.formatting import rate_text, verdict
+from reports.formatting import rate_text
 
 
 def rate(value: float, low: float, high: float, n: int = 20) -> dict:
@@ -37,14 +37,6 @@ def report(results: list[dict], skipped: list[dict] | None = None) -> dict:
 def test_rate_text_reads_as_percent_with_interval_and_na_for_missing():
     assert rate_text(rate(0.875, 0.801, 0.926)) == "87.5% [80.1, 92.6]"
     assert rate_text(rate(math.nan, math.nan, math.nan, 0)) == "n/a"
-
-
-def test_verdict_needs_protection_beyond_the_controls_interval():
-    control = rate(0.05, 0.0, 0.15)
-    assert verdict(result("faiss", rate(0.9, 0.7, 1.0), control)).startswith("protects")
-    # overlapping intervals: a high figure alone is not a claim of protection
-    assert verdict(result("faiss", rate(0.3, 0.1, 0.5), control)).startswith("no protection")
-    assert verdict(result("faiss", rate(math.nan, math.nan, math.nan, 0), control)) == "no usable test photos"
 
 
 def test_every_result_user_and_skip_reaches_markdown_and_json(tmp_path):

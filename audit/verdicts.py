@@ -1,0 +1,64 @@
+"""Every rule that turns rates into words, in one place: a run's cells, `audit verify`, `audit compare`.
+
+The thresholds are named here and documented in the README; reports only print what these
+functions return.
+"""
+
+from __future__ import annotations
+
+# audit verify: rates over one person's tries
+NOT_PROTECTED_AT = 0.2  # found in at least 80% of tries
+PROTECTED_AT = 0.8  # hidden in at least 80% of tries ...
+BEYOND_CONTROL = 0.5  # ... and by at least 50 points more than without cloaks
+INCONCLUSIVE_CONTROL = 0.5  # a tracker that misses the person half the time uncloaked proves nothing
+VERIFY_VERDICTS = ("NOT PROTECTED", "PARTLY PROTECTED", "PROTECTED")  # weakest first
+VERDICT_MEANING = {
+    "PROTECTED": "the trackers tried here mostly failed to find you",
+    "PARTLY PROTECTED": "the cloaks hid you sometimes, not reliably",
+    "NOT PROTECTED": "a tracker found you in most tries despite the cloaks",
+    "INCONCLUSIVE": "the trackers could not recognize you even without cloaks, so this test says nothing",
+}
+
+# audit compare: B's protection minus A's
+CHANGE_VERDICTS = ("better", "worse", "no detectable change")
+
+
+def cell_verdict(result: dict) -> str:
+    """A run's cell protects only when its whole 95% interval lies above the control's."""
+    protection, control = result["protection"], result["control"]
+    if protection["n_photos"] == 0:
+        return "no usable test photos"
+    if protection["ci95"][0] > control["ci95"][1]:
+        return "protects (beyond the control)"
+    return "no protection beyond the control"
+
+
+def tracker_verdict(result: dict) -> str:
+    """`audit verify`'s word for one tracker, from its protection and control rates."""
+    if result["tries"] == 0:
+        return "INCONCLUSIVE"
+    protection, control = result["protection"]["rate"], result["control"]["rate"]
+    if control > INCONCLUSIVE_CONTROL:
+        return "INCONCLUSIVE"
+    if protection <= NOT_PROTECTED_AT:
+        return "NOT PROTECTED"
+    if protection >= PROTECTED_AT and protection - control >= BEYOND_CONTROL:
+        return "PROTECTED"
+    return "PARTLY PROTECTED"
+
+
+def overall_verdict(results: list[dict]) -> str:
+    """The weakest conclusive verdict: a tracker that finds you is the one that matters."""
+    conclusive = [r["verdict"] for r in results if r["verdict"] in VERIFY_VERDICTS]
+    return min(conclusive, key=VERIFY_VERDICTS.index) if conclusive else "INCONCLUSIVE"
+
+
+def verdicts_by_model(results: list[dict]) -> dict[str, str]:
+    """Per tracker model, the weakest verdict of the trackers on it."""
+    models = dict.fromkeys(r["tracker_extractor"] for r in results)
+    return {model: overall_verdict([r for r in results if r["tracker_extractor"] == model]) for model in models}
+
+
+def change_verdict(ci95: tuple[float, float]) -> str:
+    """Better or worse only when the change's whole 95% interval is on one side of zero."""
+    return "better" if ci95[0] > 0 else "worse" if ci95[1] < 0 else "no detectable change"
