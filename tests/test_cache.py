@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 
 from audit.cache import Cached, EmbeddingCache
@@ -36,3 +38,5 @@ def test_cache_key_changes_with_the_pipeline(dlib_resnet):
     assert FacePipeline(dlib_resnet, fallback="centre").cache_id != mtcnn
     assert FacePipeline(dlib_resnet, aligned=True).cache_id != mtcnn
     assert dlib_resnet.weights_id in mtcnn
+    # a model whose output changed for the same weights (mobilefacenet became unit-length) gets a new key
+    assert FacePipeline(replace(dlib_resnet, revision=2)).cache_id != mtcnn

@@ -35,10 +35,13 @@ class Extractor:
     same_person_distance: float | None = None
     box_margin: float | None = None
     params: dict[str, object] = field(default_factory=dict)  # the plugin's options, defaults included
+    # Raised when the module's output changes for the same weights, so cached embeddings of the old one are never reused.
+    revision: int = 1
 
     @property
     def cache_id(self) -> str:
-        return format_spec(self.name, self.params)
+        revision = f"|r{self.revision}" if self.revision > 1 else ""  # revision 1 keeps the entries made before it
+        return format_spec(self.name, self.params) + revision
 
     def alignment_for(self, scheme: str) -> Alignment:
         """How to cut this model's chip from a face found by a detector with `scheme` landmarks."""

@@ -57,4 +57,5 @@ class FaceResSpec(ExtractorSpec):
         graph = TfjsGraphModule(path, EMBEDDING_NODE)
         module = nn.Sequential(CaffeInput(), graph, L2Normalise()).eval()
         weights_id = "faceres:" + "".join(file_sha256(file)[:8] for file in graph.files)
-        return Extractor(self.name, module, INPUT_SIZE, {}, weights_id, box_margin=self.margin)
+        return Extractor(self.name, module, INPUT_SIZE, {}, weights_id, box_margin=self.margin,
+                         revision=2)  # 2: unit-length output

@@ -38,4 +38,5 @@ class MobileFaceNetSpec(WeightsFileSpec):
     def build(self) -> Extractor:
         path = resolve_model_file(WEIGHTS, self.weights, self.name)
         module = nn.Sequential(ArcfaceInput(), TfliteModule(path.read_bytes()), L2Normalise()).eval()
-        return Extractor(self.name, module, INPUT_SIZE, dict(ARCFACE_CHIP), f"mobilefacenet:{file_sha256(path)[:16]}")
+        return Extractor(self.name, module, INPUT_SIZE, dict(ARCFACE_CHIP), f"mobilefacenet:{file_sha256(path)[:16]}",
+                         revision=2)  # 2: unit-length output
