@@ -41,6 +41,9 @@ class Plugin:
     positional: ClassVar[str | None] = None
     # Options the spec must carry to reach this class through its registry (fawkes's `impl=builtin`).
     routing: ClassVar[Mapping[str, str]] = {}
+    # Raised when what the plugin computes changes under the same options, so cached results of the old
+    # version are never reused (a cloak's algorithm, a model's output).
+    revision: ClassVar[int] = 1
     # Old option names, for an error that names the new one.
     renamed: ClassVar[Mapping[str, str]] = {}
     # The options a spec string set (`construct` records them), shown in the label even at their default.
@@ -75,10 +78,15 @@ class Plugin:
     @property
     def cache_id(self) -> str:
         """Every option, defaults included: a new default never reuses an old cache entry."""
-        return format_spec(self.name, {**self.routing, **self.params()})
+        return format_spec(self.name, {**self.routing, **self.params()}) + revision_suffix(self.revision)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
+
+
+def revision_suffix(revision: int) -> str:
+    """What a revision adds to a cache key; nothing for revision 1, so entries made before revisions stay valid."""
+    return f"|r{revision}" if revision > 1 else ""
 
 
 def registry(*classes: type[P]) -> dict[str, type[P]]:

@@ -3,6 +3,8 @@ from dataclasses import replace
 import numpy as np
 
 from audit.cache import Cached, EmbeddingCache
+from audit.extractors import load_extractor
+from audit.extractors.mobilefacenet import MobileFaceNetSpec
 from audit.face.pipeline import FacePipeline
 
 
@@ -40,3 +42,5 @@ def test_cache_key_changes_with_the_pipeline(dlib_resnet):
     assert dlib_resnet.weights_id in mtcnn
     # a model whose output changed for the same weights (mobilefacenet became unit-length) gets a new key
     assert FacePipeline(replace(dlib_resnet, revision=2)).cache_id != mtcnn
+    # the spec's revision reaches the model it loads
+    assert load_extractor("mobilefacenet").revision == MobileFaceNetSpec.revision == 2

@@ -24,8 +24,6 @@ class Cloaker(Plugin, ABC):
 
     name: ClassVar[str]
     implementation: ClassVar[str] = "built-in"
-    # Raised when a built-in cloak's algorithm changes, so cloaks stored by the old one are never reused.
-    revision: ClassVar[int] = 1
     # True when a photo's cloak depends on the user's other photos (a shared target), so a
     # cache must key it on the whole set, not the photo alone.
     depends_on_user_photos: ClassVar[bool] = False
@@ -57,8 +55,7 @@ class Cloaker(Plugin, ABC):
 
     @property
     def cache_id(self) -> str:
-        revision = f"|r{self.revision}" if self.revision > 1 else ""  # revision 1 keeps the stores made before it
-        return f"{super().cache_id}|{self.implementation}{revision}"
+        return f"{super().cache_id}|{self.implementation}"
 
 
 def cloaked_name(original: Path, suffix: str) -> str:

@@ -14,7 +14,7 @@ from torch import nn
 
 from audit.face.align import Alignment, AlignmentTemplate, BoxAlignment
 from audit.options import format_spec
-from audit.plugins import Plugin
+from audit.plugins import Plugin, revision_suffix
 
 
 @dataclass
@@ -35,13 +35,11 @@ class Extractor:
     same_person_distance: float | None = None
     box_margin: float | None = None
     params: dict[str, object] = field(default_factory=dict)  # the plugin's options, defaults included
-    # Raised when the module's output changes for the same weights, so cached embeddings of the old one are never reused.
-    revision: int = 1
+    revision: int = 1  # the spec's `Plugin.revision`: embeddings cached under another are never reused
 
     @property
     def cache_id(self) -> str:
-        revision = f"|r{self.revision}" if self.revision > 1 else ""  # revision 1 keeps the entries made before it
-        return format_spec(self.name, self.params) + revision
+        return format_spec(self.name, self.params) + revision_suffix(self.revision)
 
     def alignment_for(self, scheme: str) -> Alignment:
         """How to cut this model's chip from a face found by a detector with `scheme` landmarks."""
@@ -101,6 +99,7 @@ class ExtractorSpec(Plugin, ABC):
     def load(self) -> Extractor:
         extractor = self.build()
         extractor.params = self.params()
+        extractor.revision = self.revision
         return extractor
 
 

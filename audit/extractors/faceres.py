@@ -43,6 +43,7 @@ class FaceResSpec(ExtractorSpec):
     """HSE FaceRes, MobileNet-v1, 1024-d (trained on VGGFace2, a research-only data set; Apache-2.0 weights)"""
 
     name = "faceres"
+    revision = 2  # 2: unit-length output
     positional = "weights"
 
     def __init__(self, weights: str | None = None, margin: float = DEFAULT_MARGIN) -> None:
@@ -57,5 +58,4 @@ class FaceResSpec(ExtractorSpec):
         graph = TfjsGraphModule(path, EMBEDDING_NODE)
         module = nn.Sequential(CaffeInput(), graph, L2Normalise()).eval()
         weights_id = "faceres:" + "".join(file_sha256(file)[:8] for file in graph.files)
-        return Extractor(self.name, module, INPUT_SIZE, {}, weights_id, box_margin=self.margin,
-                         revision=2)  # 2: unit-length output
+        return Extractor(self.name, module, INPUT_SIZE, {}, weights_id, box_margin=self.margin)

@@ -34,9 +34,9 @@ class MobileFaceNetSpec(WeightsFileSpec):
     """MobileFaceNet, ArcFace loss, 192-d (trained on MS1M, a withdrawn research data set; Apache-2.0 weights)"""
 
     name = "mobilefacenet"
+    revision = 2  # 2: unit-length output
 
     def build(self) -> Extractor:
         path = resolve_model_file(WEIGHTS, self.weights, self.name)
         module = nn.Sequential(ArcfaceInput(), TfliteModule(path.read_bytes()), L2Normalise()).eval()
-        return Extractor(self.name, module, INPUT_SIZE, dict(ARCFACE_CHIP), f"mobilefacenet:{file_sha256(path)[:16]}",
-                         revision=2)  # 2: unit-length output
+        return Extractor(self.name, module, INPUT_SIZE, dict(ARCFACE_CHIP), f"mobilefacenet:{file_sha256(path)[:16]}")
