@@ -12,6 +12,7 @@ import numpy as np
 
 from audit.extractors import available_extractors, load_extractor
 from audit.face.detection import FACE_DETECTORS
+from audit.plan import defaults
 from audit.plugins import summaries
 
 
@@ -193,77 +194,7 @@ def check_extractor(extractor: str, lfw: str, folds: str, face_detector: str, fa
         json_out.write_text(json.dumps(record, indent=2))
 
 
-RUN_DEFAULTS = {"cloaker": "fawkes", "tracker": ("faiss",), "dataset": "lfw", "users": 5, "min_photos": 20,
-                "max_photos": 40, "user": (), "seed": 0, "leak_ratio": 0.0, "labels": None,
-                "isolation": "per-user", "rank": 5, "countermeasure": (), "cloak_detector": (), "out": "audit-report",
-                "allow_cloud_upload": False, "max_api_calls": None}
-
-
-def _config_values(ctx: click.Context, config: Path | None) -> dict:
-    """Options from the TOML file (same names, `-` or `_`), overridden by anything on the command line."""
-    import tomllib
-
-    values = {name: ctx.params[name] for name in RUN_DEFAULTS}
-    if config is None:
-        return values
-    try:
-        table = tomllib.loads(config.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise click.ClickException(f"{config}: {err}") from err
-    table = table.get("run", table)
-    for key, value in table.items():
-        name = key.replace("-", "_")
-        if name in ("detector", "detectors"):
-            raise click.ClickException(f"{config}: {key!r} is now 'cloak_detector' (a cloak detector; the trackers' "
-                                       "face detector is their face_detector option)")
-        if name in ("trackers", "countermeasures", "cloak_detectors"):
-            name = name[:-1]
-        if name not in RUN_DEFAULTS:
-            raise click.ClickException(f"{config}: unknown option {key!r}; known: {', '.join(RUN_DEFAULTS)}")
-        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
-            values[name] = value
-    try:
-        for name in PLUGIN_OPTIONS:
-            values[name] = plugin_specs(values[name], f"{config}: {name}")
-    except ValueError as err:
-        raise click.ClickException(str(err)) from err
-    values["cloaker"] = values["cloaker"][0]
-    return values
-
-
-PLUGIN_OPTIONS = ("cloaker", "tracker", "countermeasure", "cloak_detector")
-
-
-def plugin_specs(value: object, where: str) -> tuple[str, ...]:
-    """A config value for plugins as spec strings: a string, a table `{name = "faiss", k = 3}` (tables
-    nest: `extractor = {name = "onnx", path = "m.onnx"}`), or a list of either."""
-    from audit.options import spec_from_table
-
-    items = value if isinstance(value, (list, tuple)) else [value]
-    return tuple(spec_from_table(item, where) if isinstance(item, dict) else str(item) for item in items)
-
-
-def sweep_values(value: object, option: str, kind: type, allow_all: bool = False) -> tuple:
-    """`0,0.15,0.3` (or a TOML list, or one number) → a tuple; with allow_all, `all` (or unset) → None."""
-    if isinstance(value, (list, tuple)):
-        items = list(value)
-    elif value is None:
-        items = [None]
-    else:
-        items = str(value).split(",")
-    parsed = []
-    for item in items:
-        text = str(item).strip()
-        if allow_all and (item is None or text == "all"):
-            parsed.append(None)
-            continue
-        try:
-            parsed.append(kind(text))
-        except ValueError:
-            raise ValueError(f"{option}: {text!r} is not a {kind.__name__}{' or all' if allow_all else ''}") from None
-    if len(set(parsed)) != len(parsed):
-        raise ValueError(f"{option}: a value appears twice in {value!r}")
-    return tuple(parsed)
+RUN_DEFAULTS = defaults()
 
 
 @main.command()
@@ -302,7 +233,8 @@ def sweep_values(value: object, option: str, kind: type, allow_all: bool = False
                    "what it would send where.")
 @click.option("--max-api-calls", type=click.IntRange(1), default=None,
               help="Stop (and clean up) once cloud trackers have made this many API calls.")
-@click.option("--seed", default=RUN_DEFAULTS["seed"], show_default=True, type=int)
+@click.option("--seed", default=str(RUN_DEFAULTS["seed"]), show_default=True, type=str,
+              help="Seed of the users' draw and split; a list sweeps, e.g. 0,1,2 (per seed and pooled).")
 @click.option("--out", default=RUN_DEFAULTS["out"], show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for report.json and report.md.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -310,26 +242,17 @@ def sweep_values(value: object, option: str, kind: type, allow_all: bool = False
 @click.pass_context
 def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     """Cloak the protected users' photos, play the tracker, and score the protection."""
-    from audit.protocol import ProtocolOptions
-    from audit.runner import CloudUploadRefused, RunOptions, RunStopped, run_audit
+    from audit.plan import RunPlan, merge_options
+    from audit.runner import CloudUploadRefused, RunStopped, run_audit
     from reports import print_summary, write_reports
 
     _setup_torch()
     _interrupt_on_sigterm(ctx)
-    v = _config_values(ctx, config)
+    given = {name: ctx.params[name] for name in RUN_DEFAULTS
+             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
     try:
-        leak_ratios = sweep_values(v["leak_ratio"], "--leak-ratio", float)
-        label_counts = sweep_values(v["labels"], "--labels", int, allow_all=True)
-        options = RunOptions(
-            cloaker=v["cloaker"], trackers=tuple(v["tracker"]), dataset=str(v["dataset"]),
-            protocol=ProtocolOptions(users=v["users"], min_photos=v["min_photos"], max_photos=v["max_photos"],
-                                     named_users=tuple(v["user"]), leak_ratio=leak_ratios[0],
-                                     labels=label_counts[0], seed=v["seed"]),
-            isolation=v["isolation"], rank=v["rank"], countermeasures=tuple(v["countermeasure"]),
-            leak_ratios=leak_ratios, label_counts=label_counts, cloak_detectors=tuple(v["cloak_detector"]),
-            allow_cloud_upload=bool(v["allow_cloud_upload"]), max_api_calls=v["max_api_calls"],
-            command_line=" ".join(["audit", *sys.argv[1:]]))
-        report = run_audit(options)
+        v = merge_options(given, config)
+        report = run_audit(RunPlan.from_values(v, " ".join(["audit", *sys.argv[1:]])))
     except CloudUploadRefused as refused:
         click.echo(str(refused))
         raise click.ClickException("nothing was uploaded: add --allow-cloud-upload to run with cloud trackers") from None
@@ -349,6 +272,9 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     json_path, md_path = write_reports(report, Path(v["out"]))
     entry = _remember_run(report, json_path)
     print_summary(report)
+    cells = report["cells"]
+    click.echo(f"cells: {cells['computed']} computed, {cells['reused']} reused (finished earlier; kept in "
+               f"{Path(v['out']) / 'cells'})")
     click.echo(f"report: {json_path.parent / 'report.html'} (and {md_path.name}, {json_path.name}; "
                f"history entry {entry})")
 

@@ -22,7 +22,8 @@ from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 from audit.metrics import wilson
 from audit.protocol import Protocol, ProtocolOptions, build_protocol, rng_for
-from audit.runner import (RunOptions, Timings, environment, evaluate_tracker, measure_cost, perturbation_record,
+from audit.plan import RunPlan
+from audit.runner import (Timings, environment, evaluate_tracker, measure_cost, perturbation_record,
                           prepare_countermeasure, run_countermeasures, unique_skips)
 from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
 from trackers import CloudTracker, build_tracker
@@ -99,7 +100,7 @@ def verify_person(options: VerifyOptions) -> dict:
     person = person_photos(options)
     crowd, excluded = crowd_protocol(options, person.usable)
     folds = person_folds(person.usable, options.folds, options.seed)
-    run_options = RunOptions(cloaker=options.cloaker or "posted", trackers=options.trackers, rank=1,
+    run_options = RunPlan(cloaker=options.cloaker or "posted", trackers=options.trackers, rank=1,
                              command_line=options.command_line)
     skipped, timings = list(person.skipped), Timings()
     per_fold: dict[tuple[str, str], list[dict]] = {}

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from audit.checkpoints import CellStore
 from audit.cloakers import Cloaker, build_cloaker
 from audit.cloakers.store import CloakStore
 from audit.datasets import load_photos, resolve_dataset
 from audit.images import PhotoSkipped, read_image
 from audit.metrics import PerceptualCost, Rate, clustered_rate, perceptual_cost, wilson
+from audit.plan import RunPlan, cell_key
+from audit.pooling import pool_seeds
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
 from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, build_countermeasures
 from countermeasures.cloak_detectors import (CloakDetector, build_cloak_detector, detection_record, features_model,
@@ -30,37 +33,7 @@ from cloud_clients import RESOURCE_PREFIX, CloudError, CloudSession
 from trackers import CloudTracker, Tracker, build_tracker
 from trackers.base import Ranking
 
-ISOLATIONS = ("per-user", "cohort")
 SCHEMA_VERSION = 1
-
-
-@dataclass
-class RunOptions:
-    cloaker: str = "fawkes"
-    trackers: tuple[str, ...] = ("faiss",)
-    dataset: str = "lfw"
-    protocol: ProtocolOptions = field(default_factory=ProtocolOptions)
-    isolation: str = "per-user"
-    rank: int = 5
-    countermeasures: tuple[str, ...] = ()
-    cloak_detectors: tuple[str, ...] = ()
-    leak_ratios: tuple[float, ...] = ()  # a sweep (Fawkes Fig. 10); empty: protocol.leak_ratio alone
-    label_counts: tuple[int | None, ...] = ()  # a sweep (Fig. 6); None = every eligible identity
-    allow_cloud_upload: bool = False  # without it, a run with a cloud tracker stops before any call
-    max_api_calls: int | None = None
-    command_line: str = ""
-
-    def scenarios(self) -> list[ProtocolOptions]:
-        """One protocol per swept (leak ratio, label count); each becomes its own results entries."""
-        leaks = self.leak_ratios or (self.protocol.leak_ratio,)
-        counts = self.label_counts or (self.protocol.labels,)
-        return [replace(self.protocol, leak_ratio=leak, labels=count) for leak in leaks for count in counts]
-
-    def __post_init__(self) -> None:
-        if self.isolation not in ISOLATIONS:
-            raise ValueError(f"--isolation {self.isolation!r}; choose {', '.join(ISOLATIONS)}")
-        if self.rank < 1:
-            raise ValueError("--rank must be at least 1")
 
 
 @dataclass
@@ -86,27 +59,28 @@ class Timings:
         return result
 
 
-def run_audit(options: RunOptions) -> dict:
+def run_audit(plan: RunPlan) -> dict:
     timings = Timings()
     # every plugin and option, nested ones included, is checked before any photo is read
-    cloaker = build_cloaker(options.cloaker)
-    trackers = [build_tracker(spec) for spec in options.trackers]
-    countermeasures = run_countermeasures(options.countermeasures)
+    cloaker = build_cloaker(plan.cloaker)
+    trackers = [build_tracker(spec) for spec in plan.trackers]
+    countermeasures = run_countermeasures(plan.countermeasures)
     for countermeasure in countermeasures:
         for tracker in trackers:
             countermeasure.check_tracker(tracker)
-    detectors = [build_cloak_detector(spec) for spec in options.cloak_detectors]
-    photos = load_photos(resolve_dataset(options.dataset))
-    scenarios = options.scenarios()
+    detectors = [build_cloak_detector(spec) for spec in plan.cloak_detectors]
+    photos = load_photos(resolve_dataset(plan.dataset))
+    scenarios = plan.scenarios()
     protocols = [build_protocol(photos, scenario) for scenario in scenarios]
     for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
         cloaker.use_public_identities(protocol.public)
     needed = sorted({p for protocol in protocols for user in protocol.protected for p in protocol.to_cloak(user)})
     cloaker_notes = cloaker.check(needed, [photo.path for photo in photos])
-    cloud = [(spec, t) for spec, t in zip(options.trackers, trackers) if isinstance(t, CloudTracker)]
-    if cloud and not options.allow_cloud_upload:
-        raise CloudUploadRefused(cloud_plan(cloud, protocols, len(countermeasures), options))
-    session = CloudSession(options.max_api_calls)
+    cloud = [(spec, t) for spec, t in zip(plan.trackers, trackers) if isinstance(t, CloudTracker)]
+    if cloud and not plan.allow_cloud_upload:
+        raise CloudUploadRefused(cloud_plan(cloud, protocols, len(countermeasures), plan))
+    session = CloudSession(plan.max_api_calls)
+    cells = CellStore(plan.cells_folder)
     skipped: list[dict] = []
     costs: dict[Path, tuple[PerceptualCost | None, float]] = {}
     user_notes: dict[str, dict] = {}
@@ -122,12 +96,14 @@ def run_audit(options: RunOptions) -> dict:
                         **({"notes": cloaker_notes} if cloaker_notes else {})},
             "perturbation": perturbation_record(costs),
             "examples": examples,
-            "protocol": protocol_record(protocols, scenarios, options),
+            "protocol": protocol_record(protocols, scenarios, plan),
             "results": results,
+            **({"pooled": pool_seeds(results)} if len(plan.seeds) > 1 else {}),
+            "cells": cells.summary(),
             "detection": detection,
             "skipped": unique_skips(skipped),
             "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
-            "environment": environment(options),
+            "environment": environment(plan),
             **({"cloud": session.record()} if cloud else {}),
             **({"stopped": stopped} if stopped else {}),
         }
@@ -144,12 +120,23 @@ def run_audit(options: RunOptions) -> dict:
                 detection += detect_cloaks(detectors, trackers, protocol, scenario, cloaked)
                 timings.add("detect_cloaks", began)
             for countermeasure in countermeasures:
-                began = time.perf_counter()
-                prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped, trackers)
-                timings.add("countermeasure", began)
-                for tracker in trackers:
-                    results.append(evaluate_tracker(tracker, protocol, scenario, cloaked, options, skipped, timings,
-                                                    prepared, cloaker.cloak_extractors, session))
+                keys = [cell_key(protocol, scenario, plan, cloaker.cache_id, countermeasure.cache_id, t.cache_id)
+                        for t in trackers]
+                finished = [cells.load(key) for key in keys]
+                prepared, preparation_skips = None, []
+                for tracker, key, cell in zip(trackers, keys, finished):
+                    if cell is None:
+                        if prepared is None:  # only when a cell needs it: robust retraining is a training run
+                            began = time.perf_counter()
+                            prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked,
+                                                              preparation_skips, trackers)
+                            timings.add("countermeasure", began)
+                        cell_skips = list(preparation_skips)
+                        result = evaluate_tracker(tracker, protocol, scenario, cloaked, plan, cell_skips, timings,
+                                                  prepared, cloaker.cloak_extractors, session)
+                        cell = cells.save(key, {"result": result, "skipped": cell_skips})
+                    results.append(cell["result"])
+                    skipped += cell["skipped"]
     except (Exception, KeyboardInterrupt) as err:
         session.cleanup()
         cause = CloudError(f"{err}. {cleanup_summary(session)}") if isinstance(err, CloudError) else err
@@ -175,14 +162,14 @@ class CloudUploadRefused(RuntimeError):
 
 
 def cloud_plan(cloud: list[tuple[str, CloudTracker]], protocols: list[Protocol], n_countermeasures: int,
-               options: RunOptions) -> str:
+               plan: RunPlan) -> str:
     """What would go where: per cloud tracker, galleries, photos, identities and API calls (estimated)."""
     lines = ["Nothing was sent. With --allow-cloud-upload, this run would upload photos to:"]
     for spec, tracker in cloud:
         galleries = calls = photos = queries = 0
         identities = set()
         for protocol in protocols:
-            fits = n_countermeasures * (1 + (len(protocol.protected) if options.isolation == "per-user" else 1))
+            fits = n_countermeasures * (1 + (len(protocol.protected) if plan.isolation == "per-user" else 1))
             train = sum(len(protocol.train[name]) for name in protocol.labels)
             tests = sum(len(protocol.test[name]) for name in protocol.labels)
             galleries += fits
@@ -194,7 +181,7 @@ def cloud_plan(cloud: list[tuple[str, CloudTracker]], protocols: list[Protocol],
                      f"a protected user's tracker), each with up to {photos} training photos of {len(identities)} "
                      f"identities, queried with {queries} photos; about {calls:,} API calls. "
                      f"Credentials: {tracker.credentials_status()}.")
-    limit = f"--max-api-calls {options.max_api_calls}" if options.max_api_calls else "no --max-api-calls limit"
+    limit = f"--max-api-calls {plan.max_api_calls}" if plan.max_api_calls else "no --max-api-calls limit"
     lines.append(f"Every gallery is named {RESOURCE_PREFIX}<run id>-NNN and deleted when the run ends, fails or is "
                  f"interrupted ({limit}); `audit cloud cleanup --provider P` removes any left behind.")
     return "\n".join(lines)
@@ -378,12 +365,12 @@ def query(model: Tracker, queries: list[Path], depth: int, countermeasure: Prepa
 
 
 def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
-                     cloaked: dict[Path, Path], options: RunOptions, skipped: list[dict], timings: Timings,
+                     cloaked: dict[Path, Path], plan: RunPlan, skipped: list[dict], timings: Timings,
                      countermeasure: PreparedCountermeasure, cloaker_models: list[str],
                      session: CloudSession | None = None) -> dict:
     """One tracker's result: protection and control, per user, and whether it is a transfer test
     (the tracker's model is none of `cloaker_models`, the models the cloak was optimised against)."""
-    depth = options.rank if tracker.ranks else 1
+    depth = plan.rank if tracker.ranks else 1
     users = protocol.protected
     others = [name for name in protocol.labels if name not in users]
     other_tests = [(p, name) for name in others for p in protocol.test[name]]
@@ -415,7 +402,7 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
 
     control = fit_and_rank([], "control")
     cloaked_rankings = ({user: fit_and_rank([user], user) for user in users}
-                        if options.isolation == "per-user" else dict.fromkeys(users, fit_and_rank(users, "cohort")))
+                        if plan.isolation == "per-user" else dict.fromkeys(users, fit_and_rank(users, "cohort")))
 
     per_user, ranked_hits = [], {"protection": [], "control": []}
     for user in users:
@@ -441,9 +428,10 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
         "cloak_extractors": cloaker_models,
         "transfer": scored.model not in cloaker_models,
         "countermeasure": countermeasure.countermeasure.label,
+        "seed": scenario.seed,
         "leak_ratio": scenario.leak_ratio,
         "n_labels": len(protocol.labels),
-        "isolation": options.isolation,
+        "isolation": plan.isolation,
         "protection": rate_record(hidden, totals),
         "control": rate_record(control_hidden, totals),
         "normal_accuracy": normal_accuracy(other_tests, cloaked_rankings, users),
@@ -491,24 +479,24 @@ def normal_accuracy(other_tests: list[tuple[Path, str]], rankings: dict, users: 
     return {"rate": mean, "ci95": list(interval.ci95), "n_photos": n}
 
 
-def protocol_record(protocols: list[Protocol], scenarios: list[ProtocolOptions], options: RunOptions) -> dict:
+def protocol_record(protocols: list[Protocol], scenarios: list[ProtocolOptions], plan: RunPlan) -> dict:
     """The first scenario's protocol; a sweep adds one line per scenario."""
     protocol, p = protocols[0], scenarios[0]
     record = {
-        "dataset": options.dataset, "seed": p.seed, "users": protocol.protected, "min_photos": p.min_photos,
+        "dataset": plan.dataset, "seed": p.seed, "users": protocol.protected, "min_photos": p.min_photos,
         "max_photos": p.max_photos, "train_fraction": p.train_fraction, "leak_ratio": p.leak_ratio,
-        "isolation": options.isolation, "n_labels": len(protocol.labels), "labels": protocol.labels,
+        "isolation": plan.isolation, "n_labels": len(protocol.labels), "labels": protocol.labels,
         "n_train_photos": sum(map(len, protocol.train.values())),
         "n_test_photos": sum(map(len, protocol.test.values())),
         "n_leaked_photos": sum(map(len, protocol.leaked.values())),
     }
     if len(scenarios) > 1:
-        record["sweep"] = [{"leak_ratio": s.leak_ratio, "n_labels": len(q.labels),
+        record["sweep"] = [{"seed": s.seed, "leak_ratio": s.leak_ratio, "n_labels": len(q.labels),
                             "n_leaked_photos": sum(map(len, q.leaked.values()))} for s, q in zip(scenarios, protocols)]
     return record
 
 
-def environment(options: RunOptions) -> dict:
+def environment(plan: RunPlan) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     packages = {}
@@ -517,5 +505,5 @@ def environment(options: RunOptions) -> dict:
             packages[name] = version(name)
         except PackageNotFoundError:
             packages[name] = None
-    return {"python": sys.version.split()[0], "packages": packages, "seed": options.protocol.seed,
-            "command_line": options.command_line}
+    return {"python": sys.version.split()[0], "packages": packages, "seed": plan.protocol.seed,
+            "command_line": plan.command_line}

@@ -26,10 +26,11 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
         os.environ["AUDIT_CACHE"] = cache
-        from audit.runner import RunOptions, run_audit
+        from audit.plan import RunPlan
+        from audit.runner import run_audit
 
         began = time.perf_counter()
-        report = run_audit(RunOptions(cloaker=args.cloaker, trackers=(args.tracker,), dataset=args.dataset))
+        report = run_audit(RunPlan(cloaker=args.cloaker, trackers=(args.tracker,), dataset=args.dataset))
         total = time.perf_counter() - began
     protocol = report["protocol"]
     print(f"cores: {os.cpu_count()}; {args.cloaker} vs {args.tracker} on {args.dataset}: "

@@ -1,6 +1,7 @@
 """`audit compare A B`: the change in protection from run A to run B, cell by cell, with a verdict.
 
-A cell is a (tracker, countermeasure, leak ratio, labels) result present in both runs. Runs with
+A cell is a (tracker, countermeasure, leak ratio, labels) result present in both runs, per seed when
+both runs sweep the same seeds. Runs with
 the same protocol (dataset, users, seed, split options) are paired: by user in the bootstrap
 and by photo in McNemar's test. Otherwise each run is resampled on its own.
 """
@@ -32,8 +33,14 @@ def load_report(path: Path) -> dict:
     return report
 
 
-def cell_key(result: dict) -> tuple:
-    return (result["tracker"], result["countermeasure"], result.get("leak_ratio"), result.get("n_labels"))
+def cell_key(result: dict, per_seed: bool = False) -> tuple:
+    key = (result["tracker"], result["countermeasure"], result.get("leak_ratio"), result.get("n_labels"))
+    return (*key, result.get("seed")) if per_seed else key
+
+
+def swept_seeds(report: dict) -> list:
+    """The seeds a run swept (version 1 reports, from before seed sweeps, ran one)."""
+    return sorted({r.get("seed") for r in report["results"]}, key=str)
 
 
 def same_protocol(a: dict, b: dict) -> bool:
@@ -45,17 +52,21 @@ def compare_reports(a: dict, b: dict, seed: int = 0) -> dict:
     """One record per common cell: A's and B's protection, B − A with its 95% interval, McNemar's
     p when photos pair, and the verdict (better/worse for B, or no detectable change)."""
     paired = same_protocol(a, b)
-    cells_b = {cell_key(r): r for r in b["results"]}
+    seeds_a, seeds_b = swept_seeds(a), swept_seeds(b)
+    per_seed = len(seeds_a) > 1 or len(seeds_b) > 1
+    if per_seed and seeds_a != seeds_b:
+        raise ValueError(f"A ran seeds {seeds_a} and B seeds {seeds_b}: compare runs over the same seeds")
+    cells_b = {cell_key(r, per_seed): r for r in b["results"]}
     cells = []
     for ra in a["results"]:
-        rb = cells_b.get(cell_key(ra))
+        rb = cells_b.get(cell_key(ra, per_seed))
         if rb is not None:
             cells.append(compare_cell(ra, rb, paired, seed))
     if not cells:
         raise ValueError("the two runs have no (tracker, countermeasure, leak ratio, labels) cell in common")
     return {"paired": paired, "cells": cells, "a": describe(a), "b": describe(b),
-            "only_in_a": sorted(map(str, {cell_key(r) for r in a["results"]} - set(cells_b))),
-            "only_in_b": sorted(map(str, set(cells_b) - {cell_key(r) for r in a["results"]}))}
+            "only_in_a": sorted(map(str, {cell_key(r, per_seed) for r in a["results"]} - set(cells_b))),
+            "only_in_b": sorted(map(str, set(cells_b) - {cell_key(r, per_seed) for r in a["results"]}))}
 
 
 def describe(report: dict) -> dict:
@@ -73,8 +84,8 @@ def compare_cell(ra: dict, rb: dict, paired: bool, seed: int) -> dict:
         ua, ub = list(users_a.values()), list(users_b.values())
     diff, ci = difference_interval(([u["hidden"] for u in ua], [u["n_test"] for u in ua]),
                                    ([u["hidden"] for u in ub], [u["n_test"] for u in ub]), paired, seed)
-    record = {"tracker": ra["tracker"], "countermeasure": ra["countermeasure"], "leak_ratio": ra.get("leak_ratio"),
-              "n_labels": ra.get("n_labels"), "a": ra["protection"]["rate"], "b": rb["protection"]["rate"],
+    record = {"tracker": ra["tracker"], "countermeasure": ra["countermeasure"], "seed": ra.get("seed"),
+              "leak_ratio": ra.get("leak_ratio"), "n_labels": ra.get("n_labels"), "a": ra["protection"]["rate"], "b": rb["protection"]["rate"],
               "a_control": ra["control"]["rate"], "b_control": rb["control"]["rate"],
               "change": diff, "ci95": list(ci), "method": "paired bootstrap over users" if paired else
               "bootstrap over each run's users"}

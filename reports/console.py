@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from audit.verdicts import cell_verdict
-from reports.formatting import SWEPT, model_text, rate_text, swept_columns
+from reports.formatting import POOLED_HEADER, SWEPT, model_text, pooled_figures, rate_text, swept_columns
 
 
 def print_summary(report: dict, console: Console | None = None) -> None:
@@ -21,6 +21,14 @@ def print_summary(report: dict, console: Console | None = None) -> None:
                       rate_text(result["protection"]),
                       rate_text(result["control"]), rate_text(result["normal_accuracy"]), cell_verdict(result))
     console.print(table)
+    if report.get("pooled"):
+        unswept = [k for k in swept if k != "seed"]
+        pooled = Table(title=f"pooled over seeds {', '.join(map(str, report['pooled'][0]['seeds']))}")
+        for column in ("tracker", "countermeasure", *(SWEPT[k] for k in unswept), *POOLED_HEADER):
+            pooled.add_column(column)
+        for p in report["pooled"]:
+            pooled.add_row(p["tracker"], p["countermeasure"], *(str(p[k]) for k in unswept), *pooled_figures(p))
+        console.print(pooled)
     cost = report["perturbation"]
     console.print(f"cloaks: DSSIM mean {cost['dssim_mean']:.4f} (max {cost['dssim_max']:.4f}), "
                   f"{cost['seconds_per_photo']:.2f} s/photo; {len(report['skipped'])} photo(s) skipped")

@@ -16,7 +16,8 @@ import numpy as np
 from audit.images import PhotoSkipped, encode_image, read_image
 from audit.verdicts import VERDICT_MEANING, cell_verdict
 from reports.compare import cell_figures, comparison_headline, pairing_text
-from reports.formatting import detection_figures, detection_model, model_matrix, model_text, percent, rate_text
+from reports.formatting import (POOLED_HEADER, detection_figures, detection_model, model_matrix, model_text, percent,
+                                pooled_figures, rate_text, swept_columns)
 from reports.plots import change_figure, png_bytes, roc_figure
 from reports.verify import model_lines, tracker_sentence
 
@@ -134,6 +135,7 @@ def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
     """`sweeps`: the (axis, PNG) sweep plots, rendered once for report.md and this page."""
     cloaker, protocol, cost = report["cloaker"], report["protocol"], report["perturbation"]
     results = report["results"]
+    seeds = "seed" in swept_columns(results)
     sections = [f"<h1>cloak-audit: {esc(cloaker['name'])} against "
                 f"{esc(', '.join(dict.fromkeys(r['tracker'] for r in results)) or 'no tracker')}</h1>"]
     if "stopped" in report:
@@ -155,15 +157,25 @@ def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
           if "substitution" in cloaker.get("notes", {}) else []),
         "<h2>Results</h2>",
         "<p>Protection: the share of a protected user's uncloaked test photos the tracker does not identify "
-        "(top-1). Control: the same tracker trained on uncloaked photos. 95% intervals, bootstrapped over users.</p>",
-        table(["tracker", "tracker model", "countermeasure", "leak ratio", "labels", "protection", "control",
-               "normal accuracy", "rank-k protection", "verdict"],
-              [[f"<code>{esc(r['tracker'])}</code>", model_html(r), esc(r["countermeasure"]), esc(r["leak_ratio"]),
-                esc(r["n_labels"]), esc(rate_text(r["protection"])), esc(rate_text(r["control"])),
+        "(top-1). Control: the same tracker trained on uncloaked photos. 95% intervals that count both the users "
+        "and their photos (Korn–Graubard).</p>",
+        table(["tracker", "tracker model", "countermeasure", *(["seed"] if seeds else []), "leak ratio", "labels",
+               "protection", "control", "normal accuracy", "rank-k protection", "verdict"],
+              [[f"<code>{esc(r['tracker'])}</code>", model_html(r), esc(r["countermeasure"]),
+                *([esc(r["seed"])] if seeds else []), esc(r["leak_ratio"]), esc(r["n_labels"]),
+                esc(rate_text(r["protection"])), esc(rate_text(r["control"])),
                 esc(rate_text(r["normal_accuracy"])),
                 esc(f"{rate_text(r['rank_k']['protection'])} (k={r['rank_k']['k']})" if r.get("rank_k") else "—"),
                 esc(cell_verdict(r))] for r in results]),
     ]
+    if report.get("pooled"):
+        sections.append(f"<h2>Pooled over seeds {esc(', '.join(map(str, report['pooled'][0]['seeds'])))}</h2>"
+                        "<p>Pooled: every seed's test photos, users counted once however many seeds drew them. "
+                        "Mean over seeds: the per-seed rates' mean with Student's t interval.</p>" + table(
+                            ["tracker", "tracker model", "countermeasure", "leak ratio", "labels", *POOLED_HEADER],
+                            [[f"<code>{esc(p['tracker'])}</code>", model_html(p), esc(p["countermeasure"]),
+                              esc(p["leak_ratio"]), esc(p["n_labels"]), *map(esc, pooled_figures(p))]
+                             for p in report["pooled"]]))
     sections.append(model_matrix_section(results))
     if sweeps:
         sections.append("<h2>Sweeps</h2>" + "".join(figure_html(png, f"swept: {axis}") for axis, png in sweeps))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from audit.verdicts import cell_verdict
-from reports.formatting import (SWEPT, detection_figures, detection_model, model_matrix, model_text, percent, rate_text,
-                                swept_columns)
+from reports.formatting import (POOLED_HEADER, SWEPT, detection_figures, detection_model, model_matrix, model_text,
+                                percent, pooled_figures, rate_text, swept_columns)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -57,14 +57,22 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
           if "sweep" in protocol else []),
         "",
         "Protection = share of a protected user's *uncloaked* test photos the tracker does not identify "
-        "(top-1). The control is the same tracker trained on uncloaked photos. Intervals are 95%, "
-        "bootstrapped over users. *White-box*: the tracker's model is one the cloak was optimised against "
+        "(top-1). The control is the same tracker trained on uncloaked photos. Intervals are 95% and count "
+        "both the users and their photos (Korn–Graubard, see the README's Verdicts). *White-box*: the tracker's model is one the cloak was optimised against "
         "(a self-check); *transfer*: it is not (the question a tracker with its own model asks).",
         "",
         *table(lead_header + ["protection", "control", "normal accuracy", "rank-k protection", "verdict"],
                [lead(r) + [rate_text(r["protection"]), rate_text(r["control"]), rate_text(r["normal_accuracy"]),
                            rank_text(r), cell_verdict(r)] for r in report["results"]]),
     ]
+    if report.get("pooled"):
+        unswept = [k for k in swept if k != "seed"]
+        lines += ["", f"## Pooled over seeds {', '.join(map(str, report['pooled'][0]['seeds']))}", "",
+                  "Pooled: every seed's test photos, users counted once however many seeds drew them. Mean over "
+                  "seeds: the per-seed rates' mean with Student's t interval, how much the draw matters.", "",
+                  *table(["tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in unswept), *POOLED_HEADER],
+                         [[f"`{p['tracker']}`", model_text(p), p["countermeasure"], *(str(p[k]) for k in unswept),
+                           *pooled_figures(p)] for p in report["pooled"]])]
     matrix = model_matrix(report["results"])
     if matrix:
         rows, columns, cells = matrix

@@ -36,6 +36,7 @@ def sweep_figures(report: dict) -> list[tuple[str, plt.Figure]]:
     if not results:
         return []
     first = results[0]
+    results = [r for r in results if r.get("seed") == first.get("seed")]  # a seed sweep: the first seed's
     written = []
     axes = (("leak_ratio", "leak ratio"), ("n_labels", "identities known to the tracker"))
     for key, label in axes:

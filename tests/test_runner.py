@@ -276,3 +276,22 @@ def test_the_run_command_gives_the_process_its_sigterm_handler_back(small_lfw, t
     result = run(small_lfw, tmp_path / "out", "--tracker", "faiss:extractor=nope")
     assert result.exit_code == 1
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_seed_sweep_reports_each_seed_and_pools_them(small_lfw, tmp_path):
+    args = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss", "--seed", "0,1,2", "--users", "1"]
+    result = run(small_lfw, tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [r["seed"] for r in report["results"]] == [0, 1, 2]
+    [pooled] = report["pooled"]
+    assert pooled["seeds"] == [0, 1, 2] and pooled["protection"]["over_seeds"]["n_seeds"] == 3
+    n_test = sum(u["n_test"] for r in report["results"] for u in r["per_user"])
+    assert pooled["protection"]["n_photos"] == n_test
+    low, high = pooled["protection"]["ci95"]
+    assert low <= pooled["protection"]["rate"] <= high and high > low
+    assert [s["seed"] for s in report["protocol"]["sweep"]] == [0, 1, 2]
+    assert "Pooled over seeds 0, 1, 2" in (tmp_path / "report.md").read_text()
+    assert "pooled over seeds" in result.output
+    again = run(small_lfw, tmp_path, *args)
+    assert again.exit_code == 0 and "0 computed, 3 reused" in again.output
