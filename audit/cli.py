@@ -147,50 +147,30 @@ def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligne
 def check_extractor(extractor: str, lfw: str, folds: str, face_detector: str, fallback: bool,
                     json_out: Path | None, no_cache: bool) -> None:
     """LFW View 2 verification accuracy (threshold chosen on the other folds)."""
-    from audit.datasets import parse_pairs, resolve_dataset
-    from audit.verification import evaluate_folds, parse_folds
+    from audit.datasets import resolve_dataset
+    from audit.verification import lfw_view2
 
     _setup_torch()
-    root = resolve_dataset(lfw)
-    pairs_file = root / "pairs.txt"
-    if not pairs_file.exists():
-        raise click.ClickException(f"{root} has no pairs.txt (LFW View 2)")
-    pairs = parse_pairs(pairs_file)
-    try:
-        selected = parse_folds(folds, available=max(p.fold for p in pairs))
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--folds") from err
-    pairs = [p for p in pairs if p.fold in selected]
-    photos = sorted({name for p in pairs for name in (p.first, p.second)})
     pipeline = _pipeline(extractor, face_detector, fallback="centre" if fallback else "skip")
-    result = pipeline.embed_files([root / name for name in photos], _cache(no_cache))
-    index = {str(p.relative_to(root)): i for i, p in enumerate(result.paths)}
-    usable = np.array([p.first in index and p.second in index for p in pairs])
-    distances = np.array([np.linalg.norm(result.embeddings[index[p.first]] - result.embeddings[index[p.second]])
-                          if ok else np.inf for p, ok in zip(pairs, usable)])
-    same = np.array([p.same for p in pairs])
-    fold_of = np.array([p.fold for p in pairs])
-    fixed = pipeline.extractor.same_person_distance if len(selected) == 1 else None
-    if len(selected) == 1 and fixed is None:
-        raise click.ClickException("one fold alone needs the extractor's own threshold; select two folds or more")
-    results = evaluate_folds(fold_of, distances, same, usable, selected, fixed)
-    accuracies = np.array([r.accuracy for r in results])
-    click.echo(f"LFW View 2, {extractor}, face detector {face_detector}, folds {folds}: {len(photos)} photos, "
-               f"{len(result.skipped)} unusable, {len(result.fallbacks)} centre-cropped (no face detected)")
-    for r in results:
+    try:
+        view = lfw_view2(resolve_dataset(lfw), folds, pipeline, _cache(no_cache))
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from err
+    accuracies = view.accuracies
+    sd = float(accuracies.std(ddof=1)) if len(accuracies) > 1 else 0.0
+    click.echo(f"LFW View 2, {extractor}, face detector {face_detector}, folds {folds}: {view.n_photos} photos, "
+               f"{len(view.unusable)} unusable, {len(view.centre_cropped)} centre-cropped (no face detected)")
+    for r in view.folds:
         click.echo(f"  fold {r.fold:2}: accuracy {r.accuracy:.4f}  threshold {r.threshold:.4f}  "
                    f"({r.n_unusable} of {r.n_pairs} pairs unusable)")
-    how = "the extractor's own threshold" if fixed is not None else "threshold chosen on the other folds"
-    click.echo(f"mean accuracy {accuracies.mean():.4f} ± {accuracies.std(ddof=1) if len(results) > 1 else 0.0:.4f} "
-               f"(sd over folds; {how})")
+    how = "the extractor's own threshold" if view.fixed_threshold else "threshold chosen on the other folds"
+    click.echo(f"mean accuracy {accuracies.mean():.4f} ± {sd:.4f} (sd over folds; {how})")
     if json_out:
-        record = {"extractor": extractor, "face_detector": face_detector, "folds": selected,
-                  "mean_accuracy": float(accuracies.mean()),
-                  "sd_accuracy": float(accuracies.std(ddof=1)) if len(results) > 1 else 0.0,
-                  "per_fold": [vars(r) for r in results], "n_photos": len(photos),
-                  "unusable": [[str(p), reason] for p, reason in result.skipped],
-                  "centre_cropped": [str(p.relative_to(root)) for p in result.fallbacks],
-                  "command": sys.argv}
+        record = {"extractor": extractor, "face_detector": face_detector, "folds": [r.fold for r in view.folds],
+                  "mean_accuracy": float(accuracies.mean()), "sd_accuracy": sd,
+                  "per_fold": [vars(r) for r in view.folds], "n_photos": view.n_photos,
+                  "unusable": [[str(p), reason] for p, reason in view.unusable],
+                  "centre_cropped": view.centre_cropped, "command": sys.argv}
         json_out.write_text(json.dumps(record, indent=2))
 
 
@@ -311,7 +291,7 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
     """Cloak every photo under INPUT_DIR (each sub-folder one person) and print the perceptual cost."""
     from audit.cloakers import build_cloaker
     from audit.cloakers.folder import cloak_folder
-    from audit.runner import perturbation_record
+    from audit.costs import perturbation_record
 
     _setup_torch()
     try:

@@ -22,9 +22,9 @@ from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 from audit.metrics import wilson
 from audit.protocol import Protocol, ProtocolOptions, build_protocol, rng_for
-from audit.plan import RunPlan
-from audit.runner import (Timings, environment, evaluate_tracker, measure_cost, perturbation_record,
-                          prepare_countermeasure, run_countermeasures, unique_skips)
+from audit.cells import Timings, evaluate_tracker, prepare_countermeasure, run_countermeasures, unique_skips
+from audit.costs import measure_cost, perturbation_record
+from audit.environment import environment
 from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
 from trackers import CloudTracker, build_tracker
 
@@ -100,8 +100,6 @@ def verify_person(options: VerifyOptions) -> dict:
     person = person_photos(options)
     crowd, excluded = crowd_protocol(options, person.usable)
     folds = person_folds(person.usable, options.folds, options.seed)
-    run_options = RunPlan(cloaker=options.cloaker or "posted", trackers=options.trackers, rank=1,
-                             command_line=options.command_line)
     skipped, timings = list(person.skipped), Timings()
     per_fold: dict[tuple[str, str], list[dict]] = {}
     scenario = ProtocolOptions(users=1, seed=options.seed)
@@ -114,8 +112,8 @@ def verify_person(options: VerifyOptions) -> dict:
         for countermeasure in countermeasures:
             prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped, trackers)
             for tracker in trackers:
-                result = evaluate_tracker(tracker, protocol, scenario, cloaked, run_options, skipped, timings, prepared,
-                                          cloaker.cloak_extractors if options.cloaker else [])
+                result = evaluate_tracker(tracker, protocol, scenario, cloaked, 1, "per-user", skipped, timings,
+                                          prepared, cloaker.cloak_extractors if options.cloaker else [])
                 per_fold.setdefault((tracker.label, countermeasure.label), []).append(result)
     results = [combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items()]
     costs = {o: (measure_cost(o, c, skipped), 0.0) for o, c in person.cloaked.items()}
@@ -139,7 +137,7 @@ def verify_person(options: VerifyOptions) -> dict:
         "caveats": list(CAVEATS),
         "skipped": unique_skips(skipped),
         "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
-        "environment": environment(run_options),
+        "environment": environment(options.seed, options.command_line),
     }
 
 

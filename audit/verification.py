@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from audit.datasets import parse_pairs
 
 
 def parse_folds(text: str, available: int = 10) -> list[int]:
@@ -58,3 +61,39 @@ def evaluate_folds(fold_of: np.ndarray, distances: np.ndarray, same: np.ndarray,
         results.append(FoldResult(fold, threshold, float(correct.mean()), int(test.sum()),
                                   int((~usable[test]).sum())))
     return results
+
+
+@dataclass
+class ViewTwoResult:
+    folds: list[FoldResult]
+    n_photos: int
+    unusable: list[tuple[Path, str]]  # photos that could not be embedded, with the reason
+    centre_cropped: list[str]  # photos without a detected face, embedded as a centre crop
+    fixed_threshold: bool  # one fold alone: the extractor's own threshold
+
+    @property
+    def accuracies(self) -> np.ndarray:
+        return np.array([r.accuracy for r in self.folds])
+
+
+def lfw_view2(root: Path, folds: str, pipeline, cache=None) -> ViewTwoResult:
+    """The pipeline's accuracy on LFW View 2's selected folds (`root` holds pairs.txt and the photos)."""
+    pairs_file = root / "pairs.txt"
+    if not pairs_file.exists():
+        raise FileNotFoundError(f"{root} has no pairs.txt (LFW View 2)")
+    pairs = parse_pairs(pairs_file)
+    selected = parse_folds(folds, available=max(p.fold for p in pairs))
+    pairs = [p for p in pairs if p.fold in selected]
+    fixed = pipeline.extractor.same_person_distance if len(selected) == 1 else None
+    if len(selected) == 1 and fixed is None:
+        raise ValueError("one fold alone needs the extractor's own threshold; select two folds or more")
+    photos = sorted({name for p in pairs for name in (p.first, p.second)})
+    result = pipeline.embed_files([root / name for name in photos], cache)
+    index = {str(p.relative_to(root)): i for i, p in enumerate(result.paths)}
+    usable = np.array([p.first in index and p.second in index for p in pairs])
+    distances = np.array([np.linalg.norm(result.embeddings[index[p.first]] - result.embeddings[index[p.second]])
+                          if ok else np.inf for p, ok in zip(pairs, usable)])
+    same = np.array([p.same for p in pairs])
+    fold_of = np.array([p.fold for p in pairs])
+    return ViewTwoResult(evaluate_folds(fold_of, distances, same, usable, selected, fixed), len(photos),
+                         list(result.skipped), [str(p.relative_to(root)) for p in result.fallbacks], fixed is not None)

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import audit.runner
+from audit.cells import PreparedCountermeasure
 from audit.checkpoints import CellStore
 from audit.cli import main
 from tests.conftest import REPO
@@ -23,6 +24,7 @@ SWEEP = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss", "--tracker", "l
 # kill lands between two cells, as an out-of-memory kill would, with no chance to clean up.
 KILLED_RUN = """
 import os, signal, sys
+from audit.cells import PreparedCountermeasure
 from audit.checkpoints import CellStore
 from audit.cli import main
 
@@ -49,9 +51,10 @@ def computed_cells(monkeypatch):
     computed = []
     evaluate = audit.runner.evaluate_tracker
 
-    def counting(tracker, protocol, scenario, cloaked, plan, skipped, timings, prepared, *rest):
+    def counting(tracker, *arguments):
+        prepared = next(a for a in arguments if isinstance(a, PreparedCountermeasure))
         computed.append((tracker.label, prepared.countermeasure.label))
-        return evaluate(tracker, protocol, scenario, cloaked, plan, skipped, timings, prepared, *rest)
+        return evaluate(tracker, *arguments)
 
     monkeypatch.setattr(audit.runner, "evaluate_tracker", counting)
     return computed

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from audit.cloakers.base import Cloaker
 from audit.cloakers.store import CloakStore
+from audit.costs import measure_cost
 from audit.datasets.folders import list_images
 from audit.metrics import PerceptualCost
 
@@ -27,8 +28,6 @@ class FolderCloaked:
 
 
 def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloaked:
-    from audit.runner import measure_cost  # the run's own perceptual cost, photo by photo
-
     photos = list_images(input_dir)
     if not photos:
         raise FileNotFoundError(f"no photos (.jpg, .jpeg, .png, .webp) under {input_dir}")

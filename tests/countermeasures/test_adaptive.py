@@ -70,7 +70,7 @@ def test_robust_fine_tuning_maps_perturbed_chips_back_to_their_clean_embeddings(
 
 def test_two_settings_are_two_cells():
     """Every option, not a hand-picked few, tells countermeasures apart (they used to share a label)."""
-    from audit.runner import run_countermeasures
+    from audit.cells import run_countermeasures
 
     chosen = run_countermeasures(("robust-retraining:lr=1e-3,1e-2", "detect-and-drop", "detect-and-drop:seed=0",
                                   "detect-and-drop:seed=1", "detect-and-drop:extractor=dlib-resnet"))

@@ -1,0 +1,246 @@
+"""How one cell is computed, for `audit run` and `audit verify` alike: a countermeasure prepared
+over the photos as posted, a tracker fitted on them (a control, then each protected user's
+tracker) and queried with the uncloaked test photos, and the protection scored.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audit.cloakers import Cloaker
+from audit.metrics import Rate, clustered_rate, wilson
+from audit.protocol import Protocol, ProtocolOptions
+from cloud_clients import CloudSession
+from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, build_countermeasures
+from countermeasures.transforms.files import transform_files
+from countermeasures.transforms.none import NoTransform
+from trackers import CloudTracker, Tracker, build_tracker
+from trackers.base import Ranking
+
+
+@dataclass
+class Timings:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, began: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
+
+    def timed(self, stage: str, tracker: Tracker, work):
+        """Run work; the tracker's face-pipeline time inside it counts as its own stages."""
+        pipeline = getattr(tracker, "_pipeline", None)
+        before = dict(pipeline.seconds) if pipeline is not None else {}
+        began = time.perf_counter()
+        result = work()
+        total = time.perf_counter() - began
+        pipeline = getattr(tracker, "_pipeline", None)  # built lazily inside work
+        for part, seconds in (pipeline.seconds.items() if pipeline is not None else ()):
+            spent = seconds - before.get(part, 0.0)
+            self.seconds[part] = self.seconds.get(part, 0.0) + spent
+            total -= spent
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + total
+        return result
+
+
+def unique_skips(skipped: list[dict]) -> list[dict]:
+    """Each (photo, stage, reason) once, sorted: a swept run meets the same bad photo many times."""
+    unique = {(s["path"], s["stage"], s["reason"]): s for s in skipped}
+    return [unique[key] for key in sorted(unique)]
+
+
+def run_countermeasures(specs: tuple[str, ...]) -> list[Countermeasure]:
+    """`none` first (every countermeasure is compared with it), then each distinct setting once."""
+    baseline = NoTransform()
+    chosen: dict[str, Countermeasure] = {baseline.cache_id: baseline}
+    for spec in specs:
+        for countermeasure in build_countermeasures(spec):
+            chosen.setdefault(countermeasure.cache_id, countermeasure)
+    return list(chosen.values())
+
+
+@dataclass
+class PreparedCountermeasure:
+    """Which file the tracker reads instead of each photo, per transform draw (none for adaptive trackers)."""
+
+    countermeasure: Countermeasure
+    train_views: list[dict[Path, Path]] = field(default_factory=list)  # one per draw; augmentation keeps the originals
+    test_view: dict[Path, Path] | None = None  # None: test photos are queried as they are
+
+    @property
+    def adaptive(self) -> AdaptiveCountermeasure | None:
+        return self.countermeasure if isinstance(self.countermeasure, AdaptiveCountermeasure) else None
+
+
+def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, cloaker: Cloaker,
+                           cloaked: dict[Path, Path], skipped: list[dict], trackers: list[Tracker]
+                           ) -> PreparedCountermeasure:
+    """An adaptive tracker's own preparation, or a transform of every training photo as posted
+    (originals and cloaked copies) and, if asked, of the test photos."""
+    if isinstance(countermeasure, AdaptiveCountermeasure):
+        countermeasure.prepare(protocol, cloaker, skipped, trackers)
+        return PreparedCountermeasure(countermeasure)
+    transform = countermeasure
+    if not isinstance(transform, Transform) or not transform.changes_pixels:
+        return PreparedCountermeasure(countermeasure)
+    stage = f"countermeasure {transform.spec}"
+
+    def view(t: Transform, photos: list[Path]) -> dict[Path, Path]:
+        mapping = {}
+        for photo, result in transform_files(t, photos, f"{stage} ({len(photos)} photos)").items():
+            if isinstance(result, str):
+                skipped.append({"path": str(photo), "reason": result, "stage": stage})
+            else:
+                mapping[photo] = result
+        return mapping
+
+    posted = sorted({p for paths in protocol.train.values() for p in paths} | set(cloaked.values()))
+    train_views = [view(t, posted) for t in transform.draws()] if "train" in transform.stages else []
+    tests = [p for paths in protocol.test.values() for p in paths]
+    return PreparedCountermeasure(transform, train_views, view(transform, tests) if "test" in transform.stages else None)
+
+
+def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: list[str],
+                 countermeasure: PreparedCountermeasure | None = None) -> tuple[list[Path], list[str]]:
+    """Photos as posted (the cloaked users' cloaked copies; leaked ones and failed cloaks stay
+    original), as the countermeasure leaves them: replaced by transformed files, or joined by
+    augmented copies."""
+    posted = []
+    cloaked_set = set(cloaked_users)
+    for name in protocol.labels:
+        for path in protocol.train[name]:
+            posted.append((cloaked.get(path, path) if name in cloaked_set else path, name))
+    if countermeasure is None or not countermeasure.train_views:
+        return [p for p, _ in posted], [name for _, name in posted]
+    transform = countermeasure.countermeasure
+    kept = list(posted) if isinstance(transform, Transform) and transform.adds_copies else []
+    for view in countermeasure.train_views:
+        kept += [(view[p], name) for p, name in posted if p in view]
+    return [p for p, _ in kept], [name for _, name in kept]
+
+
+def query(model: Tracker, queries: list[Path], depth: int, countermeasure: PreparedCountermeasure) -> Ranking:
+    """Predict on the test photos, or on their transformed files, reported under the original paths."""
+    if countermeasure.test_view is None:
+        return model.predict(queries, depth)
+    original = {countermeasure.test_view[q]: q for q in queries if q in countermeasure.test_view}
+    ranking = model.predict(list(original), depth)
+    return Ranking({original[p]: r for p, r in ranking.ranked.items()},
+                   {original[p]: reason for p, reason in ranking.skipped.items()})
+
+
+def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
+                     cloaked: dict[Path, Path], rank: int, isolation: str, skipped: list[dict], timings: Timings,
+                     countermeasure: PreparedCountermeasure, cloaker_models: list[str],
+                     session: CloudSession | None = None) -> dict:
+    """One tracker's result: protection and control, per user, and whether it is a transfer test
+    (the tracker's model is none of `cloaker_models`, the models the cloak was optimised against)."""
+    depth = rank if tracker.ranks else 1
+    users = protocol.protected
+    others = [name for name in protocol.labels if name not in users]
+    other_tests = [(p, name) for name in others for p in protocol.test[name]]
+    queries = [p for name in protocol.labels for p in protocol.test[name]]
+
+    adaptive = countermeasure.adaptive
+    copies = set(cloaked.values())
+    dropped: dict[str, dict[str, int]] = {}  # per fit: photos an adaptive tracker left out, and how many were cloaked
+
+    def fit_and_rank(cloaked_users: list[str], what: str):
+        model = build_tracker(adaptive.tracker_spec(tracker) if adaptive else tracker.spec)
+        if isinstance(model, CloudTracker):
+            model.use_session(session or CloudSession())
+        photos, labels = training_set(protocol, cloaked, cloaked_users, countermeasure)
+        if adaptive:
+            selection = adaptive.select(photos, labels, tracker)
+            photos, labels = selection.photos, selection.labels
+            dropped[what] = {"photos": len(selection.dropped), "cloaked": len(copies & set(selection.dropped))}
+        try:
+            timings.timed("fit", model, lambda: model.fit(photos, labels))
+            ranking = timings.timed("predict", model, lambda: query(model, queries, depth, countermeasure))
+        finally:
+            model.close()
+        for path, reason in {**model.skipped_, **ranking.skipped}.items():
+            label = countermeasure.countermeasure.label
+            against = "" if label == "none" else f", countermeasure {label}"
+            skipped.append({"path": str(path), "reason": reason, "stage": f"{tracker.name} ({what}{against})"})
+        return ranking
+
+    control = fit_and_rank([], "control")
+    cloaked_rankings = ({user: fit_and_rank([user], user) for user in users}
+                        if isolation == "per-user" else dict.fromkeys(users, fit_and_rank(users, "cohort")))
+
+    per_user, ranked_hits = [], {"protection": [], "control": []}
+    for user in users:
+        tests = [p for p in protocol.test[user] if p in control.ranked and p in cloaked_rankings[user].ranked]
+        hidden = sum(user not in cloaked_rankings[user].top(p) for p in tests)
+        control_hidden = sum(user not in control.top(p) for p in tests)
+        ranked_hits["protection"].append(sum(user not in cloaked_rankings[user].top(p, depth) for p in tests))
+        ranked_hits["control"].append(sum(user not in control.top(p, depth) for p in tests))
+        per_user.append({"user": user, "n_test": len(tests), "hidden": hidden, "control_hidden": control_hidden,
+                         "protection": hidden / len(tests) if tests else None,
+                         "control": control_hidden / len(tests) if tests else None,
+                         # per photo, so that `audit compare` can pair two runs photo by photo (McNemar)
+                         "test_photos": [photo_name(p) for p in tests],
+                         "hidden_photos": [photo_name(p) for p in tests if user not in cloaked_rankings[user].top(p)]})
+    hidden = [u["hidden"] for u in per_user]
+    control_hidden = [u["control_hidden"] for u in per_user]
+    totals = [u["n_test"] for u in per_user]
+    scored = build_tracker(adaptive.tracker_spec(tracker)) if adaptive else tracker
+    result = {
+        "tracker": tracker.label,
+        "tracker_params": scored.params(),
+        "tracker_extractor": scored.model,
+        "cloak_extractors": cloaker_models,
+        "transfer": scored.model not in cloaker_models,
+        "countermeasure": countermeasure.countermeasure.label,
+        "seed": scenario.seed,
+        "leak_ratio": scenario.leak_ratio,
+        "n_labels": len(protocol.labels),
+        "isolation": isolation,
+        "protection": rate_record(hidden, totals),
+        "control": rate_record(control_hidden, totals),
+        "normal_accuracy": normal_accuracy(other_tests, cloaked_rankings, users),
+        "per_user": per_user,
+    }
+    if adaptive and adaptive.notes(tracker):
+        result["countermeasure_notes"] = adaptive.notes(tracker)
+    if adaptive and adaptive.drops_photos:
+        result["dropped"] = dropped
+    if depth > 1:
+        result["rank_k"] = {"k": depth, "protection": rate_record(ranked_hits["protection"], totals),
+                            "control": rate_record(ranked_hits["control"], totals)}
+    return result
+
+
+def photo_name(path: Path) -> str:
+    """`identity/file`: the same photo has the same name in any run over the same dataset."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def rate_record(successes: list[int], totals: list[int]) -> dict:
+    """Pooled rate over the users' test photos; `ci95` counts both users and photos (`clustered_rate`)."""
+    pooled = clustered_rate(successes, totals)
+    return {"rate": pooled.rate, "ci95": list(pooled.ci95), "n_photos": sum(totals), "n_users": len(totals)}
+
+
+def normal_accuracy(other_tests: list[tuple[Path, str]], rankings: dict, users: list[str]) -> dict:
+    """Top-1 accuracy on the unprotected identities' test photos, averaged over the users' trackers.
+
+    Each tracker sees the same photos, so the interval is Wilson's over those photos (not
+    over photos × trackers, which would overstate the evidence).
+    """
+    distinct = {id(r): r for r in rankings.values()}.values()
+    rates = []
+    n = 0
+    for ranking in distinct:
+        usable = [(p, name) for p, name in other_tests if p in ranking.ranked]
+        n = max(n, len(usable))
+        if usable:
+            rates.append(sum(ranking.top(p) == [name] for p, name in usable) / len(usable))
+    if not rates:
+        return Rate(float("nan"), (float("nan"), float("nan")), 0).as_dict()
+    mean = float(np.mean(rates))
+    interval = wilson(round(mean * n), n)
+    return {"rate": mean, "ci95": list(interval.ci95), "n_photos": n}

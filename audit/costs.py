@@ -1,0 +1,42 @@
+"""What a cloak costs the photo: measured per cloaked copy (a skip when the copy is unreadable or
+resized), summed up per run or per verified person."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from audit.images import PhotoSkipped, read_image
+from audit.metrics import PerceptualCost, perceptual_cost
+
+
+def measure_cost(original: Path, cloaked: Path, skipped: list[dict]) -> PerceptualCost | None:
+    """DSSIM, PSNR, L2 and Linf of one cloaked copy; None (and a recorded skip) when it cannot be compared."""
+    try:
+        return perceptual_cost(read_image(original), read_image(cloaked))
+    except PhotoSkipped as skip:
+        skipped.append({"path": str(cloaked), "reason": f"cloaked copy unreadable: {skip.reason}", "stage": "cloak"})
+    except ValueError as err:  # a cloaker that changed the photo's size
+        skipped.append({"path": str(cloaked), "reason": str(err), "stage": "cloak"})
+    return None
+
+
+def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) -> dict:
+    """Perceptual cost over every distinct photo cloaked in the run, and the cloaker's seconds per photo."""
+    measured = [cost for cost, _ in costs.values() if cost is not None]
+    seconds = [s for _, s in costs.values()]
+    per_photo = float(np.mean(seconds)) if seconds else 0.0
+    if not measured:
+        return {"n_photos": 0, "dssim_mean": 0.0, "dssim_max": 0.0, "psnr_mean": None, "l2_mean": 0.0,
+                "linf_max": 0.0, "seconds_per_photo": per_photo}
+    finite_psnr = [c.psnr for c in measured if np.isfinite(c.psnr)]
+    return {
+        "n_photos": len(measured),
+        "dssim_mean": float(np.mean([c.dssim for c in measured])),
+        "dssim_max": float(np.max([c.dssim for c in measured])),
+        "psnr_mean": float(np.mean(finite_psnr)) if finite_psnr else None,
+        "l2_mean": float(np.mean([c.l2 for c in measured])),
+        "linf_max": float(np.max([c.linf for c in measured])),
+        "seconds_per_photo": per_photo,
+    }

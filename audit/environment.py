@@ -1,0 +1,18 @@
+"""The environment a report records."""
+
+from __future__ import annotations
+
+import sys
+
+
+def environment(seed: int, command_line: str) -> dict:
+    """What a report needs to be reproduced: Python, the packages that decide results, the seed and the command."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("cloak-audit", "torch", "numpy", "faiss-cpu", "scikit-learn", "facenet-pytorch", "pillow"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return {"python": sys.version.split()[0], "packages": packages, "seed": seed, "command_line": command_line}
