@@ -241,7 +241,7 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
             json_path, _ = write_reports(stopped.report, Path(v["out"]))
             _remember_run(stopped.report, json_path)
             click.echo(f"the run stopped; the {len(stopped.report['results'])} result(s) it finished are in "
-                       f"{json_path}", err=True)
+                       f"{json_path}; the same command again computes only the rest", err=True)
         if isinstance(stopped.cause, KeyboardInterrupt):
             raise click.Abort() from None
         if isinstance(stopped.cause, (ValueError, FileNotFoundError, RuntimeError)):
