@@ -12,7 +12,7 @@ import numpy as np
 
 from audit.extractors import available_extractors, load_extractor
 from audit.face.detection import FACE_DETECTORS
-from audit.plan import defaults
+from audit.plan import defaults, verify_defaults
 from audit.plugins import summaries
 
 
@@ -175,6 +175,7 @@ def check_extractor(extractor: str, lfw: str, folds: str, face_detector: str, fa
 
 
 RUN_DEFAULTS = defaults()
+VERIFY_DEFAULTS = verify_defaults()
 
 
 @main.command()
@@ -317,27 +318,28 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
 @click.option("--tracker", multiple=True,
               help="Tracker name[:key=value,...], repeatable. Default: faiss and linear-probe on every face model "
                    "available (dlib-resnet, mobilefacenet, faceres).")
-@click.option("--crowd", default="lfw", show_default=True,
+@click.option("--crowd", default=VERIFY_DEFAULTS["crowd"], show_default=True,
               help="The people you hide among: 'lfw', an identity-folder path, or a CSV manifest.")
-@click.option("--crowd-min-photos", default=20, show_default=True, type=click.IntRange(2),
+@click.option("--crowd-min-photos", default=VERIFY_DEFAULTS["crowd_min_photos"], show_default=True, type=click.IntRange(2),
               help="Photos a crowd member needs to be one of the people the tracker knows.")
-@click.option("--crowd-max-photos", default=40, show_default=True, type=click.IntRange(2),
+@click.option("--crowd-max-photos", default=VERIFY_DEFAULTS["crowd_max_photos"], show_default=True, type=click.IntRange(2),
               help="At most this many photos per crowd member (a seeded sample).")
-@click.option("--folds", default=5, show_default=True, type=click.IntRange(2),
+@click.option("--folds", default=VERIFY_DEFAULTS["folds"], show_default=True, type=click.IntRange(2),
               help="Rounds: each posts the other rounds' cloaked photos and queries this round's originals.")
 @click.option("--countermeasure", multiple=True,
               help="Also try a tracker that fights back, e.g. robust-retraining (slow; needs --cloaker), "
                    "blur:kernel=5.")
-@click.option("--cloaker", default=None,
+@click.option("--cloaker", default=VERIFY_DEFAULTS["cloaker"],
               help="The cloaker you used (robust-retraining imitates it), e.g. fawkes:mode=high.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=VERIFY_DEFAULTS["seed"], show_default=True, type=int)
 @click.option("--out", default="audit-verify", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for verify.json, verify.md and verify.html.")
 def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str, crowd_min_photos: int,
            crowd_max_photos: int, folds: int, countermeasure: tuple[str, ...], cloaker: str | None, seed: int,
            out: Path) -> None:
     """Does cloaking protect you? Plays a tracker that collected your cloaked photos, then meets a new one."""
-    from audit.personal_verify import VerifyOptions, verify_person
+    from audit.personal_verify import verify_person
+    from audit.plan import VerifyOptions
     from reports import write_documents
     from reports.html import render_verify_html
     from reports.verify import render_verify_markdown, verify_headline

@@ -13,18 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.cells import Timings, evaluate_tracker, prepare_countermeasure, run_countermeasures, unique_skips
 from audit.cloakers import build_cloaker
 from audit.cloakers.matching import match_cloaked
 from audit.cloakers.store import file_digest
+from audit.costs import measure_cost, perturbation_record
 from audit.datasets import Photo, load_photos, resolve_dataset
 from audit.datasets.folders import list_images
+from audit.environment import environment
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 from audit.metrics import wilson
+from audit.plan import VerifyOptions
 from audit.protocol import Protocol, ProtocolOptions, build_protocol, rng_for
-from audit.cells import Timings, evaluate_tracker, prepare_countermeasure, run_countermeasures, unique_skips
-from audit.costs import measure_cost, perturbation_record
-from audit.environment import environment
 from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
 from trackers import CloudTracker, build_tracker
 
@@ -40,25 +41,6 @@ CAVEATS = (
     "These results hold for the trackers tried here, not for every tracker; cloud services and trackers "
     "that retrain on cloaked photos can behave differently.",
 )
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    originals: Path
-    cloaked: Path
-    trackers: tuple[str, ...] = ()  # none named: DEFAULT_TRACKERS on every model available
-    crowd: str = "lfw"
-    folds: int = 5
-    countermeasures: tuple[str, ...] = ()  # e.g. robust-retraining, which imitates `cloaker`
-    cloaker: str | None = None  # the cloaker the person used; robust retraining needs it
-    crowd_min_photos: int = 20
-    crowd_max_photos: int | None = 40
-    seed: int = 0
-    command_line: str = ""
-
-    def __post_init__(self) -> None:
-        if self.folds < 2:
-            raise ValueError("--folds must be at least 2 (one part posted, one queried)")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The run plan: every `audit run` default in one place, merged from defaults, `--config` and the
+"""The run plan: every `audit run` (and `audit verify`) default in one place, merged from defaults, `--config` and the
 command line once, and the matrix of cells it enumerates.
 
 A cell is one (scenario, countermeasure, tracker) result; a scenario is one (seed, leak ratio,
@@ -14,7 +14,7 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -79,6 +79,32 @@ class RunPlan:
                    seeds=seeds if len(seeds) > 1 else (), leak_ratios=leaks, label_counts=counts,
                    allow_cloud_upload=bool(values["allow_cloud_upload"]), max_api_calls=values["max_api_calls"],
                    out=Path(values["out"]), command_line=command_line)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """`audit verify`'s plan: a person's photos among a crowd, k folds; every verify default is here."""
+
+    originals: Path
+    cloaked: Path
+    trackers: tuple[str, ...] = ()  # none named: DEFAULT_TRACKERS on every model available
+    crowd: str = "lfw"
+    folds: int = 5
+    countermeasures: tuple[str, ...] = ()  # e.g. robust-retraining, which imitates `cloaker`
+    cloaker: str | None = None  # the cloaker the person used; robust retraining needs it
+    crowd_min_photos: int = 20
+    crowd_max_photos: int | None = 40
+    seed: int = 0
+    command_line: str = ""
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ValueError("--folds must be at least 2 (one part posted, one queried)")
+
+
+def verify_defaults() -> dict[str, object]:
+    """Every `audit verify` option's default, read from VerifyOptions' own fields."""
+    return {f.name: f.default for f in fields(VerifyOptions) if f.default is not MISSING}
 
 
 def defaults() -> dict[str, object]:

@@ -13,7 +13,8 @@ from PIL import Image
 
 from audit.cli import main
 from audit.history import History
-from audit.personal_verify import MIN_PHOTOS, VerifyOptions, combine_folds, person_folds, verify_person
+from audit.personal_verify import MIN_PHOTOS, combine_folds, person_folds, verify_person
+from audit.plan import VerifyOptions
 from audit.verdicts import tracker_verdict
 from reports.verify import render_verify_markdown
 

@@ -78,3 +78,16 @@ def test_the_code_digest_covers_the_computing_packages_only():
     root = Path(audit.plan.__file__).resolve().parents[1]
     assert set(audit.plan.COMPUTING_PACKAGES) <= {p.name for p in root.iterdir()}
     assert "reports" not in audit.plan.COMPUTING_PACKAGES
+
+
+def test_the_command_line_takes_every_default_from_the_plans(tmp_path):
+    from audit.cli import run, verify
+    from audit.plan import verify_defaults
+
+    given = {run: [], verify: ["--original", str(tmp_path), "--cloaked", str(tmp_path)]}
+    for command, expected in ((run, defaults()), (verify, verify_defaults())):
+        resolved = command.make_context(command.name, given[command]).params
+        shared = [name for name in resolved if name in expected]
+        assert len(shared) >= 6
+        for name in shared:  # sweepable options are strings on the command line ("0,1,2")
+            assert str(resolved[name]) == str(expected[name]), name
