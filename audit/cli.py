@@ -320,9 +320,11 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
                    "available (dlib-resnet, mobilefacenet, faceres).")
 @click.option("--crowd", default=VERIFY_DEFAULTS["crowd"], show_default=True,
               help="The people you hide among: 'lfw', an identity-folder path, or a CSV manifest.")
-@click.option("--crowd-min-photos", default=VERIFY_DEFAULTS["crowd_min_photos"], show_default=True, type=click.IntRange(2),
+@click.option("--crowd-min-photos", default=VERIFY_DEFAULTS["crowd_min_photos"], show_default=True,
+              type=click.IntRange(2),
               help="Photos a crowd member needs to be one of the people the tracker knows.")
-@click.option("--crowd-max-photos", default=VERIFY_DEFAULTS["crowd_max_photos"], show_default=True, type=click.IntRange(2),
+@click.option("--crowd-max-photos", default=VERIFY_DEFAULTS["crowd_max_photos"], show_default=True,
+              type=click.IntRange(2),
               help="At most this many photos per crowd member (a seeded sample).")
 @click.option("--folds", default=VERIFY_DEFAULTS["folds"], show_default=True, type=click.IntRange(2),
               help="Rounds: each posts the other rounds' cloaked photos and queries this round's originals.")

@@ -1,5 +1,5 @@
-"""The run plan: every `audit run` (and `audit verify`) default in one place, merged from defaults, `--config` and the
-command line once, and the matrix of cells it enumerates.
+"""The run plan: every `audit run` (and `audit verify`) default in one place, merged from defaults,
+`--config` and the command line once, and the matrix of cells it enumerates.
 
 A cell is one (scenario, countermeasure, tracker) result; a scenario is one (seed, leak ratio,
 label count) of the sweep axes. Its key digests everything that determines the result (the
@@ -23,7 +23,6 @@ from audit.protocol import Protocol, ProtocolOptions
 
 ISOLATIONS = ("per-user", "cohort")
 PLUGIN_OPTIONS = ("cloaker", "tracker", "countermeasure", "cloak_detector")
-SWEPT_OPTIONS = ("seed", "leak_ratio", "labels")  # a comma-separated list (or a TOML list) sweeps these
 # the packages whose code computes a cell; reports/ only renders it, so editing a renderer keeps the cells
 COMPUTING_PACKAGES = ("audit", "trackers", "countermeasures", "cloud_clients")
 

@@ -85,7 +85,8 @@ def compare_cell(ra: dict, rb: dict, paired: bool, seed: int) -> dict:
     diff, ci = difference_interval(([u["hidden"] for u in ua], [u["n_test"] for u in ua]),
                                    ([u["hidden"] for u in ub], [u["n_test"] for u in ub]), paired, seed)
     record = {"tracker": ra["tracker"], "countermeasure": ra["countermeasure"], "seed": ra.get("seed"),
-              "leak_ratio": ra.get("leak_ratio"), "n_labels": ra.get("n_labels"), "a": ra["protection"]["rate"], "b": rb["protection"]["rate"],
+              "leak_ratio": ra.get("leak_ratio"), "n_labels": ra.get("n_labels"),
+              "a": ra["protection"]["rate"], "b": rb["protection"]["rate"],
               "a_control": ra["control"]["rate"], "b_control": rb["control"]["rate"],
               "change": diff, "ci95": list(ci), "method": "paired bootstrap over users" if paired else
               "bootstrap over each run's users"}
