@@ -75,7 +75,7 @@ class RunPlan:
         return cls(cloaker=values["cloaker"], trackers=tuple(values["tracker"]), dataset=str(values["dataset"]),
                    protocol=protocol, isolation=values["isolation"], rank=values["rank"],
                    countermeasures=tuple(values["countermeasure"]), cloak_detectors=tuple(values["cloak_detector"]),
-                   seeds=seeds if len(seeds) > 1 else (), leak_ratios=leaks, label_counts=counts,
+                   seeds=seeds, leak_ratios=leaks, label_counts=counts,
                    allow_cloud_upload=bool(values["allow_cloud_upload"]), max_api_calls=values["max_api_calls"],
                    out=Path(values["out"]), command_line=command_line)
 
@@ -176,10 +176,11 @@ def sweep_values(value: object, option: str, kind: type, allow_all: bool = False
     return tuple(parsed)
 
 
-def cell_key(protocol: Protocol, scenario: ProtocolOptions, plan: RunPlan, cloaker_id: str, countermeasure_id: str,
+def cell_key(photos: str, scenario: ProtocolOptions, plan: RunPlan, cloaker_id: str, countermeasure_id: str,
              tracker_id: str) -> str:
-    """A readable, filesystem-safe name that changes whenever anything that determines the cell does."""
-    material = {"code": code_digest(), "photos": protocol_digest(protocol), "scenario": asdict(scenario),
+    """A readable, filesystem-safe name that changes whenever anything that determines the cell does;
+    `photos` is the scenario's `protocol_digest`, computed once for all its cells."""
+    material = {"code": code_digest(), "photos": photos, "scenario": asdict(scenario),
                 "dataset": plan.dataset, "isolation": plan.isolation, "rank": plan.rank, "cloaker": cloaker_id,
                 "countermeasure": countermeasure_id, "tracker": tracker_id}
     digest = hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:20]

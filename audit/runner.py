@@ -21,7 +21,7 @@ from audit.costs import measure_cost, perturbation_record
 from audit.datasets import load_photos, resolve_dataset
 from audit.environment import environment
 from audit.metrics import PerceptualCost
-from audit.plan import RunPlan, cell_key
+from audit.plan import RunPlan, cell_key, protocol_digest
 from audit.pooling import pool_seeds
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
 from countermeasures.cloak_detectors import (CloakDetector, build_cloak_detector, detection_record, features_model,
@@ -92,8 +92,9 @@ def run_audit(plan: RunPlan) -> dict:
                 began = time.perf_counter()
                 detection += detect_cloaks(detectors, trackers, protocol, scenario, cloaked)
                 timings.add("detect_cloaks", began)
+            photos_read = protocol_digest(protocol)
             for countermeasure in countermeasures:
-                keys = [cell_key(protocol, scenario, plan, cloaker.cache_id, countermeasure.cache_id, t.cache_id)
+                keys = [cell_key(photos_read, scenario, plan, cloaker.cache_id, countermeasure.cache_id, t.cache_id)
                         for t in trackers]
                 finished = [cells.load(key) for key in keys]
                 prepared, preparation_skips = None, []

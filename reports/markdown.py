@@ -59,7 +59,8 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         "Protection = share of a protected user's *uncloaked* test photos the tracker does not identify "
         "(top-1). The control is the same tracker trained on uncloaked photos. Intervals are 95% and count "
         "both the users and their photos (Korn–Graubard, see the README's Verdicts). *White-box*: the "
-        "tracker's model is one the cloak was optimised against (a self-check); *transfer*: it is not (the question a tracker with its own model asks).",
+        "tracker's model is one the cloak was optimised against (a self-check); *transfer*: it is not (the "
+        "question a tracker with its own model asks).",
         "",
         *table(lead_header + ["protection", "control", "normal accuracy", "rank-k protection", "verdict"],
                [lead(r) + [rate_text(r["protection"]), rate_text(r["control"]), rate_text(r["normal_accuracy"]),

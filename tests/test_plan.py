@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import audit.plan
-from audit.plan import RunPlan, cell_key, defaults, merge_options, sweep_values
+from audit.plan import RunPlan, cell_key, defaults, merge_options, protocol_digest, sweep_values
 from audit.protocol import Protocol, ProtocolOptions
 
 
@@ -58,7 +58,7 @@ def test_the_cell_key_changes_with_everything_that_determines_the_cell(tmp_path,
     scenario, plan = ProtocolOptions(), RunPlan()
 
     def key(**changes) -> str:
-        arguments = {"protocol": protocol, "scenario": scenario, "plan": plan, "cloaker_id": "noise",
+        arguments = {"photos": protocol_digest(protocol), "scenario": scenario, "plan": plan, "cloaker_id": "noise",
                      "countermeasure_id": "none", "tracker_id": "faiss:k=1"} | changes
         return cell_key(**arguments)
 
