@@ -9,11 +9,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from audit.cloakers import Cloaker
-from audit.metrics import Rate, clustered_rate, wilson
+from audit.metrics import clustered_rate, mean_accuracy
 from audit.protocol import Protocol, ProtocolOptions
+from audit.records import CellResult, DroppedPhotos, RankK, Rate, Skip, UserRow
 from cloud_clients import CloudSession
 from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, build_countermeasures
 from countermeasures.transforms.files import transform_files
@@ -45,10 +44,10 @@ class Timings:
         return result
 
 
-def unique_skips(skipped: list[dict]) -> list[dict]:
+def unique_skips(skipped: list[dict]) -> tuple[Skip, ...]:
     """Each (photo, stage, reason) once, sorted: a swept run meets the same bad photo many times."""
-    unique = {(s["path"], s["stage"], s["reason"]): s for s in skipped}
-    return [unique[key] for key in sorted(unique)]
+    unique = {(s["path"], s["stage"], s["reason"]) for s in skipped}
+    return tuple(Skip(path=path, stage=stage, reason=reason) for path, stage, reason in sorted(unique))
 
 
 def run_countermeasures(specs: tuple[str, ...]) -> list[Countermeasure]:
@@ -134,7 +133,7 @@ def query(model: Tracker, queries: list[Path], depth: int, countermeasure: Prepa
 def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
                      cloaked: dict[Path, Path], rank: int, isolation: str, skipped: list[dict], timings: Timings,
                      countermeasure: PreparedCountermeasure, cloaker_models: list[str],
-                     session: CloudSession | None = None) -> dict:
+                     session: CloudSession | None = None) -> CellResult:
     """One tracker's result: protection and control, per user, and whether it is a transfer test
     (the tracker's model is none of `cloaker_models`, the models the cloak was optimised against)."""
     depth = rank if tracker.ranks else 1
@@ -145,7 +144,7 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
 
     adaptive = countermeasure.adaptive
     copies = set(cloaked.values())
-    dropped: dict[str, dict[str, int]] = {}  # per fit: photos an adaptive tracker left out, and how many were cloaked
+    dropped: dict[str, DroppedPhotos] = {}  # per fit: photos an adaptive tracker left out, and how many were cloaked
 
     def fit_and_rank(cloaked_users: list[str], what: str):
         model = build_tracker(adaptive.tracker_spec(tracker) if adaptive else tracker.spec)
@@ -155,7 +154,7 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
         if adaptive:
             selection = adaptive.select(photos, labels, tracker)
             photos, labels = selection.photos, selection.labels
-            dropped[what] = {"photos": len(selection.dropped), "cloaked": len(copies & set(selection.dropped))}
+            dropped[what] = DroppedPhotos(photos=len(selection.dropped), cloaked=len(copies & set(selection.dropped)))
         try:
             timings.timed("fit", model, lambda: model.fit(photos, labels))
             ranking = timings.timed("predict", model, lambda: query(model, queries, depth, countermeasure))
@@ -174,44 +173,29 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
     per_user, ranked_hits = [], {"protection": [], "control": []}
     for user in users:
         tests = [p for p in protocol.test[user] if p in control.ranked and p in cloaked_rankings[user].ranked]
-        hidden = sum(user not in cloaked_rankings[user].top(p) for p in tests)
+        hidden = [p for p in tests if user not in cloaked_rankings[user].top(p)]
         control_hidden = sum(user not in control.top(p) for p in tests)
         ranked_hits["protection"].append(sum(user not in cloaked_rankings[user].top(p, depth) for p in tests))
         ranked_hits["control"].append(sum(user not in control.top(p, depth) for p in tests))
-        per_user.append({"user": user, "n_test": len(tests), "hidden": hidden, "control_hidden": control_hidden,
-                         "protection": hidden / len(tests) if tests else None,
-                         "control": control_hidden / len(tests) if tests else None,
-                         # per photo, so that `audit compare` can pair two runs photo by photo (McNemar)
-                         "test_photos": [photo_name(p) for p in tests],
-                         "hidden_photos": [photo_name(p) for p in tests if user not in cloaked_rankings[user].top(p)]})
-    hidden = [u["hidden"] for u in per_user]
-    control_hidden = [u["control_hidden"] for u in per_user]
-    totals = [u["n_test"] for u in per_user]
+        per_user.append(UserRow(user=user, n_test=len(tests), hidden=len(hidden), control_hidden=control_hidden,
+                                protection=len(hidden) / len(tests) if tests else None,
+                                control=control_hidden / len(tests) if tests else None,
+                                test_photos=tuple(map(photo_name, tests)),
+                                hidden_photos=tuple(map(photo_name, hidden))))
+    totals = [u.n_test for u in per_user]
     scored = build_tracker(adaptive.tracker_spec(tracker)) if adaptive else tracker
-    result = {
-        "tracker": tracker.label,
-        "tracker_params": scored.params(),
-        "tracker_extractor": scored.model,
-        "cloak_extractors": cloaker_models,
-        "transfer": scored.model not in cloaker_models,
-        "countermeasure": countermeasure.countermeasure.label,
-        "seed": scenario.seed,
-        "leak_ratio": scenario.leak_ratio,
-        "n_labels": len(protocol.labels),
-        "isolation": isolation,
-        "protection": rate_record(hidden, totals),
-        "control": rate_record(control_hidden, totals),
-        "normal_accuracy": normal_accuracy(other_tests, cloaked_rankings, users),
-        "per_user": per_user,
-    }
-    if adaptive and adaptive.notes(tracker):
-        result["countermeasure_notes"] = adaptive.notes(tracker)
-    if adaptive and adaptive.drops_photos:
-        result["dropped"] = dropped
-    if depth > 1:
-        result["rank_k"] = {"k": depth, "protection": rate_record(ranked_hits["protection"], totals),
-                            "control": rate_record(ranked_hits["control"], totals)}
-    return result
+    return CellResult(
+        tracker=tracker.label, tracker_params=scored.params(), tracker_extractor=scored.model,
+        cloak_extractors=tuple(cloaker_models), transfer=scored.model not in cloaker_models,
+        countermeasure=countermeasure.countermeasure.label, seed=scenario.seed, leak_ratio=scenario.leak_ratio,
+        n_labels=len(protocol.labels), isolation=isolation,
+        protection=clustered_rate([u.hidden for u in per_user], totals),
+        control=clustered_rate([u.control_hidden for u in per_user], totals),
+        normal_accuracy=normal_accuracy(other_tests, cloaked_rankings, users), per_user=tuple(per_user),
+        countermeasure_notes=(adaptive.notes(tracker) or None) if adaptive else None,
+        dropped=dropped if adaptive and adaptive.drops_photos else None,
+        rank_k=RankK(k=depth, protection=clustered_rate(ranked_hits["protection"], totals),
+                     control=clustered_rate(ranked_hits["control"], totals)) if depth > 1 else None)
 
 
 def photo_name(path: Path) -> str:
@@ -219,18 +203,8 @@ def photo_name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def rate_record(successes: list[int], totals: list[int]) -> dict:
-    """Pooled rate over the users' test photos; `ci95` counts both users and photos (`clustered_rate`)."""
-    pooled = clustered_rate(successes, totals)
-    return {"rate": pooled.rate, "ci95": list(pooled.ci95), "n_photos": sum(totals), "n_users": len(totals)}
-
-
-def normal_accuracy(other_tests: list[tuple[Path, str]], rankings: dict, users: list[str]) -> dict:
-    """Top-1 accuracy on the unprotected identities' test photos, averaged over the users' trackers.
-
-    Each tracker sees the same photos, so the interval is Wilson's over those photos (not
-    over photos × trackers, which would overstate the evidence).
-    """
+def normal_accuracy(other_tests: list[tuple[Path, str]], rankings: dict, users: list[str]) -> Rate:
+    """Top-1 accuracy on the unprotected identities' test photos, averaged over the users' trackers."""
     distinct = {id(r): r for r in rankings.values()}.values()
     rates = []
     n = 0
@@ -239,8 +213,4 @@ def normal_accuracy(other_tests: list[tuple[Path, str]], rankings: dict, users: 
         n = max(n, len(usable))
         if usable:
             rates.append(sum(ranking.top(p) == [name] for p, name in usable) / len(usable))
-    if not rates:
-        return Rate(float("nan"), (float("nan"), float("nan")), 0).as_dict()
-    mean = float(np.mean(rates))
-    interval = wilson(round(mean * n), n)
-    return {"rate": mean, "ci95": list(interval.ci95), "n_photos": n}
+    return mean_accuracy(rates, n)

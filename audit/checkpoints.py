@@ -13,6 +13,17 @@ import os
 import tempfile
 from pathlib import Path
 
+from audit.records import CellCounts, CellResult, Skip, from_json, record, to_json
+
+
+@record
+class FinishedCell:
+    """What a cell file holds: its key, the result, and the photos skipped on the way."""
+
+    key: str
+    result: CellResult
+    skipped: tuple[Skip, ...]
+
 
 class CellStore:
     """`folder/<cell key>.json`; None as the folder keeps nothing (a run without an output folder)."""
@@ -22,25 +33,27 @@ class CellStore:
         self.reused = 0
         self.computed = 0
 
-    def load(self, key: str) -> dict | None:
-        """The finished cell, or None when it is absent or unreadable (then it is computed again)."""
+    def load(self, key: str) -> FinishedCell | None:
+        """The finished cell, or None when it is absent, unreadable or of another shape (then it is computed again)."""
         if self.folder is None:
             return None
         try:
-            record = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            cell = from_json(FinishedCell, json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):  # RecordError is a ValueError
             return None
-        if not isinstance(record, dict) or record.get("key") != key:
+        if cell.key != key:
             return None
         self.reused += 1
-        return record
+        return cell
 
-    def save(self, key: str, record: dict) -> dict:
-        """Keep the finished cell; returns it as a re-run will read it (JSON types: lists, not tuples)."""
+    def save(self, key: str, result: CellResult, skipped: list[dict]) -> FinishedCell:
+        """Keep the finished cell; returns it as a re-run will read it back."""
         self.computed += 1
-        record = json.loads(json.dumps({"key": key, **record}, allow_nan=True))
+        record = to_json(FinishedCell(key=key, result=result, skipped=tuple(Skip(**s) for s in skipped)))
+        record = json.loads(json.dumps(record, allow_nan=True, default=str))
+        cell = from_json(FinishedCell, record)
         if self.folder is None:
-            return record
+            return cell
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{key[:40]}", suffix=".tmp")
         try:
@@ -52,7 +65,7 @@ class CellStore:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        return record
+        return cell
 
-    def summary(self) -> dict[str, int]:
-        return {"total": self.reused + self.computed, "reused": self.reused, "computed": self.computed}
+    def summary(self) -> CellCounts:
+        return CellCounts(total=self.reused + self.computed, reused=self.reused, computed=self.computed)

@@ -14,6 +14,7 @@ from audit.extractors import available_extractors, load_extractor
 from audit.face.detection import FACE_DETECTORS
 from audit.plan import defaults, verify_defaults
 from audit.plugins import summaries
+from audit.records import Document, RunReport
 
 
 def _setup_torch() -> None:
@@ -241,7 +242,7 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
         if stopped.report is not None:
             json_path, _ = write_reports(stopped.report, Path(v["out"]))
             _remember_run(stopped.report, json_path)
-            click.echo(f"the run stopped; the {len(stopped.report['results'])} result(s) it finished are in "
+            click.echo(f"the run stopped; the {len(stopped.report.results)} result(s) it finished are in "
                        f"{json_path}; the same command again computes only the rest", err=True)
         if isinstance(stopped.cause, KeyboardInterrupt):
             raise click.Abort() from None
@@ -253,21 +254,21 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     json_path, md_path = write_reports(report, Path(v["out"]))
     entry = _remember_run(report, json_path)
     print_summary(report)
-    cells = report["cells"]
-    click.echo(f"cells: {cells['computed']} computed, {cells['reused']} reused (finished earlier; kept in "
+    cells = report.cells
+    click.echo(f"cells: {cells.computed} computed, {cells.reused} reused (finished earlier; kept in "
                f"{Path(v['out']) / 'cells'})")
     click.echo(f"report: {json_path.parent / 'report.html'} (and {md_path.name}, {json_path.name}; "
                f"history entry {entry})")
 
 
-def _remember_run(report: dict, json_path: Path) -> int | None:
+def _remember_run(report: RunReport, json_path: Path) -> int | None:
     from reports.formatting import run_headline
 
-    return _remember("run", report, json_path.resolve(), report["environment"]["command_line"],
-                     report["cloaker"]["name"], sorted({r["tracker"] for r in report["results"]}), run_headline(report))
+    return _remember("run", report, json_path.resolve(), report.environment.command_line, report.cloaker.name,
+                     sorted(report.trackers), run_headline(report))
 
 
-def _remember(kind: str, report: dict, where: Path, command: str, cloaker: str, trackers: list[str],
+def _remember(kind: str, report: Document, where: Path, command: str, cloaker: str, trackers: list[str],
               headline: str) -> int | None:
     """Record in the history; a history that cannot be written warns but loses no report."""
     import sqlite3
@@ -302,10 +303,10 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     cost = perturbation_record(done.costs)
-    psnr = "n/a" if cost["psnr_mean"] is None else f"{cost['psnr_mean']:.1f} dB"
+    psnr = "n/a" if cost.psnr_mean is None else f"{cost.psnr_mean:.1f} dB"
     click.echo(f"cloaked {len(done.written)} photos with {chosen!r} → {out_dir}")
-    click.echo(f"perceptual cost: DSSIM mean {cost['dssim_mean']:.4f}, max {cost['dssim_max']:.4f}; PSNR mean {psnr}; "
-               f"Linf max {cost['linf_max']:.0f}; {cost['seconds_per_photo']:.2f} s per photo")
+    click.echo(f"perceptual cost: DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f}; PSNR mean {psnr}; "
+               f"Linf max {cost.linf_max:.0f}; {cost.seconds_per_photo:.2f} s per photo")
     for skip in done.skipped:
         click.echo(f"  skipped {skip['path']}: {skip['reason']}")
 
@@ -356,8 +357,8 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
     markdown = render_verify_markdown(record)
     json_path, _ = write_documents(out, "verify", record, markdown, render_verify_html(record))
     click.echo(markdown)
-    entry = _remember("verify", record, json_path.resolve(), command, cloaker or "(yours)",
-                      list(dict.fromkeys(r["tracker"] for r in record["results"])), verify_headline(record))
+    entry = _remember("verify", record, json_path.resolve(), command, cloaker or "(yours)", record.trackers,
+                      verify_headline(record))
     click.echo(f"report: {out / 'verify.html'} (and verify.md, verify.json; history entry {entry})")
 
 
@@ -378,24 +379,23 @@ def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: P
     from reports.html import render_compare_html
 
     try:
-        comparison = compare_reports(load_report(run_a), load_report(run_b))
+        comparison = compare_reports(load_report(run_a), load_report(run_b), " ".join(["audit", *sys.argv[1:]]))
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
-    comparison["command"] = " ".join(["audit", *sys.argv[1:]])
     markdown = render_comparison_markdown(comparison, str(run_a), str(run_b))
     click.echo(markdown)
     where = out or run_b
     if out:
         write_documents(out, "compare", comparison, markdown, render_compare_html(comparison, str(run_a), str(run_b)))
         click.echo(f"comparison: {out / 'compare.html'} (and compare.md, compare.json)")
-    _remember("compare", comparison, where.resolve(), comparison["command"],
-              f"{comparison['a']['cloaker']} → {comparison['b']['cloaker']}",
-              sorted({c["tracker"] for c in comparison["cells"]}), comparison_headline(comparison))
+    _remember("compare", comparison, where.resolve(), comparison.command,
+              f"{comparison.a.cloaker} → {comparison.b.cloaker}", comparison.trackers,
+              comparison_headline(comparison))
     if fail_if_worse:
         worse = worse_cells(comparison, margin)
         for cell in worse:
-            click.echo(f"WORSE: {cell['tracker']} / {cell['countermeasure']}: {100 * cell['change']:+.1f} points "
-                       f"[{100 * cell['ci95'][0]:+.1f}, {100 * cell['ci95'][1]:+.1f}]", err=True)
+            click.echo(f"WORSE: {cell.tracker} / {cell.countermeasure}: {100 * cell.change:+.1f} points "
+                       f"[{100 * cell.ci95[0]:+.1f}, {100 * cell.ci95[1]:+.1f}]", err=True)
         if worse:
             raise SystemExit(1)
 
@@ -432,12 +432,16 @@ def history_show(entry_id: int) -> None:
         except KeyError as err:
             raise click.ClickException(str(err.args[0])) from None
     click.echo(f"entry {entry.id} ({entry.kind}) at {entry.at}\ncommand: {entry.command}\nreport: {entry.report_path}\n")
+    try:
+        document = entry.report
+    except ValueError as err:  # RecordError: a document this version cannot read
+        raise click.ClickException(f"history entry {entry.id} cannot be shown: {err}") from None
     if entry.kind == "run":
-        click.echo(render_markdown(entry.report))
+        click.echo(render_markdown(document))
     elif entry.kind == "verify":
-        click.echo(render_verify_markdown(entry.report))
+        click.echo(render_verify_markdown(document))
     else:
-        click.echo(render_comparison_markdown(entry.report, "A", "B"))
+        click.echo(render_comparison_markdown(document, "A", "B"))
 
 
 @main.group()

@@ -9,6 +9,7 @@ import numpy as np
 
 from audit.images import PhotoSkipped, read_image
 from audit.metrics import PerceptualCost, perceptual_cost
+from audit.records import Perturbation
 
 
 def measure_cost(original: Path, cloaked: Path, skipped: list[dict]) -> PerceptualCost | None:
@@ -22,21 +23,21 @@ def measure_cost(original: Path, cloaked: Path, skipped: list[dict]) -> Perceptu
     return None
 
 
-def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) -> dict:
+def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) -> Perturbation:
     """Perceptual cost over every distinct photo cloaked in the run, and the cloaker's seconds per photo."""
     measured = [cost for cost, _ in costs.values() if cost is not None]
     seconds = [s for _, s in costs.values()]
     per_photo = float(np.mean(seconds)) if seconds else 0.0
     if not measured:
-        return {"n_photos": 0, "dssim_mean": 0.0, "dssim_max": 0.0, "psnr_mean": None, "l2_mean": 0.0,
-                "linf_max": 0.0, "seconds_per_photo": per_photo}
+        return Perturbation(n_photos=0, dssim_mean=0.0, dssim_max=0.0, psnr_mean=None, l2_mean=0.0, linf_max=0.0,
+                            seconds_per_photo=per_photo)
     finite_psnr = [c.psnr for c in measured if np.isfinite(c.psnr)]
-    return {
-        "n_photos": len(measured),
-        "dssim_mean": float(np.mean([c.dssim for c in measured])),
-        "dssim_max": float(np.max([c.dssim for c in measured])),
-        "psnr_mean": float(np.mean(finite_psnr)) if finite_psnr else None,
-        "l2_mean": float(np.mean([c.l2 for c in measured])),
-        "linf_max": float(np.max([c.linf for c in measured])),
-        "seconds_per_photo": per_photo,
-    }
+    return Perturbation(
+        n_photos=len(measured),
+        dssim_mean=float(np.mean([c.dssim for c in measured])),
+        dssim_max=float(np.max([c.dssim for c in measured])),
+        psnr_mean=float(np.mean(finite_psnr)) if finite_psnr else None,
+        l2_mean=float(np.mean([c.l2 for c in measured])),
+        linf_max=float(np.max([c.linf for c in measured])),
+        seconds_per_photo=per_photo,
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from audit.records import Environment
 
-def environment(seed: int, command_line: str) -> dict:
+
+def environment(seed: int, command_line: str) -> Environment:
     """What a report needs to be reproduced: Python, the packages that decide results, the seed and the command."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -15,4 +17,4 @@ def environment(seed: int, command_line: str) -> dict:
             packages[name] = version(name)
         except PackageNotFoundError:
             packages[name] = None
-    return {"python": sys.version.split()[0], "packages": packages, "seed": seed, "command_line": command_line}
+    return Environment(python=sys.version.split()[0], packages=packages, seed=seed, command_line=command_line)

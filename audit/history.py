@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.paths import data_dir
+from audit.records import Document, read_document, to_json
 
 KINDS = ("run", "verify", "compare")
 
@@ -29,7 +30,13 @@ class Entry:
     trackers: str
     headline: str
     report_path: str
-    report: dict
+    report_json: str
+
+    @property
+    def report(self) -> Document:
+        """The document, of whichever schema version wrote it, read as today's record (only when asked for:
+        a listing never fails on an entry it cannot read)."""
+        return read_document(self.kind, json.loads(self.report_json))
 
 
 class History:
@@ -55,7 +62,7 @@ class History:
                     raise
                 time.sleep(0.05 * (1 + attempt % 10))
 
-    def record(self, kind: str, report: dict, report_path: Path | str, command: str, cloaker: str,
+    def record(self, kind: str, report: Document, report_path: Path | str, command: str, cloaker: str,
                trackers: list[str], headline: str) -> int:
         if kind not in KINDS:
             raise ValueError(f"history kind {kind!r}; one of {', '.join(KINDS)}")
@@ -65,7 +72,7 @@ class History:
                 "INSERT INTO entries (kind, at, command, cloaker, trackers, headline, report_path, report)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (kind, at, command, cloaker, ", ".join(trackers), headline, str(report_path),
-                 json.dumps(report, default=str)))
+                 json.dumps(to_json(report), default=str)))
         return int(cursor.lastrowid)
 
     def entries(self, limit: int | None = None) -> list[Entry]:
@@ -81,8 +88,7 @@ class History:
 
     @staticmethod
     def _entry(row: tuple) -> Entry:
-        *fields, report = row
-        return Entry(*fields, report=json.loads(report))
+        return Entry(*row)
 
     def close(self) -> None:
         self._db.close()

@@ -4,39 +4,39 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from scipy import stats
 
+from audit.records import Rate
+
 Z95 = 1.959963984540054
 SSIM_WINDOW = 11  # pixels; Gaussian σ 1.5, as tf.image.ssim
-
-
-@dataclass(frozen=True)
-class Rate:
-    """A proportion with its 95% interval."""
-
-    rate: float
-    ci95: tuple[float, float]
-    n: int
-
-    def as_dict(self, count_name: str = "n_photos") -> dict:
-        return {"rate": self.rate, "ci95": list(self.ci95), count_name: self.n}
+NO_RATE = Rate(rate=float("nan"), ci95=(float("nan"), float("nan")), n_photos=0)  # nothing to score
 
 
 def wilson(successes: int, n: int) -> Rate:
     """Wilson score interval: well-behaved at 0% and 100%, where the normal interval collapses."""
     if n == 0:
-        return Rate(float("nan"), (float("nan"), float("nan")), 0)
+        return NO_RATE
     p = successes / n
     denom = 1 + Z95**2 / n
     centre = (p + Z95**2 / (2 * n)) / denom
     half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
     low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact bounds, not rounding noise
     high = 1.0 if successes == n else min(1.0, centre + half)
-    return Rate(p, (low, high), n)
+    return Rate(rate=p, ci95=(low, high), n_photos=n)
+
+
+def mean_accuracy(rates: list[float], n: int) -> Rate:
+    """The mean of several trackers' accuracies on the same n photos, with Wilson's interval over those
+    photos (not over photos × trackers, which would overstate the evidence)."""
+    if not rates:
+        return NO_RATE
+    mean = float(np.mean(rates))
+    return replace(wilson(round(mean * n), n), rate=mean)
 
 
 def clopper_pearson(successes: float, n: float) -> tuple[float, float]:
@@ -60,7 +60,7 @@ def clustered_rate(successes: list[int], totals: list[int]) -> Rate:
     s, t = np.asarray(successes, float), np.asarray(totals, float)
     n, users = t.sum(), len(t)
     if n == 0:
-        return Rate(float("nan"), (float("nan"), float("nan")), 0)
+        return replace(NO_RATE, n_users=users)
     rate = float(s.sum() / n)
     effective = n
     if users > 1 and 0 < rate < 1:
@@ -68,7 +68,7 @@ def clustered_rate(successes: list[int], totals: list[int]) -> Rate:
         if variance > 0:
             effective = min(n, rate * (1 - rate) / variance)
         effective *= (stats.t.ppf(0.975, n - 1) / stats.t.ppf(0.975, users - 1)) ** 2
-    return Rate(rate, clopper_pearson(rate * effective, effective), users)
+    return Rate(rate=rate, ci95=clopper_pearson(rate * effective, effective), n_photos=int(n), n_users=users)
 
 
 def difference_interval(a: tuple[list[int], list[int]], b: tuple[list[int], list[int]], paired: bool, seed: int,

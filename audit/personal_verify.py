@@ -23,9 +23,11 @@ from audit.datasets.folders import list_images
 from audit.environment import environment
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
-from audit.metrics import wilson
+from audit.metrics import mean_accuracy, wilson
 from audit.plan import VerifyOptions
 from audit.protocol import Protocol, ProtocolOptions, build_protocol, rng_for
+from audit.records import (CellResult, CrowdRecord, ExamplePair, MissingModel, PersonRecord, VerifyReport,
+                           VerifyResult)
 from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
 from trackers import CloudTracker, build_tracker
 
@@ -64,7 +66,7 @@ def default_trackers() -> tuple[list[str], list[dict]]:
     return specs, missing
 
 
-def verify_person(options: VerifyOptions) -> dict:
+def verify_person(options: VerifyOptions) -> VerifyReport:
     specs, missing = (list(options.trackers), []) if options.trackers else default_trackers()
     if not specs:
         raise RuntimeError("no face model could be loaded: " + "; ".join(m["reason"] for m in missing))
@@ -83,7 +85,7 @@ def verify_person(options: VerifyOptions) -> dict:
     crowd, excluded = crowd_protocol(options, person.usable)
     folds = person_folds(person.usable, options.folds, options.seed)
     skipped, timings = list(person.skipped), Timings()
-    per_fold: dict[tuple[str, str], list[dict]] = {}
+    per_fold: dict[tuple[str, str], list[CellResult]] = {}
     scenario = ProtocolOptions(users=1, seed=options.seed)
     for fold in folds:
         queried = set(fold)
@@ -97,30 +99,28 @@ def verify_person(options: VerifyOptions) -> dict:
                 result = evaluate_tracker(tracker, protocol, scenario, cloaked, 1, "per-user", skipped, timings,
                                           prepared, cloaker.cloak_extractors if options.cloaker else [])
                 per_fold.setdefault((tracker.label, countermeasure.label), []).append(result)
-    results = [combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items()]
+    results = tuple(combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items())
     costs = {o: (measure_cost(o, c, skipped), 0.0) for o, c in person.cloaked.items()}
     identical = sum(cost is not None and cost.linf == 0 for cost, _ in costs.values())  # carry no cloak
-    return {
-        "schema_version": 1,
-        "kind": "verify",
-        "verdict": overall_verdict(results),
-        "verdict_by_model": verdicts_by_model(results),
-        "models_missing": missing,
-        "person": {"originals": str(options.originals), "cloaked": str(options.cloaked),
-                   "n_photos": len(person.usable) + len(person.skipped), "n_usable": len(person.usable),
-                   "identical_copies": identical, "folds": len(folds)},
-        "crowd": {"dataset": options.crowd, "n_identities": len(crowd.labels),
-                  "n_train_photos": sum(map(len, crowd.train.values())),
-                  "n_test_photos": sum(map(len, crowd.test.values())), "excluded": excluded},
-        "cloaker": options.cloaker,
-        "perturbation": {k: v for k, v in perturbation_record(costs).items() if k != "seconds_per_photo"},
-        "examples": [{"original": str(o), "cloaked": str(c)} for o, c in list(person.cloaked.items())[:3]],
-        "results": results,
-        "caveats": list(CAVEATS),
-        "skipped": unique_skips(skipped),
-        "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
-        "environment": environment(options.seed, options.command_line),
-    }
+    return VerifyReport(
+        verdict=overall_verdict(results),
+        verdict_by_model=verdicts_by_model(results),
+        models_missing=tuple(MissingModel(**m) for m in missing),
+        person=PersonRecord(originals=str(options.originals), cloaked=str(options.cloaked),
+                            n_photos=len(person.usable) + len(person.skipped), n_usable=len(person.usable),
+                            identical_copies=identical, folds=len(folds)),
+        crowd=CrowdRecord(dataset=options.crowd, n_identities=len(crowd.labels),
+                          n_train_photos=sum(map(len, crowd.train.values())),
+                          n_test_photos=sum(map(len, crowd.test.values())), excluded=tuple(excluded)),
+        cloaker=options.cloaker,
+        perturbation=replace(perturbation_record(costs), seconds_per_photo=None),  # the person's cloaker, untimed
+        examples=tuple(ExamplePair(original=str(o), cloaked=str(c)) for o, c in list(person.cloaked.items())[:3]),
+        results=results,
+        caveats=CAVEATS,
+        skipped=unique_skips(skipped),
+        timings={k: round(v, 2) for k, v in timings.seconds.items()},
+        environment=environment(options.seed, options.command_line),
+    )
 
 
 def imitated_cloaker(options: VerifyOptions, countermeasures: list):
@@ -177,21 +177,20 @@ def person_folds(photos: list[Path], folds: int, seed: int) -> list[list[Path]]:
     return [sorted(photos[i] for i in part) for part in np.array_split(order, min(folds, len(photos)))]
 
 
-def combine_folds(spec: str, countermeasure: str, fold_results: list[dict]) -> dict:
+def combine_folds(spec: str, countermeasure: str, fold_results: list[CellResult]) -> VerifyResult:
     """Tries summed over folds: every photo of the person queried once, with and without cloaks."""
-    tries = sum(r["per_user"][0]["n_test"] for r in fold_results)
-    hidden = sum(r["per_user"][0]["hidden"] for r in fold_results)
-    control_hidden = sum(r["per_user"][0]["control_hidden"] for r in fold_results)
+    rows = [r.per_user[0] for r in fold_results]
+    tries = sum(row.n_test for row in rows)
+    hidden = sum(row.hidden for row in rows)
+    control_hidden = sum(row.control_hidden for row in rows)
     protection, control = wilson(hidden, tries), wilson(control_hidden, tries)
-    accuracy = [r["normal_accuracy"] for r in fold_results if r["normal_accuracy"]["n_photos"]]
-    result = {
-        "tracker": spec, "tracker_params": fold_results[0]["tracker_params"], "countermeasure": countermeasure,
-        **{key: fold_results[0][key] for key in ("tracker_extractor", "cloak_extractors", "transfer")},
-        "tries": tries, "found": tries - hidden, "control_found": tries - control_hidden,
-        "protection": protection.as_dict(), "control": control.as_dict(),
-        "normal_accuracy": {"rate": float(np.mean([a["rate"] for a in accuracy])) if accuracy else float("nan"),
-                            "n_photos": accuracy[0]["n_photos"] if accuracy else 0},
-        "hidden_photos": sorted(p for r in fold_results for p in r["per_user"][0]["hidden_photos"]),
-    }
-    result["verdict"] = tracker_verdict(result)
-    return result
+    accuracy = [r.normal_accuracy for r in fold_results if r.normal_accuracy.n_photos]
+    first = fold_results[0]
+    return VerifyResult(
+        tracker=spec, tracker_params=first.tracker_params, countermeasure=countermeasure,
+        tracker_extractor=first.tracker_extractor, cloak_extractors=first.cloak_extractors, transfer=first.transfer,
+        tries=tries, found=tries - hidden, control_found=tries - control_hidden, protection=protection,
+        control=control,
+        normal_accuracy=mean_accuracy([a.rate for a in accuracy], accuracy[0].n_photos if accuracy else 0),
+        hidden_photos=tuple(sorted(p for row in rows for p in row.hidden_photos)),
+        verdict=tracker_verdict(tries, protection, control))

@@ -12,43 +12,44 @@ import numpy as np
 from scipy import stats
 
 from audit.metrics import clustered_rate
+from audit.records import CellResult, OverSeeds, PooledRate, PooledResult
 
 
-def pool_seeds(results: list[dict]) -> list[dict]:
-    groups: dict[tuple, list[dict]] = {}
+def pool_seeds(results: list[CellResult]) -> tuple[PooledResult, ...]:
+    groups: dict[tuple, list[CellResult]] = {}
     for result in results:
-        cell = (result["tracker"], result["countermeasure"], result["leak_ratio"], result["n_labels"])
+        cell = (result.tracker, result.countermeasure, result.leak_ratio, result.n_labels)
         groups.setdefault(cell, []).append(result)
-    return [pooled_record(group) for group in groups.values() if len(group) > 1]
+    return tuple(pooled_record(group) for group in groups.values() if len(group) > 1)
 
 
-def pooled_record(group: list[dict]) -> dict:
+def pooled_record(group: list[CellResult]) -> PooledResult:
     first = group[0]
-    record = {key: first[key] for key in ("tracker", "tracker_extractor", "cloak_extractors", "transfer",
-                                          "countermeasure", "leak_ratio", "n_labels")}
-    record["seeds"] = [r["seed"] for r in group]
-    for measure, count in (("protection", "hidden"), ("control", "control_hidden")):
+    pooled = {}
+    for measure in ("protection", "control"):
         per_user: dict[str, list[int]] = {}
         for result in group:
-            for row in result["per_user"]:
-                hits = per_user.setdefault(row["user"], [0, 0])
-                hits[0] += row[count]
-                hits[1] += row["n_test"]
-        pooled = clustered_rate([h for h, _ in per_user.values()], [n for _, n in per_user.values()])
-        record[measure] = {"rate": pooled.rate, "ci95": list(pooled.ci95),
-                           "n_photos": sum(n for _, n in per_user.values()), "n_users": len(per_user),
-                           "over_seeds": over_seeds([r[measure]["rate"] for r in group])}
-    record["normal_accuracy"] = over_seeds([r["normal_accuracy"]["rate"] for r in group])
-    return record
+            for row in result.per_user:
+                hits = per_user.setdefault(row.user, [0, 0])
+                hits[0] += row.hidden if measure == "protection" else row.control_hidden
+                hits[1] += row.n_test
+        rate = clustered_rate([h for h, _ in per_user.values()], [n for _, n in per_user.values()])
+        pooled[measure] = PooledRate(rate=rate.rate, ci95=rate.ci95, n_photos=rate.n_photos, n_users=len(per_user),
+                                     over_seeds=over_seeds([getattr(r, measure).rate for r in group]))
+    return PooledResult(tracker=first.tracker, tracker_extractor=first.tracker_extractor,
+                        cloak_extractors=first.cloak_extractors, transfer=first.transfer,
+                        countermeasure=first.countermeasure, leak_ratio=first.leak_ratio, n_labels=first.n_labels,
+                        seeds=tuple(r.seed for r in group), **pooled,
+                        normal_accuracy=over_seeds([r.normal_accuracy.rate for r in group]))
 
 
-def over_seeds(rates: list[float]) -> dict:
+def over_seeds(rates: list[float]) -> OverSeeds:
     """Mean of the per-seed rates with Student's t interval over seeds, within [0, 1]."""
     values = np.asarray([r for r in rates if r == r], float)  # a seed without test photos has no rate
     if len(values) == 0:
-        return {"mean": float("nan"), "ci95": [float("nan"), float("nan")], "n_seeds": 0}
+        return OverSeeds(mean=float("nan"), ci95=(float("nan"), float("nan")), n_seeds=0)
     mean = float(values.mean())
     if len(values) < 2:
-        return {"mean": mean, "ci95": [float("nan"), float("nan")], "n_seeds": 1}
+        return OverSeeds(mean=mean, ci95=(float("nan"), float("nan")), n_seeds=1)
     half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return {"mean": mean, "ci95": [max(0.0, mean - half), min(1.0, mean + half)], "n_seeds": len(values)}
+    return OverSeeds(mean=mean, ci95=(max(0.0, mean - half), min(1.0, mean + half)), n_seeds=len(values))

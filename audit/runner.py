@@ -24,15 +24,15 @@ from audit.metrics import PerceptualCost
 from audit.plan import RunPlan, cell_key, protocol_digest
 from audit.pooling import pool_seeds
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
+from audit.records import (CellResult, CloakerRecord, CloudUse, Detection, ExamplePair, ProtocolRecord, RunReport,
+                           Scenario, to_json)
 from countermeasures.cloak_detectors import (CloakDetector, build_cloak_detector, detection_record, features_model,
                                              tracker_features)
 from cloud_clients import RESOURCE_PREFIX, CloudError, CloudSession
 from trackers import CloudTracker, Tracker, build_tracker
 
-SCHEMA_VERSION = 1
 
-
-def run_audit(plan: RunPlan) -> dict:
+def run_audit(plan: RunPlan) -> RunReport:
     timings = Timings()
     # every plugin and option, nested ones included, is checked before any photo is read
     cloaker = build_cloaker(plan.cloaker)
@@ -57,29 +57,29 @@ def run_audit(plan: RunPlan) -> dict:
     skipped: list[dict] = []
     costs: dict[Path, tuple[PerceptualCost | None, float]] = {}
     user_notes: dict[str, dict] = {}
-    results, detection, examples = [], [], []
+    results: list[CellResult] = []
+    detection: list[Detection] = []
+    examples: list[ExamplePair] = []
 
-    def assemble(stopped: str | None = None) -> dict:
+    def assemble(stopped: str | None = None) -> RunReport:
         """The report: of everything, or (`stopped`) of the results finished before the run stopped."""
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "cloaker": {"name": cloaker.name, "spec": cloaker.spec, "implementation": cloaker.implementation,
-                        "params": cloaker.params(), "cloak_extractors": cloaker.cloak_extractors,
-                        **({"per_user": user_notes} if user_notes else {}),
-                        **({"notes": cloaker_notes} if cloaker_notes else {})},
-            "perturbation": perturbation_record(costs),
-            "examples": examples,
-            "protocol": protocol_record(protocols, scenarios, plan),
-            "results": results,
-            **({"pooled": pool_seeds(results)} if len(plan.seeds) > 1 else {}),
-            "cells": cells.summary(),
-            "detection": detection,
-            "skipped": unique_skips(skipped),
-            "timings": {k: round(v, 2) for k, v in timings.seconds.items()},
-            "environment": environment(plan.protocol.seed, plan.command_line),
-            **({"cloud": session.record()} if cloud else {}),
-            **({"stopped": stopped} if stopped else {}),
-        }
+        return RunReport(
+            cloaker=CloakerRecord(name=cloaker.name, spec=cloaker.spec, implementation=cloaker.implementation,
+                                  params=cloaker.params(), cloak_extractors=tuple(cloaker.cloak_extractors),
+                                  per_user=user_notes or None, notes=cloaker_notes or None),
+            perturbation=perturbation_record(costs),
+            examples=tuple(examples),
+            protocol=protocol_record(protocols, scenarios, plan),
+            results=tuple(results),
+            pooled=pool_seeds(results) if len(plan.seeds) > 1 else None,
+            cells=cells.summary(),
+            detection=tuple(detection),
+            skipped=unique_skips(skipped),
+            timings={k: round(v, 2) for k, v in timings.seconds.items()},
+            environment=environment(plan.protocol.seed, plan.command_line),
+            cloud=CloudUse(**session.record()) if cloud else None,
+            stopped=stopped,
+        )
 
     try:
         for scenario, protocol in zip(scenarios, protocols):
@@ -108,9 +108,9 @@ def run_audit(plan: RunPlan) -> dict:
                         cell_skips = list(preparation_skips)
                         result = evaluate_tracker(tracker, protocol, scenario, cloaked, plan.rank, plan.isolation,
                                                   cell_skips, timings, prepared, cloaker.cloak_extractors, session)
-                        cell = cells.save(key, {"result": result, "skipped": cell_skips})
-                    results.append(cell["result"])
-                    skipped += cell["skipped"]
+                        cell = cells.save(key, result, cell_skips)
+                    results.append(cell.result)
+                    skipped += [to_json(skip) for skip in cell.skipped]
     except (Exception, KeyboardInterrupt) as err:
         session.cleanup()
         cause = CloudError(f"{err}. {cleanup_summary(session)}") if isinstance(err, CloudError) else err
@@ -125,7 +125,7 @@ class RunStopped(Exception):
     """The run stopped early (an error, Ctrl-C, a spent API budget); `report` holds the results
     finished before it, or is None when none had finished."""
 
-    def __init__(self, cause: BaseException, report: dict | None) -> None:
+    def __init__(self, cause: BaseException, report: RunReport | None) -> None:
         super().__init__(str(cause))
         self.cause = cause
         self.report = report
@@ -170,7 +170,7 @@ def cleanup_summary(session: CloudSession) -> str:
 
 
 def detect_cloaks(detectors: list[CloakDetector], trackers: list[Tracker], protocol: Protocol,
-                  scenario: ProtocolOptions, cloaked: dict[Path, Path]) -> list[dict]:
+                  scenario: ProtocolOptions, cloaked: dict[Path, Path]) -> list[Detection]:
     """Fit each detector on the features of the training photos as a tracker collects them
     (every protected user cloaked, leaked photos not) and score protected vs clean classes: once
     per model the run's trackers use (or the one the detector names), each record naming it."""
@@ -179,9 +179,9 @@ def detect_cloaks(detectors: list[CloakDetector], trackers: list[Tracker], proto
     for detector in detectors:
         for extractor, face_detector in dict.fromkeys(features_model(detector.extractor, t) for t in trackers):
             features, kept, _ = tracker_features(photos, labels, extractor, face_detector)
-            records.append({"cloak_detector": detector.label, "extractor": extractor, "face_detector": face_detector,
-                            "leak_ratio": scenario.leak_ratio, "n_labels": len(protocol.labels),
-                            **detection_record(detector.fit(features, kept), protocol.protected)})
+            records.append(Detection(cloak_detector=detector.label, extractor=extractor, face_detector=face_detector,
+                                     leak_ratio=scenario.leak_ratio, n_labels=len(protocol.labels),
+                                     **detection_record(detector.fit(features, kept), protocol.protected)))
     return records
 
 
@@ -212,30 +212,26 @@ def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict],
     return cloaked
 
 
-def example_pairs(protocol: Protocol, cloaked: dict[Path, Path], n: int = 3) -> list[dict]:
+def example_pairs(protocol: Protocol, cloaked: dict[Path, Path], n: int = 3) -> list[ExamplePair]:
     """A cloaked photo of each of the first n protected users, for the HTML report's examples."""
     pairs = []
     for user in protocol.protected:
         photo = next((p for p in protocol.train[user] if cloaked.get(p, p) != p), None)
         if photo is not None and len(pairs) < n:
-            pairs.append({"user": user, "original": str(photo), "cloaked": str(cloaked[photo])})
+            pairs.append(ExamplePair(user=user, original=str(photo), cloaked=str(cloaked[photo])))
     return pairs
 
 
-def protocol_record(protocols: list[Protocol], scenarios: list[ProtocolOptions], plan: RunPlan) -> dict:
+def protocol_record(protocols: list[Protocol], scenarios: list[ProtocolOptions], plan: RunPlan) -> ProtocolRecord:
     """The first scenario's protocol; a sweep adds one line per scenario."""
     protocol, p = protocols[0], scenarios[0]
-    record = {
-        "dataset": plan.dataset, "seed": p.seed, "users": protocol.protected, "min_photos": p.min_photos,
-        "max_photos": p.max_photos, "train_fraction": p.train_fraction, "leak_ratio": p.leak_ratio,
-        "isolation": plan.isolation, "n_labels": len(protocol.labels), "labels": protocol.labels,
-        "n_train_photos": sum(map(len, protocol.train.values())),
-        "n_test_photos": sum(map(len, protocol.test.values())),
-        "n_leaked_photos": sum(map(len, protocol.leaked.values())),
-    }
-    if len(scenarios) > 1:
-        record["sweep"] = [{"seed": s.seed, "leak_ratio": s.leak_ratio, "n_labels": len(q.labels),
-                            "n_leaked_photos": sum(map(len, q.leaked.values()))} for s, q in zip(scenarios, protocols)]
-    return record
+    sweep = tuple(Scenario(seed=s.seed, leak_ratio=s.leak_ratio, n_labels=len(q.labels),
+                           n_leaked_photos=sum(map(len, q.leaked.values()))) for s, q in zip(scenarios, protocols))
+    return ProtocolRecord(
+        dataset=plan.dataset, seed=p.seed, users=tuple(protocol.protected), min_photos=p.min_photos,
+        max_photos=p.max_photos, train_fraction=p.train_fraction, leak_ratio=p.leak_ratio, isolation=plan.isolation,
+        n_labels=len(protocol.labels), labels=tuple(protocol.labels),
+        n_train_photos=sum(map(len, protocol.train.values())), n_test_photos=sum(map(len, protocol.test.values())),
+        n_leaked_photos=sum(map(len, protocol.leaked.values())), sweep=sweep if len(scenarios) > 1 else None)
 
 

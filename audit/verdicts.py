@@ -6,6 +6,10 @@ functions return.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from audit.records import CellResult, Rate, VerifyResult
+
 # audit verify: rates over one person's tries
 NOT_PROTECTED_AT = 0.2  # found in at least 80% of tries
 PROTECTED_AT = 0.8  # hidden in at least 80% of tries ...
@@ -23,21 +27,21 @@ VERDICT_MEANING = {
 CHANGE_VERDICTS = ("better", "worse", "no detectable change")
 
 
-def cell_verdict(result: dict) -> str:
+def cell_verdict(result: CellResult) -> str:
     """A run's cell protects only when its whole 95% interval lies above the control's."""
-    protection, control = result["protection"], result["control"]
-    if protection["n_photos"] == 0:
+    protection, control = result.protection, result.control
+    if protection.n_photos == 0:
         return "no usable test photos"
-    if protection["ci95"][0] > control["ci95"][1]:
+    if protection.ci95[0] > control.ci95[1]:
         return "protects (beyond the control)"
     return "no protection beyond the control"
 
 
-def tracker_verdict(result: dict) -> str:
-    """`audit verify`'s word for one tracker, from its protection and control rates."""
-    if result["tries"] == 0:
+def tracker_verdict(tries: int, hidden: Rate, control_hidden: Rate) -> str:
+    """`audit verify`'s word for one tracker, from its protection and control rates over the person's tries."""
+    if tries == 0:
         return "INCONCLUSIVE"
-    protection, control = result["protection"]["rate"], result["control"]["rate"]
+    protection, control = hidden.rate, control_hidden.rate
     if control > INCONCLUSIVE_CONTROL:
         return "INCONCLUSIVE"
     if protection <= NOT_PROTECTED_AT:
@@ -47,16 +51,16 @@ def tracker_verdict(result: dict) -> str:
     return "PARTLY PROTECTED"
 
 
-def overall_verdict(results: list[dict]) -> str:
+def overall_verdict(results: Sequence[VerifyResult]) -> str:
     """The weakest conclusive verdict: a tracker that finds you is the one that matters."""
-    conclusive = [r["verdict"] for r in results if r["verdict"] in VERIFY_VERDICTS]
+    conclusive = [r.verdict for r in results if r.verdict in VERIFY_VERDICTS]
     return min(conclusive, key=VERIFY_VERDICTS.index) if conclusive else "INCONCLUSIVE"
 
 
-def verdicts_by_model(results: list[dict]) -> dict[str, str]:
+def verdicts_by_model(results: Sequence[VerifyResult]) -> dict[str, str]:
     """Per tracker model, the weakest verdict of the trackers on it."""
-    models = dict.fromkeys(r["tracker_extractor"] for r in results)
-    return {model: overall_verdict([r for r in results if r["tracker_extractor"] == model]) for model in models}
+    models = dict.fromkeys(r.tracker_extractor for r in results)
+    return {model: overall_verdict([r for r in results if r.tracker_extractor == model]) for model in models}
 
 
 def change_verdict(ci95: tuple[float, float]) -> str:

@@ -32,12 +32,12 @@ def main() -> None:
         began = time.perf_counter()
         report = run_audit(RunPlan(cloaker=args.cloaker, trackers=(args.tracker,), dataset=args.dataset))
         total = time.perf_counter() - began
-    protocol = report["protocol"]
+    protocol = report.protocol
     print(f"cores: {os.cpu_count()}; {args.cloaker} vs {args.tracker} on {args.dataset}: "
-          f"{len(protocol['users'])} users, {protocol['n_labels']} identities, "
-          f"{protocol['n_train_photos'] + protocol['n_test_photos']} photos, "
-          f"{report['perturbation']['n_photos']} cloaked")
-    for stage, seconds in report["timings"].items():
+          f"{len(protocol.users)} users, {protocol.n_labels} identities, "
+          f"{protocol.n_train_photos + protocol.n_test_photos} photos, "
+          f"{report.perturbation.n_photos} cloaked")
+    for stage, seconds in report.timings.items():
         print(f"  {stage:13} {seconds:8.1f} s  ({100 * seconds / total:4.1f}%)")
     print(f"  {'total':13} {total:8.1f} s  ({total / 60:.1f} min; target <= 10 min, ratio {total / 600:.2f})")
 

@@ -3,26 +3,26 @@ same three files for `verify` and `compare`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from audit.paths import atomic_write_bytes
+from audit.records import Document, RunReport, dumps
 from reports.console import print_summary
 from reports.html import render_run_html
 from reports.markdown import render_markdown
 from reports.plots import sweep_pngs
 
 
-def write_documents(out_dir: Path, stem: str, record: dict, markdown: str, html: str) -> tuple[Path, Path]:
+def write_documents(out_dir: Path, stem: str, record: Document, markdown: str, html: str) -> tuple[Path, Path]:
     """`<stem>.json`, `<stem>.md` and the self-contained `<stem>.html` in out_dir, each written whole or not at all."""
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
-    atomic_write_bytes(json_path, (json.dumps(record, indent=2, default=str) + "\n").encode())
+    atomic_write_bytes(json_path, dumps(record).encode())
     atomic_write_bytes(md_path, markdown.encode())
     atomic_write_bytes(out_dir / f"{stem}.html", html.encode())
     return json_path, md_path
 
 
-def write_reports(report: dict, out_dir: Path) -> tuple[Path, Path]:
+def write_reports(report: RunReport, out_dir: Path) -> tuple[Path, Path]:
     """report.json, report.md (with sweep PNGs beside it) and report.html."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sweeps = sweep_pngs(report)

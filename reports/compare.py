@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from audit.metrics import difference_interval, mcnemar
+from audit.records import CellResult, ComparedCell, CompareReport, McNemar, RunReport, RunSummary, read_document
 from audit.verdicts import CHANGE_VERDICTS, change_verdict
 from reports.formatting import percent
 
@@ -19,36 +20,38 @@ from reports.formatting import percent
 PAIRING_FIELDS = ("dataset", "users", "seed", "isolation", "min_photos", "max_photos", "train_fraction", "labels")
 
 
-def load_report(path: Path) -> dict:
-    """A run folder (its report.json) or a report file."""
+def load_report(path: Path) -> RunReport:
+    """A run folder (its report.json) or a report file, of any schema version this code reads."""
     file = path / "report.json" if path.is_dir() else path
     try:
-        report = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no report.json (give a run folder or its report.json)") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{file}: not a report ({err})") from None
-    if "results" not in report or "protocol" not in report:
+    if not isinstance(data, dict) or "results" not in data or "protocol" not in data:
         raise ValueError(f"{file}: not an `audit run` report (no results/protocol)")
-    return report
+    try:
+        return read_document("run", data)
+    except ValueError as err:  # RecordError: names the key
+        raise ValueError(f"{file}: not a readable `audit run` report ({err})") from None
 
 
-def cell_key(result: dict, per_seed: bool = False) -> tuple:
-    key = (result["tracker"], result["countermeasure"], result.get("leak_ratio"), result.get("n_labels"))
-    return (*key, result.get("seed")) if per_seed else key
+def cell_key(result: CellResult, per_seed: bool = False) -> tuple:
+    key = (result.tracker, result.countermeasure, result.leak_ratio, result.n_labels)
+    return (*key, result.seed) if per_seed else key
 
 
-def swept_seeds(report: dict) -> list:
+def swept_seeds(report: RunReport) -> list:
     """The seeds a run swept (version 1 reports, from before seed sweeps, ran one)."""
-    return sorted({r.get("seed") for r in report["results"]}, key=str)
+    return sorted({r.seed for r in report.results}, key=str)
 
 
-def same_protocol(a: dict, b: dict) -> bool:
-    pa, pb = a["protocol"], b["protocol"]
-    return all(pa.get(k) == pb.get(k) for k in PAIRING_FIELDS)
+def same_protocol(a: RunReport, b: RunReport) -> bool:
+    return all(getattr(a.protocol, k) == getattr(b.protocol, k) for k in PAIRING_FIELDS)
 
 
-def compare_reports(a: dict, b: dict, seed: int = 0) -> dict:
+def compare_reports(a: RunReport, b: RunReport, command: str = "", seed: int = 0) -> CompareReport:
     """One record per common cell: A's and B's protection, B − A with its 95% interval, McNemar's
     p when photos pair, and the verdict (better/worse for B, or no detectable change)."""
     paired = same_protocol(a, b)
@@ -56,88 +59,87 @@ def compare_reports(a: dict, b: dict, seed: int = 0) -> dict:
     per_seed = len(seeds_a) > 1 or len(seeds_b) > 1
     if per_seed and seeds_a != seeds_b:
         raise ValueError(f"A ran seeds {seeds_a} and B seeds {seeds_b}: compare runs over the same seeds")
-    cells_b = {cell_key(r, per_seed): r for r in b["results"]}
+    cells_b = {cell_key(r, per_seed): r for r in b.results}
     cells = []
-    for ra in a["results"]:
+    for ra in a.results:
         rb = cells_b.get(cell_key(ra, per_seed))
         if rb is not None:
             cells.append(compare_cell(ra, rb, paired, seed))
     if not cells:
         raise ValueError("the two runs have no (tracker, countermeasure, leak ratio, labels) cell in common")
-    return {"paired": paired, "cells": cells, "a": describe(a), "b": describe(b),
-            "only_in_a": sorted(map(str, {cell_key(r, per_seed) for r in a["results"]} - set(cells_b))),
-            "only_in_b": sorted(map(str, set(cells_b) - {cell_key(r, per_seed) for r in a["results"]}))}
+    keys_a = {cell_key(r, per_seed) for r in a.results}
+    return CompareReport(paired=paired, cells=tuple(cells), a=describe(a), b=describe(b),
+                         only_in_a=tuple(sorted(map(str, keys_a - set(cells_b)))),
+                         only_in_b=tuple(sorted(map(str, set(cells_b) - keys_a))), command=command)
 
 
-def describe(report: dict) -> dict:
-    return {"cloaker": report["cloaker"]["name"], "cloaker_params": report["cloaker"]["params"],
-            "command": report.get("environment", {}).get("command_line", "")}
+def describe(report: RunReport) -> RunSummary:
+    return RunSummary(cloaker=report.cloaker.name, cloaker_params=report.cloaker.params,
+                      command=report.environment.command_line)
 
 
-def compare_cell(ra: dict, rb: dict, paired: bool, seed: int) -> dict:
-    users_a = {u["user"]: u for u in ra["per_user"]}
-    users_b = {u["user"]: u for u in rb["per_user"]}
+def compare_cell(ra: CellResult, rb: CellResult, paired: bool, seed: int) -> ComparedCell:
+    users_a = {u.user: u for u in ra.per_user}
+    users_b = {u.user: u for u in rb.per_user}
     if paired:
         users = [u for u in users_a if u in users_b]
         ua, ub = [users_a[u] for u in users], [users_b[u] for u in users]
     else:
         ua, ub = list(users_a.values()), list(users_b.values())
-    diff, ci = difference_interval(([u["hidden"] for u in ua], [u["n_test"] for u in ua]),
-                                   ([u["hidden"] for u in ub], [u["n_test"] for u in ub]), paired, seed)
-    record = {"tracker": ra["tracker"], "countermeasure": ra["countermeasure"], "seed": ra.get("seed"),
-              "leak_ratio": ra.get("leak_ratio"), "n_labels": ra.get("n_labels"),
-              "a": ra["protection"]["rate"], "b": rb["protection"]["rate"],
-              "a_control": ra["control"]["rate"], "b_control": rb["control"]["rate"],
-              "change": diff, "ci95": list(ci), "method": "paired bootstrap over users" if paired else
-              "bootstrap over each run's users"}
-    if paired and all("hidden_photos" in u for u in ua + ub):
+    diff, ci = difference_interval(([u.hidden for u in ua], [u.n_test for u in ua]),
+                                   ([u.hidden for u in ub], [u.n_test for u in ub]), paired, seed)
+    discordant = None
+    if paired and all(u.hidden_photos is not None for u in ua + ub):
         only_a = only_b = 0
         for x, y in zip(ua, ub):
-            common = set(x["test_photos"]) & set(y["test_photos"])
-            hidden_a, hidden_b = set(x["hidden_photos"]) & common, set(y["hidden_photos"]) & common
+            common = set(x.test_photos) & set(y.test_photos)
+            hidden_a, hidden_b = set(x.hidden_photos) & common, set(y.hidden_photos) & common
             only_a += len(hidden_a - hidden_b)
             only_b += len(hidden_b - hidden_a)
-        record["mcnemar"] = {"hidden_only_in_a": only_a, "hidden_only_in_b": only_b, "p": mcnemar(only_a, only_b)}
-    record["verdict"] = change_verdict(ci)
-    return record
+        discordant = McNemar(hidden_only_in_a=only_a, hidden_only_in_b=only_b, p=mcnemar(only_a, only_b))
+    return ComparedCell(tracker=ra.tracker, countermeasure=ra.countermeasure, seed=ra.seed, leak_ratio=ra.leak_ratio,
+                        n_labels=ra.n_labels, a=ra.protection.rate, b=rb.protection.rate, a_control=ra.control.rate,
+                        b_control=rb.control.rate, change=diff, ci95=ci,
+                        method="paired bootstrap over users" if paired else "bootstrap over each run's users",
+                        mcnemar=discordant, verdict=change_verdict(ci))
 
 
-def worse_cells(comparison: dict, margin: float) -> list[dict]:
+def worse_cells(comparison: CompareReport, margin: float) -> list[ComparedCell]:
     """Cells where B is significantly worse than A by more than `margin` (the whole interval below −margin)."""
-    return [c for c in comparison["cells"] if c["ci95"][1] < -margin]
+    return [c for c in comparison.cells if c.ci95[1] < -margin]
 
 
-def pairing_text(comparison: dict) -> str:
-    return ("paired (same protocol and seed: by user, and by photo for McNemar)" if comparison["paired"]
+def pairing_text(comparison: CompareReport) -> str:
+    return ("paired (same protocol and seed: by user, and by photo for McNemar)" if comparison.paired
             else "unpaired (the protocols differ)")
 
 
-def cell_figures(cell: dict) -> list[str]:
+def cell_figures(cell: ComparedCell) -> list[str]:
     """A's and B's protection (with their controls), the change with its interval and McNemar's p, as table cells."""
-    return [f"{percent(cell['a'])} (control {percent(cell['a_control'])})",
-            f"{percent(cell['b'])} (control {percent(cell['b_control'])})",
-            f"{100 * cell['change']:+.1f} pts [{100 * cell['ci95'][0]:+.1f}, {100 * cell['ci95'][1]:+.1f}]",
-            f"{cell['mcnemar']['p']:.2g}" if "mcnemar" in cell else "—"]
+    return [f"{percent(cell.a)} (control {percent(cell.a_control)})",
+            f"{percent(cell.b)} (control {percent(cell.b_control)})",
+            f"{100 * cell.change:+.1f} pts [{100 * cell.ci95[0]:+.1f}, {100 * cell.ci95[1]:+.1f}]",
+            f"{cell.mcnemar.p:.2g}" if cell.mcnemar else "—"]
 
 
-def render_comparison_markdown(comparison: dict, name_a: str, name_b: str) -> str:
-    a, b = comparison["a"], comparison["b"]
+def render_comparison_markdown(comparison: CompareReport, name_a: str, name_b: str) -> str:
+    a, b = comparison.a, comparison.b
     how = pairing_text(comparison)
     lines = ["# cloak-audit comparison", "",
-             f"A: `{name_a}` — cloaker {a['cloaker']}; B: `{name_b}` — cloaker {b['cloaker']}. "
+             f"A: `{name_a}` — cloaker {a.cloaker}; B: `{name_b}` — cloaker {b.cloaker}. "
              f"Change = B's protection − A's, with a 95% interval; {how}.", "",
              "| tracker | countermeasure | leak ratio | labels | A | B | change [95% CI] | McNemar p | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for c in comparison["cells"]:
-        lines.append(f"| `{c['tracker']}` | {c['countermeasure']} | {c['leak_ratio']} | {c['n_labels']} | "
-                     + " | ".join(cell_figures(c)) + f" | **{c['verdict']}** |")
-    for side in ("only_in_a", "only_in_b"):
-        if comparison[side]:
-            lines += ["", f"Cells only in {side[-1].upper()} (not compared): {', '.join(comparison[side])}."]
+    for c in comparison.cells:
+        lines.append(f"| `{c.tracker}` | {c.countermeasure} | {c.leak_ratio} | {c.n_labels} | "
+                     + " | ".join(cell_figures(c)) + f" | **{c.verdict}** |")
+    for side, only in (("A", comparison.only_in_a), ("B", comparison.only_in_b)):
+        if only:
+            lines += ["", f"Cells only in {side} (not compared): {', '.join(only)}."]
     return "\n".join(lines) + "\n"
 
 
-def comparison_headline(comparison: dict) -> str:
-    counts = {v: sum(c["verdict"] == v for c in comparison["cells"]) for v in CHANGE_VERDICTS}
-    n = len(comparison["cells"])
+def comparison_headline(comparison: CompareReport) -> str:
+    counts = {v: sum(c.verdict == v for c in comparison.cells) for v in CHANGE_VERDICTS}
+    n = len(comparison.cells)
     return ", ".join(f"{k} {v}" for v, k in counts.items() if k) + f" ({n} {'cell' if n == 1 else 'cells'})"

@@ -5,35 +5,37 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from audit.records import RunReport
 from audit.verdicts import cell_verdict
-from reports.formatting import POOLED_HEADER, SWEPT, model_text, pooled_figures, rate_text, swept_columns
+from reports.formatting import (POOLED_HEADER, SWEPT, model_text, pooled_figures, pooled_title, rate_text,
+                                swept_columns, swept_values)
 
 
-def print_summary(report: dict, console: Console | None = None) -> None:
+def print_summary(report: RunReport, console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(title=f"cloak-audit: {report['cloaker']['name']} ({report['cloaker']['implementation']})")
-    swept = swept_columns(report["results"])
+    table = Table(title=f"cloak-audit: {report.cloaker.name} ({report.cloaker.implementation})")
+    swept = swept_columns(report.results)
     for column in ("tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in swept), "protection", "control",
                    "normal accuracy", "verdict"):
         table.add_column(column)
-    for result in report["results"]:
-        table.add_row(result["tracker"], model_text(result), result["countermeasure"], *(str(result[k]) for k in swept),
-                      rate_text(result["protection"]),
-                      rate_text(result["control"]), rate_text(result["normal_accuracy"]), cell_verdict(result))
+    for result in report.results:
+        table.add_row(result.tracker, model_text(result), result.countermeasure, *swept_values(result, swept),
+                      rate_text(result.protection), rate_text(result.control), rate_text(result.normal_accuracy),
+                      cell_verdict(result))
     console.print(table)
-    if report.get("pooled"):
+    if report.pooled:
         unswept = [k for k in swept if k != "seed"]
-        pooled = Table(title=f"pooled over seeds {', '.join(map(str, report['pooled'][0]['seeds']))}")
+        pooled = Table(title=pooled_title(report))
         for column in ("tracker", "countermeasure", *(SWEPT[k] for k in unswept), *POOLED_HEADER):
             pooled.add_column(column)
-        for p in report["pooled"]:
-            pooled.add_row(p["tracker"], p["countermeasure"], *(str(p[k]) for k in unswept), *pooled_figures(p))
+        for p in report.pooled:
+            pooled.add_row(p.tracker, p.countermeasure, *swept_values(p, unswept), *pooled_figures(p))
         console.print(pooled)
-    cost = report["perturbation"]
-    console.print(f"cloaks: DSSIM mean {cost['dssim_mean']:.4f} (max {cost['dssim_max']:.4f}), "
-                  f"{cost['seconds_per_photo']:.2f} s/photo; {len(report['skipped'])} photo(s) skipped")
-    if "cloud" in report:
-        cloud = report["cloud"]
-        left = f"LEFT BEHIND: {', '.join(cloud['leftovers'])}" if cloud["leftovers"] else "nothing left behind"
-        console.print(f"cloud run {cloud['run_id']}: {sum(cloud['api_calls'].values()):,} API calls; "
-                      f"{len(cloud['deleted'])} of {len(cloud['created'])} galleries deleted, {left}")
+    cost = report.perturbation
+    console.print(f"cloaks: DSSIM mean {cost.dssim_mean:.4f} (max {cost.dssim_max:.4f}), "
+                  f"{cost.seconds_per_photo:.2f} s/photo; {len(report.skipped)} photo(s) skipped")
+    if report.cloud:
+        cloud = report.cloud
+        left = f"LEFT BEHIND: {', '.join(cloud.leftovers)}" if cloud.leftovers else "nothing left behind"
+        console.print(f"cloud run {cloud.run_id}: {sum(cloud.api_calls.values()):,} API calls; "
+                      f"{len(cloud.deleted)} of {len(cloud.created)} galleries deleted, {left}")

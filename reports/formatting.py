@@ -4,60 +4,57 @@ from __future__ import annotations
 
 import math
 
+from audit.records import CellResult, Detection, OverSeeds, PooledRate, PooledResult, Rate, RunReport
+
 
 def percent(value: float | None) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
 
 
-def rate_text(record: dict) -> str:
-    lo, hi = record["ci95"]
-    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (record["rate"], lo, hi)):
+def rate_text(record: Rate | PooledRate) -> str:
+    lo, hi = record.ci95
+    if any(v is None or math.isnan(v) for v in (record.rate, lo, hi)):
         return "n/a"
-    return f"{percent(record['rate'])} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    return f"{percent(record.rate)} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def model_text(result: dict) -> str:
+def model_text(result: CellResult | PooledResult) -> str:
     """The tracker's face model and how it relates to the cloak: `mobilefacenet (transfer)` when the
     cloak was not optimised against it, `dlib-resnet (white-box)` when it was."""
-    if "tracker_extractor" not in result:
+    if result.tracker_extractor is None:
         return "?"  # a report from before results named their models
-    return f"{result['tracker_extractor']} ({'transfer' if result['transfer'] else 'white-box'})"
+    return f"{result.tracker_extractor} ({'transfer' if result.transfer else 'white-box'})"
 
 
-def model_matrix(results: list[dict]) -> tuple[list[str], list[str], dict[tuple[str, str], list[str]]] | None:
+def model_matrix(results: tuple[CellResult, ...]
+                 ) -> tuple[list[str], list[str], dict[tuple[str, str], list[str]]] | None:
     """Protection with no countermeasure by cloak model (rows) × tracker model (columns), each cell
     listing the trackers on that model: the transfer picture of a run over several extractors.
     None when the run used one tracker model."""
-    plain = [r for r in results if r["countermeasure"] == "none" and "tracker_extractor" in r]
-    columns = list(dict.fromkeys(r["tracker_extractor"] for r in plain))
+    plain = [r for r in results if r.countermeasure == "none" and r.tracker_extractor is not None]
+    columns = list(dict.fromkeys(r.tracker_extractor for r in plain))
     if len(columns) < 2:
         return None
 
-    def cloak_model(r: dict) -> str:
-        return " + ".join(r["cloak_extractors"]) or "unknown"
+    def cloak_model(r: CellResult) -> str:
+        return " + ".join(r.cloak_extractors) or "unknown"
 
     rows = list(dict.fromkeys(map(cloak_model, plain)))
     cells: dict[tuple[str, str], list[str]] = {}
     for r in plain:
-        row = cloak_model(r)
-        kind = r["tracker"].split(":")[0]
-        mark = "" if r["transfer"] else " (white-box)"
-        cells.setdefault((row, r["tracker_extractor"]), []).append(f"{kind} {rate_text(r['protection'])}{mark}")
+        kind = r.tracker.split(":")[0]
+        mark = "" if r.transfer else " (white-box)"
+        cells.setdefault((cloak_model(r), r.tracker_extractor), []).append(f"{kind} {rate_text(r.protection)}{mark}")
     return rows, columns, cells
 
 
-def detection_model(record: dict) -> tuple[str, str]:
-    """(cloak detector, the extractor whose features it scored) of a detection record; version-1
-    reports called the detector `detector` and always scored dlib-resnet."""
-    return record.get("cloak_detector", record.get("detector", "?")), record.get("extractor", "dlib-resnet")
-
-
-def detection_figures(record: dict) -> list[str]:
+def detection_figures(record: Detection) -> list[str]:
     """ROC AUC, TPR at 5% FPR and the confusion counts of a detection record, as table cells."""
-    confusion = record["confusion"]
-    return ["n/a" if record["auc"] is None else f"{record['auc']:.3f}",
-            "n/a" if record["tpr_at_5fpr"] is None else percent(record["tpr_at_5fpr"]),
-            *(str(confusion[k]) for k in ("true_positives", "false_negatives", "false_positives", "true_negatives"))]
+    confusion = record.confusion
+    return ["n/a" if record.auc is None else f"{record.auc:.3f}",
+            "n/a" if record.tpr_at_5fpr is None else percent(record.tpr_at_5fpr),
+            *map(str, (confusion.true_positives, confusion.false_negatives, confusion.false_positives,
+                       confusion.true_negatives))]
 
 
 SWEPT = {"seed": "seed", "leak_ratio": "leak ratio", "n_labels": "labels"}
@@ -65,29 +62,38 @@ POOLED_HEADER = ["protection, pooled", "protection, mean over seeds", "control, 
                  "normal accuracy, mean over seeds"]
 
 
-def swept_columns(results: list[dict]) -> list[str]:
+def swept_columns(results: tuple[CellResult, ...]) -> list[str]:
     """The scenario fields that vary across results (a seed, leak-ratio or label sweep), as table columns."""
-    return [key for key in SWEPT if len({r.get(key) for r in results}) > 1]
+    return [key for key in SWEPT if len({getattr(r, key) for r in results}) > 1]
 
 
-def over_seeds_text(record: dict) -> str:
+def swept_values(result: CellResult | PooledResult, swept: list[str]) -> list[str]:
+    """The result's values of the swept fields, as table cells."""
+    return [str(getattr(result, key)) for key in swept]
+
+
+def over_seeds_text(record: OverSeeds) -> str:
     """`61.2% [40.3, 82.1] (3 seeds)`: the mean of per-seed rates with Student's t interval over seeds."""
-    return f"{rate_text({'rate': record['mean'], 'ci95': record['ci95']})} ({record['n_seeds']} seeds)"
+    mean = Rate(rate=record.mean, ci95=record.ci95, n_photos=0)
+    return f"{rate_text(mean)} ({record.n_seeds} seeds)"
 
 
-def pooled_figures(pooled: dict) -> list[str]:
+def pooled_figures(pooled: PooledResult) -> list[str]:
     """The cells under POOLED_HEADER for one record pooled over seeds."""
-    return [rate_text(pooled["protection"]), over_seeds_text(pooled["protection"]["over_seeds"]),
-            rate_text(pooled["control"]), over_seeds_text(pooled["normal_accuracy"])]
+    return [rate_text(pooled.protection), over_seeds_text(pooled.protection.over_seeds),
+            rate_text(pooled.control), over_seeds_text(pooled.normal_accuracy)]
 
 
-def run_headline(report: dict) -> str:
+def pooled_title(report: RunReport) -> str:
+    return f"pooled over seeds {', '.join(map(str, report.pooled[0].seeds))}"
+
+
+def run_headline(report: RunReport) -> str:
     """One line for the history: each result's protection and control (with the swept fields)."""
-    swept = swept_columns(report["results"])
+    swept = swept_columns(report.results)
     parts = []
-    for r in report["results"]:
-        name = r["tracker"] + ("" if r["countermeasure"] == "none" else f" + {r['countermeasure']}")
-        name += "".join(f", {SWEPT[k]} {r[k]}" for k in swept)
-        parts.append(f"{name}: {percent(r['protection']['rate'])} (control {percent(r['control']['rate'])})")
+    for r in report.results:
+        name = r.name + "".join(f", {SWEPT[k]} {getattr(r, k)}" for k in swept)
+        parts.append(f"{name}: {percent(r.protection.rate)} (control {percent(r.control.rate)})")
     text = "; ".join(parts) if parts else "no results"
-    return ("stopped early: " if "stopped" in report else "") + text
+    return ("stopped early: " if report.stopped else "") + text

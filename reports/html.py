@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from audit.images import PhotoSkipped, encode_image, read_image
+from audit.records import (CellResult, CompareReport, Environment, ExamplePair, PooledResult, RunReport, Skip,
+                           VerifyReport)
 from audit.verdicts import VERDICT_MEANING, cell_verdict
 from reports.compare import cell_figures, comparison_headline, pairing_text
-from reports.formatting import (POOLED_HEADER, detection_figures, detection_model, model_matrix, model_text, percent,
-                                pooled_figures, rate_text, swept_columns)
+from reports.formatting import (POOLED_HEADER, detection_figures, model_matrix, model_text, percent, pooled_figures,
+                                pooled_title, rate_text, swept_columns)
 from reports.plots import change_figure, png_bytes, roc_figure
 from reports.verify import model_lines, tracker_sentence
 
@@ -66,22 +68,22 @@ def verdict_box(text: str, tone: str) -> str:
     return f'<div class="verdict {tone}">{text}</div>'
 
 
-def examples_section(pairs: list[dict]) -> str:
+def examples_section(pairs: tuple[ExamplePair, ...]) -> str:
     """Original, cloaked, and their difference amplified, read from the files now (they may be gone)."""
     figures, missing = [], []
     for pair in pairs:
         try:
-            original, cloaked = read_image(pair["original"]), read_image(pair["cloaked"])
+            original, cloaked = read_image(pair.original), read_image(pair.cloaked)
         except (PhotoSkipped, OSError):
-            missing.append(Path(pair["original"]).name)
+            missing.append(Path(pair.original).name)
             continue
         if original.shape != cloaked.shape:
-            missing.append(Path(pair["original"]).name)
+            missing.append(Path(pair.original).name)
             continue
         difference = np.abs(cloaked.astype(np.int16) - original.astype(np.int16))
         amplified = np.clip(difference * DIFFERENCE_GAIN, 0, 255).astype(np.uint8)
         figures.append("".join(figure_html(encode_image(image), caption) for image, caption in
-                               ((original, f"{pair.get('user', 'your photo')}: original"), (cloaked, "cloaked"),
+                               ((original, f"{pair.user or 'your photo'}: original"), (cloaked, "cloaked"),
                                 (amplified, f"difference ×{DIFFERENCE_GAIN}"))))
     lines = ["<h2>Example photos</h2>"]
     lines += [f'<div class="examples">{row}</div>' for row in figures]
@@ -92,28 +94,27 @@ def examples_section(pairs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def environment_section(environment: dict, command: str) -> str:
-    packages = ", ".join(f"{name} {version}" for name, version in environment.get("packages", {}).items() if version)
-    return (f"<h2>Command and environment</h2><pre>{esc(command)}</pre>"
-            f"<p>Python {esc(environment.get('python', '?'))}; {esc(packages)}.</p>")
+def environment_section(environment: Environment) -> str:
+    packages = ", ".join(f"{name} {version}" for name, version in environment.packages.items() if version)
+    return (f"<h2>Command and environment</h2><pre>{esc(environment.command_line)}</pre>"
+            f"<p>Python {esc(environment.python)}; {esc(packages)}.</p>")
 
 
-def skipped_section(skipped: list[dict]) -> str:
+def skipped_section(skipped: tuple[Skip, ...]) -> str:
     if not skipped:
         return ""
     return f"<h2>Skipped ({len(skipped)})</h2>" + table(
-        ["photo", "stage", "reason"], [[f"<code>{esc(s['path'])}</code>", esc(s["stage"]), esc(s["reason"])]
-                                       for s in skipped])
+        ["photo", "stage", "reason"], [[f"<code>{esc(s.path)}</code>", esc(s.stage), esc(s.reason)] for s in skipped])
 
 
-def model_html(result: dict) -> str:
+def model_html(result: CellResult | PooledResult) -> str:
     """The tracker model, with white-box and transfer cells told apart at a glance."""
     text = model_text(result)
-    kind = "transfer" if result.get("transfer") else "whitebox" if "transfer" in result else ""
+    kind = "" if result.transfer is None else "transfer" if result.transfer else "whitebox"
     return f'<span class="{kind}">{esc(text)}</span>' if kind else esc(text)
 
 
-def model_matrix_section(results: list[dict]) -> str:
+def model_matrix_section(results: tuple[CellResult, ...]) -> str:
     """Cloak model × tracker model protection, for a run over several extractors (else nothing)."""
     matrix = model_matrix(results)
     if matrix is None:
@@ -127,125 +128,122 @@ def model_matrix_section(results: list[dict]) -> str:
                                                for c in columns)] for row in rows]))
 
 
-def run_tone(result: dict) -> str:
+def run_tone(result: CellResult) -> str:
     return "good" if cell_verdict(result).startswith("protects") else "bad"
 
 
-def render_run_html(report: dict, sweeps: list[tuple[str, bytes]]) -> str:
+def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
     """`sweeps`: the (axis, PNG) sweep plots, rendered once for report.md and this page."""
-    cloaker, protocol, cost = report["cloaker"], report["protocol"], report["perturbation"]
-    results = report["results"]
+    cloaker, protocol, cost = report.cloaker, report.protocol, report.perturbation
+    results = report.results
+    notes = cloaker.notes or {}
     seeds = "seed" in swept_columns(results)
-    sections = [f"<h1>cloak-audit: {esc(cloaker['name'])} against "
-                f"{esc(', '.join(dict.fromkeys(r['tracker'] for r in results)) or 'no tracker')}</h1>"]
-    if "stopped" in report:
-        sections.append(verdict_box(f"<b>Incomplete run</b>: it stopped ({esc(report['stopped'])}); only the results "
+    sections = [f"<h1>cloak-audit: {esc(cloaker.name)} against {esc(', '.join(report.trackers) or 'no tracker')}</h1>"]
+    if report.stopped:
+        sections.append(verdict_box(f"<b>Incomplete run</b>: it stopped ({esc(report.stopped)}); only the results "
                                     "finished before are shown.", "mixed"))
     for r in results:
-        where = "" if r["countermeasure"] == "none" else f" with {esc(r['countermeasure'])}"
+        where = "" if r.countermeasure == "none" else f" with {esc(r.countermeasure)}"
         sections.append(verdict_box(
-            f"<b>{esc(r['tracker'])}</b>{where}, leak ratio {esc(r['leak_ratio'])}: protection "
-            f"<b>{esc(rate_text(r['protection']))}</b>, control {esc(rate_text(r['control']))} — "
+            f"<b>{esc(r.tracker)}</b>{where}, leak ratio {esc(r.leak_ratio)}: protection "
+            f"<b>{esc(rate_text(r.protection))}</b>, control {esc(rate_text(r.control))} — "
             f"<b>{esc(cell_verdict(r))}</b>", run_tone(r)))
     sections += [
-        f"<p>Cloaker <b>{esc(cloaker['name'])}</b> ({esc(cloaker['implementation'])}; "
-        f"{esc(', '.join(f'{k}={v}' for k, v in cloaker['params'].items()) or 'no options')}). Dataset "
-        f"<code>{esc(protocol['dataset'])}</code>, seed {esc(protocol['seed'])}: {len(protocol['users'])} protected "
-        f"users ({esc(protocol['isolation'])}), {protocol['n_labels']} identities, {protocol['n_train_photos']} "
-        f"training and {protocol['n_test_photos']} test photos.</p>",
-        *([f"<p>Substitution — {esc(cloaker['notes']['substitution'])}.</p>"]
-          if "substitution" in cloaker.get("notes", {}) else []),
+        f"<p>Cloaker <b>{esc(cloaker.name)}</b> ({esc(cloaker.implementation)}; "
+        f"{esc(', '.join(f'{k}={v}' for k, v in cloaker.params.items()) or 'no options')}). Dataset "
+        f"<code>{esc(protocol.dataset)}</code>, seed {esc(protocol.seed)}: {len(protocol.users)} protected "
+        f"users ({esc(protocol.isolation)}), {protocol.n_labels} identities, {protocol.n_train_photos} "
+        f"training and {protocol.n_test_photos} test photos.</p>",
+        *([f"<p>Substitution — {esc(notes['substitution'])}.</p>"] if "substitution" in notes else []),
         "<h2>Results</h2>",
         "<p>Protection: the share of a protected user's uncloaked test photos the tracker does not identify "
         "(top-1). Control: the same tracker trained on uncloaked photos. 95% intervals that count both the users "
         "and their photos (Korn–Graubard).</p>",
         table(["tracker", "tracker model", "countermeasure", *(["seed"] if seeds else []), "leak ratio", "labels",
                "protection", "control", "normal accuracy", "rank-k protection", "verdict"],
-              [[f"<code>{esc(r['tracker'])}</code>", model_html(r), esc(r["countermeasure"]),
-                *([esc(r["seed"])] if seeds else []), esc(r["leak_ratio"]), esc(r["n_labels"]),
-                esc(rate_text(r["protection"])), esc(rate_text(r["control"])),
-                esc(rate_text(r["normal_accuracy"])),
-                esc(f"{rate_text(r['rank_k']['protection'])} (k={r['rank_k']['k']})" if r.get("rank_k") else "—"),
+              [[f"<code>{esc(r.tracker)}</code>", model_html(r), esc(r.countermeasure),
+                *([esc(r.seed)] if seeds else []), esc(r.leak_ratio), esc(r.n_labels),
+                esc(rate_text(r.protection)), esc(rate_text(r.control)), esc(rate_text(r.normal_accuracy)),
+                esc(f"{rate_text(r.rank_k.protection)} (k={r.rank_k.k})" if r.rank_k else "—"),
                 esc(cell_verdict(r))] for r in results]),
     ]
-    if report.get("pooled"):
-        sections.append(f"<h2>Pooled over seeds {esc(', '.join(map(str, report['pooled'][0]['seeds'])))}</h2>"
+    if report.pooled:
+        sections.append(f"<h2>{esc(pooled_title(report).capitalize())}</h2>"
                         "<p>Pooled: every seed's test photos, users counted once however many seeds drew them. "
                         "Mean over seeds: the per-seed rates' mean with Student's t interval.</p>" + table(
                             ["tracker", "tracker model", "countermeasure", "leak ratio", "labels", *POOLED_HEADER],
-                            [[f"<code>{esc(p['tracker'])}</code>", model_html(p), esc(p["countermeasure"]),
-                              esc(p["leak_ratio"]), esc(p["n_labels"]), *map(esc, pooled_figures(p))]
-                             for p in report["pooled"]]))
+                            [[f"<code>{esc(p.tracker)}</code>", model_html(p), esc(p.countermeasure),
+                              esc(p.leak_ratio), esc(p.n_labels), *map(esc, pooled_figures(p))]
+                             for p in report.pooled]))
     sections.append(model_matrix_section(results))
     if sweeps:
         sections.append("<h2>Sweeps</h2>" + "".join(figure_html(png, f"swept: {axis}") for axis, png in sweeps))
-    if report.get("detection"):
+    if report.detection:
         sections.append("<h2>Cloak detection</h2>" + table(
             ["cloak detector", "features of", "leak ratio", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
-            [[*(f"<code>{esc(name)}</code>" for name in detection_model(d)), esc(d["leak_ratio"]), *detection_figures(d)]
-             for d in report["detection"]]))
-        roc = roc_figure(report["detection"])
+            [[f"<code>{esc(d.cloak_detector)}</code>", f"<code>{esc(d.extractor)}</code>", esc(d.leak_ratio),
+              *detection_figures(d)] for d in report.detection]))
+        roc = roc_figure(report.detection)
         if roc is not None:
             sections.append(figure_html(png_bytes(roc), "ROC: protected classes flagged vs clean classes flagged"))
-    psnr = "n/a" if cost["psnr_mean"] is None else f"{cost['psnr_mean']:.1f} dB"
+    psnr = "n/a" if cost.psnr_mean is None else f"{cost.psnr_mean:.1f} dB"
     sections += [
         "<h2>Perceptual cost</h2>",
-        f"<p>{cost['n_photos']} cloaked photos: DSSIM mean {cost['dssim_mean']:.4f}, max {cost['dssim_max']:.4f}; "
-        f"PSNR mean {psnr}; Linf max {cost['linf_max']:.0f}; {cost['seconds_per_photo']:.2f} s per photo.</p>",
-        examples_section(report.get("examples", [])),
+        f"<p>{cost.n_photos} cloaked photos: DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f}; "
+        f"PSNR mean {psnr}; Linf max {cost.linf_max:.0f}; {cost.seconds_per_photo:.2f} s per photo.</p>",
+        examples_section(report.examples),
         "<h2>Per user</h2>",
         table(["tracker", "countermeasure", "leak ratio", "user", "test photos", "protection", "control"],
-              [[f"<code>{esc(r['tracker'])}</code>", esc(r["countermeasure"]), esc(r["leak_ratio"]), esc(u["user"]),
-                str(u["n_test"]), percent(u["protection"]), percent(u["control"])]
-               for r in results for u in r["per_user"]]),
-        skipped_section(report["skipped"]),
-        environment_section(report.get("environment", {}), report.get("environment", {}).get("command_line", "")),
+              [[f"<code>{esc(r.tracker)}</code>", esc(r.countermeasure), esc(r.leak_ratio), esc(u.user),
+                str(u.n_test), percent(u.protection), percent(u.control)] for r in results for u in r.per_user]),
+        skipped_section(report.skipped),
+        environment_section(report.environment),
     ]
-    return page(f"cloak-audit: {cloaker['name']}", sections)
+    return page(f"cloak-audit: {cloaker.name}", sections)
 
 
 VERIFY_TONES = {"PROTECTED": "good", "PARTLY PROTECTED": "mixed", "NOT PROTECTED": "bad", "INCONCLUSIVE": "mixed"}
 
 
-def render_verify_html(record: dict) -> str:
-    person, crowd = record["person"], record["crowd"]
+def render_verify_html(record: VerifyReport) -> str:
+    person, crowd = record.person, record.crowd
     sections = ["<h1>Does this cloak protect me?</h1>",
-                verdict_box(f"<b>{esc(record['verdict'])}</b>: {esc(VERDICT_MEANING[record['verdict']])}.",
-                            VERIFY_TONES[record["verdict"]])]
+                verdict_box(f"<b>{esc(record.verdict)}</b>: {esc(VERDICT_MEANING[record.verdict])}.",
+                            VERIFY_TONES[record.verdict])]
     sections += [f"<p><b>{esc(line)}</b></p>" for line in model_lines(record)]
-    sections += [f"<p>{esc(tracker_sentence(r)).replace('**', '')}</p>" for r in record["results"]]
-    if person["identical_copies"]:
+    sections += [f"<p>{esc(tracker_sentence(r)).replace('**', '')}</p>" for r in record.results]
+    if person.identical_copies:
         sections.append(verdict_box(
-            f"<b>Warning</b>: {person['identical_copies']} of your {person['n_usable']} “cloaked” photos have "
+            f"<b>Warning</b>: {person.identical_copies} of your {person.n_usable} “cloaked” photos have "
             "exactly the pixels of the originals: they carry no cloak.", "bad"))
     sections += [
-        "<h2>Caveats</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in record["caveats"]) + "</ul>",
+        "<h2>Caveats</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in record.caveats) + "</ul>",
         "<h2>How this was tested</h2>",
-        f"<p>Your {person['n_usable']} photos with a face joined a crowd of {crowd['n_identities']} people from "
-        f"<code>{esc(crowd['dataset'])}</code>. In each of {person['folds']} rounds the tracker collected the cloaked "
+        f"<p>Your {person.n_usable} photos with a face joined a crowd of {crowd.n_identities} people from "
+        f"<code>{esc(crowd.dataset)}</code>. In each of {person.folds} rounds the tracker collected the cloaked "
         "copies of your other photos and was asked who is in this round's photos, which it had never seen. The "
         "control posts your originals instead. Intervals are Wilson's over your photos.</p>",
         table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
-              [[f"<code>{esc(r['tracker'])}</code>", esc(r["countermeasure"]), str(r["tries"]),
-                esc(rate_text(r["protection"])), esc(rate_text(r["control"])),
-                esc(percent(r["normal_accuracy"]["rate"])), f"<b>{esc(r['verdict'])}</b>"] for r in record["results"]]),
-        examples_section(record.get("examples", [])),
-        skipped_section(record["skipped"]),
-        environment_section(record["environment"], record["environment"].get("command_line", "")),
+              [[f"<code>{esc(r.tracker)}</code>", esc(r.countermeasure), str(r.tries),
+                esc(rate_text(r.protection)), esc(rate_text(r.control)), esc(percent(r.normal_accuracy.rate)),
+                f"<b>{esc(r.verdict)}</b>"] for r in record.results]),
+        examples_section(record.examples),
+        skipped_section(record.skipped),
+        environment_section(record.environment),
     ]
     return page("cloak-audit: does this cloak protect me?", sections)
 
 
-def render_compare_html(comparison: dict, name_a: str, name_b: str) -> str:
-    cells = comparison["cells"]
-    worse = any(c["verdict"] == "worse" for c in cells)
-    better = any(c["verdict"] == "better" for c in cells)
+def render_compare_html(comparison: CompareReport, name_a: str, name_b: str) -> str:
+    cells = comparison.cells
+    worse = any(c.verdict == "worse" for c in cells)
+    better = any(c.verdict == "better" for c in cells)
     tone = "bad" if worse else "good" if better else "mixed"
     how = pairing_text(comparison)
-    rows = [[f"<code>{esc(c['tracker'])}</code>", esc(c["countermeasure"]), esc(c["leak_ratio"]), esc(c["n_labels"]),
-             *cell_figures(c), f"<b>{esc(c['verdict'])}</b>"] for c in cells]
+    rows = [[f"<code>{esc(c.tracker)}</code>", esc(c.countermeasure), esc(c.leak_ratio), esc(c.n_labels),
+             *cell_figures(c), f"<b>{esc(c.verdict)}</b>"] for c in cells]
     sections = [
-        f"<h1>cloak-audit comparison: {esc(comparison['a']['cloaker'])} → {esc(comparison['b']['cloaker'])}</h1>",
+        f"<h1>cloak-audit comparison: {esc(comparison.a.cloaker)} → {esc(comparison.b.cloaker)}</h1>",
         verdict_box(f"B against A: <b>{esc(comparison_headline(comparison))}</b>", tone),
         f"<p>A: <code>{esc(name_a)}</code>; B: <code>{esc(name_b)}</code>. Change = B's protection − A's, with a "
         f"95% interval; {esc(how)}.</p>",
@@ -253,9 +251,9 @@ def render_compare_html(comparison: dict, name_a: str, name_b: str) -> str:
                "verdict"], rows),
         figure_html(png_bytes(change_figure(cells)), "change in protection per cell"),
         "<h2>Runs</h2>" + table(["", "cloaker", "options", "command"],
-                                [[side.upper(), esc(comparison[side]["cloaker"]),
-                                  esc(json.dumps(comparison[side]["cloaker_params"])),
-                                  f"<code>{esc(comparison[side]['command'])}</code>"] for side in ("a", "b")]),
-        f"<h2>Command</h2><pre>{esc(comparison.get('command', ''))}</pre>",
+                                [[side.upper(), esc(run.cloaker), esc(json.dumps(run.cloaker_params)),
+                                  f"<code>{esc(run.command)}</code>"]
+                                 for side, run in (("a", comparison.a), ("b", comparison.b))]),
+        f"<h2>Command</h2><pre>{esc(comparison.command)}</pre>",
     ]
     return page("cloak-audit comparison", sections)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from audit.records import CellResult, CloudUse, RunReport, Skip
 from audit.verdicts import cell_verdict
-from reports.formatting import (POOLED_HEADER, SWEPT, detection_figures, detection_model, model_matrix, model_text,
-                                percent, pooled_figures, rate_text, swept_columns)
+from reports.formatting import (POOLED_HEADER, SWEPT, detection_figures, model_matrix, model_text, percent,
+                                pooled_figures, pooled_title, rate_text, swept_columns, swept_values)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -12,9 +13,9 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [f"| {' | '.join(header)} |", "|" + "---|" * len(header)] + [f"| {' | '.join(row)} |" for row in rows]
 
 
-def precomputed_lines(notes: dict) -> list[str]:
+def precomputed_lines(notes: dict | None) -> list[str]:
     """What a `precomputed` cloaker found in its folder: copies used, unused, missing and stray."""
-    if "copies" not in notes:
+    if not notes or "copies" not in notes:
         return []
     stray = notes["not_in_dataset"]
     return [f"Precomputed copies in `{notes['dir']}`: {notes['copies']} found, {notes['used']} used, "
@@ -22,39 +23,38 @@ def precomputed_lines(notes: dict) -> list[str]:
             + (f"; {len(stray)} match no photo of the data set (e.g. `{stray[0]}`)" if stray else "") + "."]
 
 
-def render_markdown(report: dict, plots: list[str] = ()) -> str:
+def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
     """The report as Markdown; `plots` are sweep PNGs beside it, shown under the results table."""
-    cloaker, cost, protocol = report["cloaker"], report["perturbation"], report["protocol"]
-    params = ", ".join(f"{k}={v}" for k, v in cloaker["params"].items()) or "no options"
-    swept = swept_columns(report["results"])
+    cloaker, cost, protocol = report.cloaker, report.perturbation, report.protocol
+    params = ", ".join(f"{k}={v}" for k, v in cloaker.params.items()) or "no options"
+    notes = cloaker.notes or {}
+    swept = swept_columns(report.results)
     lead_header = ["tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in swept)]
 
-    def lead(result: dict) -> list[str]:
+    def lead(result: CellResult) -> list[str]:
         """The cells that say which result a row belongs to."""
-        return [f"`{result['tracker']}`", model_text(result), result["countermeasure"],
-                *(str(result[k]) for k in swept)]
+        return [f"`{result.tracker}`", model_text(result), result.countermeasure, *swept_values(result, swept)]
 
-    def rank_text(result: dict) -> str:
-        rank = result.get("rank_k")
-        return f"{rate_text(rank['protection'])} (k={rank['k']})" if rank else "—"
+    def rank_text(result: CellResult) -> str:
+        rank = result.rank_k
+        return f"{rate_text(rank.protection)} (k={rank.k})" if rank else "—"
 
     lines = [
         "# cloak-audit report",
         "",
-        *([f"**Incomplete run** — it stopped ({report['stopped']}); only the results finished before are below.",
-           ""] if "stopped" in report else []),
-        f"Cloaker **{cloaker['name']}** ({cloaker['implementation']}; {params}).",
-        *[f"Cloak target for {user}: {note['target']}." for user, note in cloaker.get("per_user", {}).items()
+        *([f"**Incomplete run** — it stopped ({report.stopped}); only the results finished before are below.",
+           ""] if report.stopped else []),
+        f"Cloaker **{cloaker.name}** ({cloaker.implementation}; {params}).",
+        *[f"Cloak target for {user}: {note['target']}." for user, note in (cloaker.per_user or {}).items()
           if "target" in note],
-        *precomputed_lines(cloaker.get("notes", {})),
-        *([f"Substitution — {cloaker['notes']['substitution']}."]
-          if "substitution" in cloaker.get("notes", {}) else []),
-        f"Dataset `{protocol['dataset']}`, seed {protocol['seed']}: {len(protocol['users'])} protected users "
-        f"({protocol['isolation']}), {protocol['n_labels']} identities, {protocol['n_train_photos']} training and "
-        f"{protocol['n_test_photos']} test photos, leak ratio {protocol['leak_ratio']}.",
-        *(["Swept: " + "; ".join(f"leak ratio {s['leak_ratio']} with {s['n_labels']} identities "
-                                 f"({s['n_leaked_photos']} leaked photos)" for s in protocol["sweep"]) + "."]
-          if "sweep" in protocol else []),
+        *precomputed_lines(notes),
+        *([f"Substitution — {notes['substitution']}."] if "substitution" in notes else []),
+        f"Dataset `{protocol.dataset}`, seed {protocol.seed}: {len(protocol.users)} protected users "
+        f"({protocol.isolation}), {protocol.n_labels} identities, {protocol.n_train_photos} training and "
+        f"{protocol.n_test_photos} test photos, leak ratio {protocol.leak_ratio}.",
+        *(["Swept: " + "; ".join(f"leak ratio {s.leak_ratio} with {s.n_labels} identities "
+                                 f"({s.n_leaked_photos} leaked photos)" for s in protocol.sweep) + "."]
+          if protocol.sweep else []),
         "",
         "Protection = share of a protected user's *uncloaked* test photos the tracker does not identify "
         "(top-1). The control is the same tracker trained on uncloaked photos. Intervals are 95% and count "
@@ -63,18 +63,18 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         "question a tracker with its own model asks).",
         "",
         *table(lead_header + ["protection", "control", "normal accuracy", "rank-k protection", "verdict"],
-               [lead(r) + [rate_text(r["protection"]), rate_text(r["control"]), rate_text(r["normal_accuracy"]),
-                           rank_text(r), cell_verdict(r)] for r in report["results"]]),
+               [lead(r) + [rate_text(r.protection), rate_text(r.control), rate_text(r.normal_accuracy),
+                           rank_text(r), cell_verdict(r)] for r in report.results]),
     ]
-    if report.get("pooled"):
+    if report.pooled:
         unswept = [k for k in swept if k != "seed"]
-        lines += ["", f"## Pooled over seeds {', '.join(map(str, report['pooled'][0]['seeds']))}", "",
+        lines += ["", f"## {pooled_title(report).capitalize()}", "",
                   "Pooled: every seed's test photos, users counted once however many seeds drew them. Mean over "
                   "seeds: the per-seed rates' mean with Student's t interval, how much the draw matters.", "",
                   *table(["tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in unswept), *POOLED_HEADER],
-                         [[f"`{p['tracker']}`", model_text(p), p["countermeasure"], *(str(p[k]) for k in unswept),
-                           *pooled_figures(p)] for p in report["pooled"]])]
-    matrix = model_matrix(report["results"])
+                         [[f"`{p.tracker}`", model_text(p), p.countermeasure, *swept_values(p, unswept),
+                           *pooled_figures(p)] for p in report.pooled])]
+    matrix = model_matrix(report.results)
     if matrix:
         rows, columns, cells = matrix
         lines += ["", "## Cloak model × tracker model", "",
@@ -82,63 +82,68 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
                          [[f"`{row}`", *("; ".join(cells.get((row, c), ["—"])) for c in columns)] for row in rows])]
     if plots:
         lines += ["", "## Sweeps", ""] + [f"![{name}]({name})" for name in plots]
-    lines += adaptive_lines(report["results"], lead_header, lead)
-    psnr = "n/a" if cost["psnr_mean"] is None else f"{cost['psnr_mean']:.1f} dB"
+    lines += adaptive_lines(report.results, lead_header, lead)
+    psnr = "n/a" if cost.psnr_mean is None else f"{cost.psnr_mean:.1f} dB"
     lines += [
         "",
         "## Perceptual cost of the cloaks",
         "",
-        f"{cost['n_photos']} cloaked photos: DSSIM mean {cost['dssim_mean']:.4f}, max {cost['dssim_max']:.4f}; "
-        f"PSNR mean {psnr}; L2 mean {cost['l2_mean']:.2f}; Linf max {cost['linf_max']:.0f}; "
-        f"{cost['seconds_per_photo']:.2f} s per photo.",
+        f"{cost.n_photos} cloaked photos: DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f}; "
+        f"PSNR mean {psnr}; L2 mean {cost.l2_mean:.2f}; Linf max {cost.linf_max:.0f}; "
+        f"{cost.seconds_per_photo:.2f} s per photo.",
         "",
         "## Per user",
         "",
         *table(lead_header + ["user", "test photos", "protection", "control"],
-               [lead(r) + [u["user"], str(u["n_test"]), percent(u["protection"]), percent(u["control"])]
-                for r in report["results"] for u in r["per_user"]]),
+               [lead(r) + [u.user, str(u.n_test), percent(u.protection), percent(u.control)]
+                for r in report.results for u in r.per_user]),
     ]
-    if report.get("detection"):
+    if report.detection:
         lines += ["", "## Cloak detection", "",
                   "Protected classes are positives; scores are in robust standard deviations (median and MAD) "
                   "of the other classes'.", "",
                   *table(["cloak detector", "features of", "leak ratio", "labels", "ROC AUC", "TPR at 5% FPR", "TP",
                           "FN", "FP", "TN"],
-                         [[*(f"`{name}`" for name in detection_model(d)), str(d["leak_ratio"]), str(d["n_labels"]),
-                           *detection_figures(d)] for d in report["detection"]])]
-    if "cloud" in report:
-        lines += cloud_lines(report["cloud"])
-    if report["skipped"]:
-        lines += ["", f"## Skipped ({len(report['skipped'])})", "",
-                  *table(["photo", "stage", "reason"],
-                         [[f"`{s['path']}`", s["stage"], s["reason"]] for s in report["skipped"]])]
+                         [[f"`{d.cloak_detector}`", f"`{d.extractor}`", str(d.leak_ratio), str(d.n_labels),
+                           *detection_figures(d)] for d in report.detection])]
+    if report.cloud:
+        lines += cloud_lines(report.cloud)
+    lines += skipped_lines(report.skipped)
     return "\n".join(lines) + "\n"
 
 
-def adaptive_lines(results: list[dict], lead_header: list[str], lead) -> list[str]:
+def skipped_lines(skipped: tuple[Skip, ...]) -> list[str]:
+    """The photos left out, where and why (nothing when none were)."""
+    if not skipped:
+        return []
+    return ["", f"## Skipped ({len(skipped)})", "",
+            *table(["photo", "stage", "reason"], [[f"`{s.path}`", s.stage, s.reason] for s in skipped])]
+
+
+def adaptive_lines(results: tuple[CellResult, ...], lead_header: list[str], lead) -> list[str]:
     """What the adaptive trackers did: photos dropped per training set, and how the extractor was retrained."""
     lines = []
-    dropping = [r for r in results if "dropped" in r]
+    dropping = [r for r in results if r.dropped]
     if dropping:
         lines += ["", "## Photos dropped by adaptive trackers", "",
                   "Per training set (the control, then each protected user's): photos dropped, of which cloaked.", "",
                   *table(lead_header + ["training set", "dropped", "of which cloaked"],
-                         [lead(r) + [fit, str(d["photos"]), str(d["cloaked"])]
-                          for r in dropping for fit, d in r["dropped"].items()])]
+                         [lead(r) + [fit, str(d.photos), str(d.cloaked)]
+                          for r in dropping for fit, d in r.dropped.items()])]
     for r in results:
-        notes = r.get("countermeasure_notes")
+        notes = r.countermeasure_notes
         if notes:
-            lines += ["", f"{r['countermeasure']} for `{r['tracker']}`: "
+            lines += ["", f"{r.countermeasure} for `{r.tracker}`: "
                       + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in notes.items()) + "."]
     return lines
 
 
-def cloud_lines(cloud: dict) -> list[str]:
+def cloud_lines(cloud: CloudUse) -> list[str]:
     """What the cloud trackers spent and whether everything they created is gone."""
-    calls = ", ".join(f"{provider} {n:,}" for provider, n in cloud["api_calls"].items()) or "none"
-    limit = f" (limit {cloud['max_api_calls']:,})" if cloud["max_api_calls"] else ""
-    left = (f"**Left behind: {', '.join(cloud['leftovers'])}** — run `audit cloud cleanup --provider P`."
-            if cloud["leftovers"] else "Nothing was left behind.")
+    calls = ", ".join(f"{provider} {n:,}" for provider, n in cloud.api_calls.items()) or "none"
+    limit = f" (limit {cloud.max_api_calls:,})" if cloud.max_api_calls else ""
+    left = (f"**Left behind: {', '.join(cloud.leftovers)}** — run `audit cloud cleanup --provider P`."
+            if cloud.leftovers else "Nothing was left behind.")
     return ["", "## Cloud", "",
-            f"Run id `{cloud['run_id']}`. API calls: {calls}{limit}. Galleries created {len(cloud['created'])}, "
-            f"deleted {len(cloud['deleted'])}. {left}"]
+            f"Run id `{cloud.run_id}`. API calls: {calls}{limit}. Galleries created {len(cloud.created)}, "
+            f"deleted {len(cloud.deleted)}. {left}"]

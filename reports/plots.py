@@ -14,10 +14,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on CI or servers
 import matplotlib.pyplot as plt  # noqa: E402
 
-from reports.formatting import detection_model  # noqa: E402
+from audit.records import CellResult, ComparedCell, Detection, RunReport  # noqa: E402
 
 
-def sweep_pngs(report: dict) -> list[tuple[str, bytes]]:
+def sweep_pngs(report: RunReport) -> list[tuple[str, bytes]]:
     """(axis, PNG) per swept axis, none when nothing was swept: saved beside report.md as
     `sweep-<axis>.png` and embedded in report.html."""
     return [(axis, png_bytes(figure)) for axis, figure in sweep_figures(report)]
@@ -30,40 +30,42 @@ def png_bytes(figure: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def sweep_figures(report: dict) -> list[tuple[str, plt.Figure]]:
+def sweep_figures(report: RunReport) -> list[tuple[str, plt.Figure]]:
     """(axis name, figure) per swept axis."""
-    results = report["results"]
-    if not results:
+    if not report.results:
         return []
-    first = results[0]
-    results = [r for r in results if r.get("seed") == first.get("seed")]  # a seed sweep: the first seed's
+    first = report.results[0]
+    results = [r for r in report.results if r.seed == first.seed]  # a seed sweep: the first seed's
     written = []
     axes = (("leak_ratio", "leak ratio"), ("n_labels", "identities known to the tracker"))
+
+    def same(r: CellResult, keys: list[str]) -> bool:
+        return all(getattr(r, key) == getattr(first, key) for key in keys)
+
     for key, label in axes:
-        if len({r[key] for r in results}) > 1:  # the other scenario axis held at the first value
+        if len({getattr(r, key) for r in results}) > 1:  # the other scenario axis held at the first value
             held = [other for other, _ in axes if other != key]
-            fixed = [r for r in results if r["countermeasure"] == "none" and all(r[h] == first[h] for h in held)]
-            written.append((key, _plot(fixed, lambda r, k=key: r[k], label)))
-    first_scenario = [r for r in results if all(r[key] == first[key] for key, _ in axes)]
-    families = sorted({r["countermeasure"].split(":")[0] for r in first_scenario} - {"none"})
+            fixed = [r for r in results if r.countermeasure == "none" and same(r, held)]
+            written.append((key, _plot(fixed, lambda r, k=key: getattr(r, k), label)))
+    first_scenario = [r for r in results if same(r, [key for key, _ in axes])]
+    families = sorted({r.countermeasure.split(":")[0] for r in first_scenario} - {"none"})
     for family in families:
-        chosen = [r for r in first_scenario
-                  if r["countermeasure"] == "none" or r["countermeasure"].split(":")[0] == family]
-        order = list(dict.fromkeys(r["countermeasure"] for r in chosen))
-        written.append((family, _plot(chosen, lambda r, o=order: o.index(r["countermeasure"]),
+        chosen = [r for r in first_scenario if r.countermeasure == "none" or r.countermeasure.split(":")[0] == family]
+        order = list(dict.fromkeys(r.countermeasure for r in chosen))
+        written.append((family, _plot(chosen, lambda r, o=order: o.index(r.countermeasure),
                                       f"countermeasure ({family})", ticks=order)))
     return written
 
 
-def _plot(results: list[dict], x_of, x_label: str, ticks: list[str] | None = None) -> plt.Figure:
+def _plot(results: list[CellResult], x_of, x_label: str, ticks: list[str] | None = None) -> plt.Figure:
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-    for tracker in dict.fromkeys(r["tracker"] for r in results):
-        rows = sorted((r for r in results if r["tracker"] == tracker), key=x_of)
+    for tracker in dict.fromkeys(r.tracker for r in results):
+        rows = sorted((r for r in results if r.tracker == tracker), key=x_of)
         xs = [x_of(r) for r in rows]
         for axis, metric in zip(axes, ("protection", "normal_accuracy")):
-            rates = [100 * r[metric]["rate"] for r in rows]
-            low = [rate - 100 * r[metric]["ci95"][0] for rate, r in zip(rates, rows)]
-            high = [100 * r[metric]["ci95"][1] - rate for rate, r in zip(rates, rows)]
+            rates = [100 * getattr(r, metric).rate for r in rows]
+            low = [rate - 100 * getattr(r, metric).ci95[0] for rate, r in zip(rates, rows)]
+            high = [100 * getattr(r, metric).ci95[1] - rate for rate, r in zip(rates, rows)]
             axis.errorbar(xs, rates, yerr=[low, high], marker="o", capsize=3, label=tracker)
     for axis, title in zip(axes, ("protection (%)", "normal accuracy (%)")):
         axis.set_title(title)
@@ -77,18 +79,18 @@ def _plot(results: list[dict], x_of, x_label: str, ticks: list[str] | None = Non
     return figure
 
 
-def roc_figure(detection: list[dict]) -> plt.Figure | None:
+def roc_figure(detection: tuple[Detection, ...]) -> plt.Figure | None:
     """ROC curves of the cloak detectors (protected classes positive), from their per-class scores."""
     from sklearn.metrics import roc_curve
 
-    scored = [d for d in detection if d.get("auc") is not None and d.get("per_class")]
+    scored = [d for d in detection if d.auc is not None and d.per_class]
     if not scored:
         return None
     figure, axis = plt.subplots(figsize=(5, 4.5))
     for d in scored:
-        truth = [c["protected"] for c in d["per_class"]]
-        fpr, tpr, _ = roc_curve(truth, [c["score"] for c in d["per_class"]])
-        axis.plot(fpr, tpr, marker=".", label="{} on {}, leak {} (AUC {:.3f})".format(*detection_model(d), d["leak_ratio"], d["auc"]))
+        fpr, tpr, _ = roc_curve([c.protected for c in d.per_class], [c.score for c in d.per_class])
+        axis.plot(fpr, tpr, marker=".", label=f"{d.cloak_detector} on {d.extractor}, leak {d.leak_ratio} "
+                                              f"(AUC {d.auc:.3f})")
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     axis.set_xlabel("false positive rate (clean classes flagged)")
     axis.set_ylabel("true positive rate (protected classes flagged)")
@@ -99,14 +101,14 @@ def roc_figure(detection: list[dict]) -> plt.Figure | None:
     return figure
 
 
-def change_figure(cells: list[dict]) -> plt.Figure:
+def change_figure(cells: tuple[ComparedCell, ...]) -> plt.Figure:
     """B − A protection per compared cell, with its 95% interval (`audit compare`)."""
     figure, axis = plt.subplots(figsize=(7, 0.5 + 0.45 * len(cells)))
-    labels = [f"{c['tracker']} / {c['countermeasure']} / leak {c['leak_ratio']}" for c in cells]
-    changes = [100 * c["change"] for c in cells]
-    low = [x - 100 * c["ci95"][0] for x, c in zip(changes, cells)]
-    high = [100 * c["ci95"][1] - x for x, c in zip(changes, cells)]
-    colours = ["tab:green" if c["verdict"] == "better" else "tab:red" if c["verdict"] == "worse" else "tab:grey"
+    labels = [f"{c.tracker} / {c.countermeasure} / leak {c.leak_ratio}" for c in cells]
+    changes = [100 * c.change for c in cells]
+    low = [x - 100 * c.ci95[0] for x, c in zip(changes, cells)]
+    high = [100 * c.ci95[1] - x for x, c in zip(changes, cells)]
+    colours = ["tab:green" if c.verdict == "better" else "tab:red" if c.verdict == "worse" else "tab:grey"
                for c in cells]
     for row, (change, below, above, colour) in enumerate(zip(changes, low, high, colours)):
         axis.errorbar([change], [row], xerr=[[below], [above]], fmt="o", color=colour, capsize=3)

@@ -2,96 +2,91 @@
 
 from __future__ import annotations
 
+from audit.records import Rate, VerifyReport, VerifyResult
 from audit.verdicts import VERDICT_MEANING
 from reports.formatting import percent, rate_text
-from reports.markdown import table
+from reports.markdown import skipped_lines, table
 
 
-def tries_text(found: int, tries: int, record: dict) -> str:
-    lo, hi = record["ci95"]
-    found_rate = 1 - record["rate"]
-    return f"{found} of {tries} tries ({percent(found_rate)}, 95% CI {100 * (1 - hi):.0f}–{100 * (1 - lo):.0f}%)"
+def tries_text(found: int, tries: int, hidden: Rate) -> str:
+    lo, hi = hidden.ci95
+    return f"{found} of {tries} tries ({percent(1 - hidden.rate)}, 95% CI {100 * (1 - hi):.0f}–{100 * (1 - lo):.0f}%)"
 
 
-def tracker_sentence(result: dict) -> str:
+def tracker_sentence(result: VerifyResult) -> str:
     """The answer for one tracker, in the words a person asked the question in."""
-    name = result["tracker"] + ("" if result["countermeasure"] == "none" else f" + {result['countermeasure']}")
-    if result["tries"] == 0:
-        return f"{name}: no photo of you could be queried."
-    return (f"A tracker ({name}) that collected your cloaked photos and searched with a new photo of you found "
-            f"you in {tries_text(result['found'], result['tries'], result['protection'])}. Without cloaks it found "
-            f"you in {tries_text(result['control_found'], result['tries'], result['control'])}. "
-            f"Verdict: **{result['verdict']}**.")
+    if result.tries == 0:
+        return f"{result.name}: no photo of you could be queried."
+    return (f"A tracker ({result.name}) that collected your cloaked photos and searched with a new photo of you found "
+            f"you in {tries_text(result.found, result.tries, result.protection)}. Without cloaks it found "
+            f"you in {tries_text(result.control_found, result.tries, result.control)}. "
+            f"Verdict: **{result.verdict}**.")
 
 
-def model_lines(record: dict) -> list[str]:
+def model_lines(record: VerifyReport) -> list[str]:
     """The verdict per face model, and which models the check could not cover and how to add them."""
-    by_model = record.get("verdict_by_model", {})
+    by_model = record.verdict_by_model
     lines = []
     if len(by_model) > 1:
         lines.append(f"The verdict above is the weakest over the face models tried: {', '.join(by_model)}.")
         lines += [f"Against {model}: {verdict}." for model, verdict in by_model.items()]
-    missing = record.get("models_missing", [])
+    missing = record.models_missing
     if missing:
         covered = ", ".join(by_model) or "no model"
-        lines.append(f"This check covered only {covered}; {', '.join(m['model'] for m in missing)} could not be "
-                     "loaded, so a tracker using them was not tried. " + " ".join(m["reason"] for m in missing))
+        lines.append(f"This check covered only {covered}; {', '.join(m.model for m in missing)} could not be "
+                     "loaded, so a tracker using them was not tried. " + " ".join(m.reason for m in missing))
     return lines
 
 
-def verify_headline(record: dict) -> str:
-    parts = [f"{r['tracker']}{'' if r['countermeasure'] == 'none' else ' + ' + r['countermeasure']}: "
-             f"found {r['found']}/{r['tries']} (control {r['control_found']}/{r['tries']})" for r in record["results"]]
-    return f"{record['verdict']} — " + "; ".join(parts)
+def verify_headline(record: VerifyReport) -> str:
+    parts = [f"{r.name}: found {r.found}/{r.tries} (control {r.control_found}/{r.tries})" for r in record.results]
+    return f"{record.verdict} — " + "; ".join(parts)
 
 
-def render_verify_markdown(record: dict) -> str:
-    person, crowd, cost = record["person"], record["crowd"], record["perturbation"]
+def render_verify_markdown(record: VerifyReport) -> str:
+    person, crowd, cost = record.person, record.crowd, record.perturbation
     lines = [
         "# Does this cloak protect me?",
         "",
-        f"**{record['verdict']}**: {VERDICT_MEANING[record['verdict']]}.",
+        f"**{record.verdict}**: {VERDICT_MEANING[record.verdict]}.",
         "",
         *[f"- {line}" for line in model_lines(record)],
-        *[f"- {tracker_sentence(r)}" for r in record["results"]],
+        *[f"- {tracker_sentence(r)}" for r in record.results],
         "",
         *warnings(record),
         "## Caveats",
         "",
-        *[f"- {caveat}" for caveat in record["caveats"]],
+        *[f"- {caveat}" for caveat in record.caveats],
         "",
         "## How this was tested",
         "",
-        f"Your {person['n_usable']} photos with a face (`{person['originals']}`, cloaked copies in "
-        f"`{person['cloaked']}`) joined a crowd of {crowd['n_identities']} people from `{crowd['dataset']}` "
-        f"({crowd['n_train_photos']} photos to learn from). In each of {person['folds']} rounds the tracker "
+        f"Your {person.n_usable} photos with a face (`{person.originals}`, cloaked copies in "
+        f"`{person.cloaked}`) joined a crowd of {crowd.n_identities} people from `{crowd.dataset}` "
+        f"({crowd.n_train_photos} photos to learn from). In each of {person.folds} rounds the tracker "
         "collected the cloaked copies of your other photos and was asked who is in the photos of this round, "
         "which it had never seen, cloaked or not. The control posts your originals instead.",
-        *([f"People left out of the crowd because they hold your photos: {', '.join(crowd['excluded'])}."]
-          if crowd["excluded"] else []),
+        *([f"People left out of the crowd because they hold your photos: {', '.join(crowd.excluded)}."]
+          if crowd.excluded else []),
         "",
         *table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
-               [[f"`{r['tracker']}`", r["countermeasure"], str(r["tries"]), rate_text(r["protection"]),
-                 rate_text(r["control"]), percent(r["normal_accuracy"]["rate"]), r["verdict"]]
-                for r in record["results"]]),
+               [[f"`{r.tracker}`", r.countermeasure, str(r.tries), rate_text(r.protection), rate_text(r.control),
+                 percent(r.normal_accuracy.rate), r.verdict] for r in record.results]),
         "",
         "Intervals are Wilson's over your photos. Normal accuracy: how often the same tracker names the other "
         "people of the crowd correctly (a tracker that works).",
         "",
-        f"Perceptual cost of your cloaks: DSSIM mean {cost['dssim_mean']:.4f}, max {cost['dssim_max']:.4f} "
-        f"over {cost['n_photos']} photos.",
+        f"Perceptual cost of your cloaks: DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f} "
+        f"over {cost.n_photos} photos.",
+        *skipped_lines(record.skipped),
+        "",
+        f"Command: `{record.environment.command_line}`",
     ]
-    if record["skipped"]:
-        lines += ["", f"## Skipped ({len(record['skipped'])})", "",
-                  *table(["photo", "stage", "reason"],
-                         [[f"`{s['path']}`", s["stage"], s["reason"]] for s in record["skipped"]])]
-    lines += ["", f"Command: `{record['environment']['command_line']}`"]
     return "\n".join(lines) + "\n"
 
 
-def warnings(record: dict) -> list[str]:
-    person = record["person"]
-    if not person["identical_copies"]:
+def warnings(record: VerifyReport) -> list[str]:
+    person = record.person
+    if not person.identical_copies:
         return []
-    return [f"**Warning:** {person['identical_copies']} of your {person['n_usable']} \"cloaked\" photos have exactly "
+    return [f"**Warning:** {person.identical_copies} of your {person.n_usable} \"cloaked\" photos have exactly "
             "the pixels of the originals: they carry no cloak.", ""]

@@ -35,12 +35,45 @@ def lfw_root() -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Each test session gets its own cache folder and history, so tests never see a developer's."""
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Each test session gets its own cache folder and history, so tests never see a developer's; and
+    when the session ends, every report.json, verify.json and compare.json any test wrote (in-process or
+    from a subprocess, all under the session's temporary folder) must validate against its shipped schema."""
     os.environ["AUDIT_CACHE"] = str(tmp_path_factory.mktemp("audit-cache"))
     os.environ["AUDIT_HISTORY"] = str(tmp_path_factory.mktemp("audit-history") / "history.sqlite")
     os.environ.setdefault("AUDIT_DATA", str(_lfw_root().parent))
     os.environ.setdefault("AUDIT_MODELS", str(_models_root()))
+    yield
+    invalid = validate_documents(tmp_path_factory.getbasetemp(), SCHEMA_CHECKED)
+    assert not invalid, "documents that do not match their schema:\n" + "\n".join(invalid)
+
+
+SCHEMA_CHECKED: dict[str, int] = {}  # documents validated this session, per file name
+
+
+def validate_documents(root: Path, counts: dict[str, int]) -> list[str]:
+    """Validate every report.json, verify.json and compare.json under root against its schema in the package;
+    the failures, one line each."""
+    import json
+
+    import jsonschema
+
+    from audit.records import FILE_NAMES, shipped_schema
+
+    invalid = []
+    for kind, name in FILE_NAMES.items():
+        validator = jsonschema.Draft202012Validator(shipped_schema(kind))
+        for path in sorted(root.rglob(name)):
+            counts[name] = counts.get(name, 0) + 1
+            errors = list(validator.iter_errors(json.loads(path.read_text(encoding="utf-8"))))
+            invalid += [f"{path}: {'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:3]]
+    return invalid
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if SCHEMA_CHECKED:
+        terminalreporter.write_line("documents validated against their schemas: "
+                                    + ", ".join(f"{n} {name}" for name, n in SCHEMA_CHECKED.items()))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from audit.cells import PreparedCountermeasure
 from audit.checkpoints import CellStore
 from audit.cli import main
 from tests.conftest import REPO
+from audit.records import to_json
+from tests.builders import cell
 from trackers.linear_probe import LinearProbeTracker
 
 SMALL = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1"]
@@ -30,8 +32,8 @@ from audit.cli import main
 
 save = CellStore.save
 
-def save_then_die(self, key, record):
-    kept = save(self, key, record)
+def save_then_die(self, key, result, skipped):
+    kept = save(self, key, result, skipped)
     if self.computed == int(os.environ["KILL_AFTER"]):
         os.kill(os.getpid(), signal.SIGKILL)
     return kept
@@ -131,10 +133,14 @@ def test_a_cell_under_other_options_is_never_reused(small_lfw, tmp_path, compute
 
 def test_a_torn_or_foreign_cell_file_is_computed_again(tmp_path):
     store = CellStore(tmp_path)
-    store.save("a", {"result": {"rate": 0.5}, "skipped": []})
-    assert CellStore(tmp_path).load("a")["result"] == {"rate": 0.5}
-    (tmp_path / "a.json").write_text('{"key": "a", "result": ')  # torn: not JSON
-    (tmp_path / "b.json").write_text('{"key": "a", "result": {}}')  # a file renamed by hand
+    skip = {"path": "Bob/Bob_0001.jpg", "reason": "no face found", "stage": "faiss (control)"}
+    kept = store.save("a", cell(), [skip])
+    assert CellStore(tmp_path).load("a") == kept and kept.result == cell() and to_json(kept.skipped) == [skip]
+    whole = (tmp_path / "a.json").read_text()
+    (tmp_path / "c.json").write_text(whole.replace('"key": "a"', '"key": "c"').replace('"per_user"', '"users"'))
+    (tmp_path / "a.json").write_text(whole[:len(whole) // 2])  # torn: not JSON
+    (tmp_path / "b.json").write_text(whole)  # a file renamed by hand
     fresh = CellStore(tmp_path)
     assert fresh.load("a") is None and fresh.load("b") is None and fresh.reused == 0
+    assert fresh.load("c") is None  # JSON, but not of a cell's shape (another version's cell)
     assert not list(tmp_path.glob("*.tmp"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from click.testing import CliRunner
 
 from audit.cli import main
 from audit.history import History
+from audit.records import dumps
+from reports.compare import compare_reports
+from tests.builders import cell, run_report, user_row
 
 
 def _record_at(args: tuple[str, int, float]) -> None:
@@ -23,21 +27,39 @@ def _record_at(args: tuple[str, int, float]) -> None:
         pass
     for i in range(3):
         with History(Path(path)) as history:
-            history.record("run", {"results": [], "n": i, "worker": worker}, "r.json", f"audit run {worker}",
-                           "none", ["faiss"], f"worker {worker} entry {i}")
+            report = run_report([cell(rows=(user_row(f"worker{worker}", 3, i),))])
+            history.record("run", report, "r.json", f"audit run {worker}", "none", ["faiss"],
+                           f"worker {worker} entry {i}")
 
 
 def test_entries_are_listed_newest_first_and_shown_whole(tmp_path):
+    report = run_report([cell()])
     with History(tmp_path / "h.sqlite") as history:
-        first = history.record("run", {"a": 1}, tmp_path / "a.json", "audit run --cloaker none", "none", ["faiss"],
+        first = history.record("run", report, tmp_path / "a.json", "audit run --cloaker none", "none", ["faiss"],
                                "faiss: 0.0%")
-        second = history.record("compare", {"b": 2}, tmp_path / "b.md", "audit compare a b", "", [], "1 better")
+        second = history.record("compare", compare_reports(report, report), tmp_path / "b.md", "audit compare a b",
+                                "", [], "1 better")
         assert [e.id for e in history.entries()] == [second, first]
-        assert history.get(first).report == {"a": 1} and history.get(first).command == "audit run --cloaker none"
+        assert dumps(history.get(first).report) == dumps(report)
+        assert history.get(first).command == "audit run --cloaker none"
+        assert history.get(second).report.cells[0].verdict == "no detectable change"
         with pytest.raises(KeyError, match="no history entry 99"):
             history.get(99)
         with pytest.raises(ValueError, match="history kind"):
-            history.record("dance", {}, "x", "", "", [], "")
+            history.record("dance", report, "x", "", "", [], "")
+
+
+def test_version_1_entries_are_still_shown(tmp_path):
+    """An entry recorded by main before schema version 2 (its report.json as it stood) reads as today's record."""
+    v1 = json.loads((Path(__file__).parent / "reports" / "data" / "report_v1.json").read_text())
+    with History(tmp_path / "h.sqlite") as history:
+        with history._db:  # as main's History wrote it: the report dict as it was
+            history._db.execute("INSERT INTO entries (kind, at, command, cloaker, trackers, headline, report_path,"
+                                " report) VALUES ('run', '', 'audit run', 'noise', 'faiss', '', 'r.json', ?)",
+                                (json.dumps(v1),))
+        entry = history.entries(1)[0]
+        assert entry.report.schema_version == 2 and len(entry.report.results) == 24
+        assert entry.report.detection[0].cloak_detector == "2-means"
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
@@ -51,8 +73,8 @@ def test_concurrent_writers_lose_nothing(tmp_path):
             pool.map(_record_at, [(path, w, start) for w in range(8)])
             with History(Path(path)) as history:
                 entries = history.entries()
-            assert sorted((e.report["worker"], e.report["n"]) for e in entries) == [
-                (w, i) for w in range(8) for i in range(3)]
+            assert sorted((int(e.report.results[0].per_user[0].user[6:]), e.report.results[0].per_user[0].hidden)
+                          for e in entries) == [(w, i) for w in range(8) for i in range(3)]
 
 
 def test_two_runs_started_together_are_both_in_the_history(small_lfw, tmp_path):

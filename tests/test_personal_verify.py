@@ -15,7 +15,9 @@ from audit.cli import main
 from audit.history import History
 from audit.personal_verify import MIN_PHOTOS, combine_folds, person_folds, verify_person
 from audit.plan import VerifyOptions
+from audit.records import CellResult
 from audit.verdicts import tracker_verdict
+from tests.builders import cell, user_row
 from reports.verify import render_verify_markdown
 
 
@@ -72,8 +74,8 @@ def test_without_the_modern_models_the_verdict_says_what_it_covered(small_lfw, t
     originals, copies = person_folder(small_lfw, tmp_path, 5)
     record = verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw), crowd_min_photos=10,
                                          crowd_max_photos=10))
-    assert {r["tracker_extractor"] for r in record["results"]} == {"dlib-resnet"}
-    assert [m["model"] for m in record["models_missing"]] == ["mobilefacenet", "faceres"]
+    assert {r.tracker_extractor for r in record.results} == {"dlib-resnet"}
+    assert [m.model for m in record.models_missing] == ["mobilefacenet", "faceres"]
     text = render_verify_markdown(record)
     assert "covered only dlib-resnet; mobilefacenet, faceres could not be loaded" in text
     assert "npm is not installed" in text and "AUDIT_MODELS" in text
@@ -87,11 +89,8 @@ def test_each_photo_is_queried_in_exactly_one_fold(tmp_path):
     assert len(person_folds(photos[:3], 5, seed=0)) == 3  # never an empty fold
 
 
-def fold_result(n: int, hidden: int, control_hidden: int) -> dict:
-    return {"tracker_params": {}, "normal_accuracy": {"rate": 0.99, "n_photos": 100},
-            "tracker_extractor": "dlib-resnet", "cloak_extractors": [], "transfer": True,
-            "per_user": [{"n_test": n, "hidden": hidden, "control_hidden": control_hidden,
-                          "hidden_photos": [f"you/{i}.jpg" for i in range(hidden)]}]}
+def fold_result(n: int, hidden: int, control_hidden: int) -> CellResult:
+    return cell(rows=(user_row("you", n, hidden, control_hidden),), tracker_extractor="dlib-resnet", transfer=True)
 
 
 @pytest.mark.parametrize("hidden, control_hidden, verdict", [
@@ -101,10 +100,12 @@ def test_folds_add_up_to_one_verdict(hidden, control_hidden, verdict):
     halves = [fold_result(10, hidden // 2, control_hidden // 2),
               fold_result(10, hidden - hidden // 2, control_hidden - control_hidden // 2)]
     result = combine_folds("faiss", "none", halves)
-    assert result["tries"] == 20 and result["found"] == 20 - hidden and result["control_found"] == 20 - control_hidden
-    assert result["protection"]["rate"] == hidden / 20 and result["verdict"] == verdict == tracker_verdict(result)
-    assert (result["tracker_extractor"], result["transfer"]) == ("dlib-resnet", True)
-    lo, hi = result["protection"]["ci95"]
+    assert result.tries == 20 and result.found == 20 - hidden and result.control_found == 20 - control_hidden
+    assert result.protection.rate == hidden / 20
+    assert result.verdict == verdict == tracker_verdict(20, result.protection, result.control)
+    assert (result.tracker_extractor, result.transfer) == ("dlib-resnet", True)
+    assert result.normal_accuracy.rate == 0.99 and result.normal_accuracy.n_photos == 400
+    lo, hi = result.protection.ci95
     assert lo <= hidden / 20 <= hi
 
 

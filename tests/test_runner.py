@@ -25,7 +25,7 @@ def test_report_has_the_documented_fields_and_is_deterministic(small_lfw, tmp_pa
     second = run(small_lfw, tmp_path / "b", *args)
     assert second.exit_code == 0, second.output
     report = json.loads((tmp_path / "a" / "report.json").read_text())
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2 and report["kind"] == "run"
     assert report["cloaker"] == {"name": "noise", "spec": "noise:dssim=0.005", "implementation": "built-in",
                                  "params": {"dssim": 0.005, "seed": 0, "output_format": "png", "quality": 95},
                                  "cloak_extractors": []}

@@ -12,6 +12,7 @@ from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 from audit.options import parse_spec
 from audit.plugins import build_registered, registry, summaries
+from audit.records import ClassScore, Confusion
 from countermeasures.cloak_detectors.base import CloakDetector
 from countermeasures.cloak_detectors.target_closeness import TargetClosenessDetector
 from countermeasures.cloak_detectors.two_means import TwoMeansDetector
@@ -53,7 +54,7 @@ def _feature_pipeline(extractor: str, face_detector: str) -> FacePipeline:
 
 def detection_record(detector: CloakDetector, protected: list[str]) -> dict:
     """ROC AUC and TPR at 5% FPR over protected (positive) vs clean classes, and an ART-style
-    confusion matrix at the detector's threshold."""
+    confusion matrix at the detector's threshold: the scores of a `records.Detection`, as its keywords."""
     names = sorted(detector.scores_)
     truth = np.array([name in protected for name in names])
     scores = np.array([detector.scores_[name] for name in names])
@@ -65,13 +66,12 @@ def detection_record(detector: CloakDetector, protected: list[str]) -> dict:
         fpr, tpr, _ = roc_curve(truth, scores)
         record.update(auc=float(roc_auc_score(truth, scores)), tpr_at_5fpr=float(tpr[fpr <= 0.05].max()))
     predicted = np.array([name in flagged for name in names])
-    record["confusion"] = {
-        "true_positives": int((truth & predicted).sum()), "false_negatives": int((truth & ~predicted).sum()),
-        "false_positives": int((~truth & predicted).sum()), "true_negatives": int((~truth & ~predicted).sum()),
-    }
-    record["per_class"] = [{"class": name, "score": round(float(detector.scores_[name]), 4),
-                            "protected": bool(is_protected), "flagged": bool(is_flagged)}
-                           for name, is_protected, is_flagged in zip(names, truth, predicted)]
+    record["confusion"] = Confusion(
+        true_positives=int((truth & predicted).sum()), false_negatives=int((truth & ~predicted).sum()),
+        false_positives=int((~truth & predicted).sum()), true_negatives=int((~truth & ~predicted).sum()))
+    record["per_class"] = tuple(ClassScore(class_=name, score=round(float(detector.scores_[name]), 4),
+                                           protected=bool(is_protected), flagged=bool(is_flagged))
+                                for name, is_protected, is_flagged in zip(names, truth, predicted))
     return record
 
 

@@ -4,34 +4,25 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 from rich.console import Console
 
+from audit.records import Skip, dumps, read_document
 from reports import print_summary, render_markdown, write_reports
+from reports.html import render_run_html
+from reports.plots import sweep_pngs
 from reports.formatting import rate_text
+from tests.builders import cell, rate, run_report
 
 
-def rate(value: float, low: float, high: float, n: int = 20) -> dict:
-    return {"rate": value, "ci95": [low, high], "n_photos": n, "n_users": 5}
+def result(tracker: str, protection, control, **fields):
+    return cell(tracker, protection, control, tracker_extractor=None, **fields)
 
 
-def result(tracker: str, protection: dict, control: dict) -> dict:
-    return {"tracker": tracker, "countermeasure": "none", "leak_ratio": 0.0, "n_labels": 60,
-            "protection": protection, "control": control,
-            "normal_accuracy": rate(0.99, 0.97, 1.0, 400), "rank_k": None,
-            "per_user": [{"user": "Ada_Lovelace", "n_test": 4, "protection": 0.75, "control": 0.0}]}
-
-
-def report(results: list[dict], skipped: list[dict] | None = None) -> dict:
-    return {
-        "cloaker": {"name": "fawkes", "implementation": "built-in", "params": {"mode": "high"}},
-        "perturbation": {"n_photos": 3, "dssim_mean": 0.005, "dssim_max": 0.01, "psnr_mean": None,
-                         "l2_mean": 1.5, "linf_max": 12, "seconds_per_photo": 0.3},
-        "protocol": {"dataset": "lfw", "seed": 0, "users": ["Ada_Lovelace"], "isolation": "per-user",
-                     "n_labels": 60, "n_train_photos": 900, "n_test_photos": 400, "leak_ratio": 0.0},
-        "results": results,
-        "skipped": skipped or [],
-    }
+def report(results, skipped=()):
+    return run_report(results, skipped)
 
 
 def test_rate_text_reads_as_percent_with_interval_and_na_for_missing():
@@ -42,7 +33,7 @@ def test_rate_text_reads_as_percent_with_interval_and_na_for_missing():
 def test_every_result_user_and_skip_reaches_markdown_and_json(tmp_path):
     results = [result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1)),
                result("linear-probe", rate(0.1, 0.0, 0.3), rate(0.0, 0.0, 0.1))]
-    skipped = [{"path": "Bob/Bob_0001.jpg", "stage": "detect", "reason": "no face found"}]
+    skipped = [Skip(path="Bob/Bob_0001.jpg", stage="detect", reason="no face found")]
     json_path, md_path = write_reports(report(results, skipped), tmp_path / "out")
     markdown = md_path.read_text()
     assert "| `faiss` | ? | none | 90.0% [70.0, 100.0] | 0.0% [0.0, 10.0] |" in markdown
@@ -56,8 +47,7 @@ def test_every_result_user_and_skip_reaches_markdown_and_json(tmp_path):
 
 
 def test_swept_scenarios_get_their_own_columns_only_when_they_vary(tmp_path):
-    leaky = [dict(result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1)), leak_ratio=leak, n_labels=60)
-             for leak in (0.0, 0.5)]
+    leaky = [result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1), leak_ratio=leak) for leak in (0.0, 0.5)]
     markdown = render_markdown(report(leaky))
     assert "| tracker | tracker model | countermeasure | leak ratio | protection |" in markdown
     assert "| `faiss` | ? | none | 0.5 | 90.0% [70.0, 100.0] |" in markdown
@@ -68,10 +58,10 @@ def test_swept_scenarios_get_their_own_columns_only_when_they_vary(tmp_path):
 def test_sweeps_become_plots_linked_from_the_markdown(tmp_path):
     from PIL import Image
 
-    swept = [dict(result("faiss", rate(p, p - 0.1, p + 0.05), rate(0.0, 0.0, 0.1)), leak_ratio=leak, n_labels=60)
+    swept = [result("faiss", rate(p, p - 0.1, p + 0.05), rate(0.0, 0.0, 0.1), leak_ratio=leak)
              for leak, p in ((0.0, 0.9), (0.5, 0.2))]
-    blurred = [dict(result("faiss", rate(0.5, 0.3, 0.7), rate(0.0, 0.0, 0.1)), leak_ratio=0.0, n_labels=60,
-                    countermeasure=f"blur:kernel={k},sigma=1.0") for k in (3, 7)]
+    blurred = [result("faiss", rate(0.5, 0.3, 0.7), rate(0.0, 0.0, 0.1), countermeasure=f"blur:kernel={k},sigma=1.0")
+               for k in (3, 7)]
     _, md_path = write_reports(report(swept + blurred), tmp_path / "swept")
     markdown = md_path.read_text()
     for name in ("sweep-leak_ratio.png", "sweep-blur.png"):
@@ -89,14 +79,13 @@ def test_console_summary_lists_each_tracker():
     assert "faiss" in text and "90.0% [70.0, 100.0]" in text and "protects" in text
 
 
-def modelled(tracker: str, model: str, cloak_models: list[str], protection: dict) -> dict:
-    return {**result(tracker, protection, rate(0.0, 0.0, 0.1)), "tracker_extractor": model,
-            "cloak_extractors": cloak_models, "transfer": model not in cloak_models}
+def modelled(tracker: str, model: str, cloak_models: list[str], protection):
+    return cell(tracker, protection, rate(0.0, 0.0, 0.1), tracker_extractor=model,
+                cloak_extractors=tuple(cloak_models), transfer=model not in cloak_models)
 
 
 def test_white_box_and_transfer_cells_are_told_apart_with_a_model_matrix(tmp_path):
     from reports.formatting import model_matrix, model_text
-    from reports.html import render_run_html
 
     results = [modelled("linear-probe", "dlib-resnet", ["dlib-resnet"], rate(0.95, 0.9, 1.0)),
                modelled("linear-probe:extractor=mobilefacenet", "mobilefacenet", ["dlib-resnet"], rate(0.1, 0.0, 0.2)),
@@ -114,3 +103,23 @@ def test_white_box_and_transfer_cells_are_told_apart_with_a_model_matrix(tmp_pat
     assert '<span class="transfer">mobilefacenet (transfer)</span>' in page and "Cloak model × tracker model" in page
     old = result("faiss", rate(0.5, 0.4, 0.6), rate(0.0, 0.0, 0.1))  # a report from before models were named
     assert model_text(old) == "?" and model_matrix([old]) is None
+
+
+DATA = Path(__file__).with_name("data")
+
+
+def without_pngs(page: str) -> str:
+    """The page with each embedded PNG's bytes left out (matplotlib versions differ in them, not in meaning)."""
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;base64,…", page)
+
+
+def test_a_version_1_report_renders_exactly_as_before_typed_records():
+    """report_v1.json was written by main at 591de87 (a 2-seed, 2-leak-ratio sweep with detection, rank-k and
+    detect-and-drop); report_v1.md and .html are main's renderings of it, kept byte for byte."""
+    report = read_document("run", json.loads((DATA / "report_v1.json").read_text()))
+    sweeps = sweep_pngs(report)
+    assert [axis for axis, _ in sweeps] == ["leak_ratio", "detect-and-drop", "jpeg"]
+    assert render_markdown(report, [f"sweep-{axis}.png" for axis, _ in sweeps]) == (DATA / "report_v1.md").read_text()
+    assert without_pngs(render_run_html(report, sweeps)) == (DATA / "report_v1.html").read_text()
+    again = read_document("run", json.loads(dumps(report)))  # through version 2's file and back: nothing lost
+    assert dumps(again) == dumps(report) and again.schema_version == 2
