@@ -6,9 +6,11 @@ tracker) and queried with the uncloaked test photos, and the protection scored.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from audit.checkpoints import CellStore, FinishedCell
 from audit.cloakers import Cloaker
 from audit.metrics import clustered_rate, mean_accuracy
 from audit.protocol import Protocol, ProtocolOptions
@@ -99,6 +101,27 @@ def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, c
     train_views = [view(t, posted) for t in transform.draws()] if "train" in transform.stages else []
     tests = [p for paths in protocol.test.values() for p in paths]
     return PreparedCountermeasure(transform, train_views, view(transform, tests) if "test" in transform.stages else None)
+
+
+def countermeasure_cells(store: CellStore, keys: list[str], trackers: list[Tracker], timings: Timings,
+                         prepare: Callable[[list[dict]], PreparedCountermeasure],
+                         evaluate: Callable[[Tracker, PreparedCountermeasure, list[dict]], CellResult]
+                         ) -> list[FinishedCell]:
+    """One countermeasure's cells, a tracker each: read back when a run finished them before, else computed
+    and kept the moment each finishes. The countermeasure is prepared (with the skips it records) only when a
+    cell needs it: robust retraining is a training run."""
+    prepared, preparation_skips, done = None, [], []
+    for tracker, key in zip(trackers, keys):
+        cell = store.load(key)
+        if cell is None:
+            if prepared is None:
+                began = time.perf_counter()
+                prepared = prepare(preparation_skips)
+                timings.add("countermeasure", began)
+            skips = list(preparation_skips)
+            cell = store.save(key, evaluate(tracker, prepared, skips), skips)
+        done.append(cell)
+    return done
 
 
 def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: list[str],

@@ -261,6 +261,12 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
                f"history entry {entry})")
 
 
+def _cells_kept(folder: Path) -> str:
+    """What a stopped verify leaves behind: the cells it finished, which the same command reuses ("" when none)."""
+    n = len(list(folder.glob("*.json"))) if folder.is_dir() else 0
+    return f"{n} finished cell(s) are kept in {folder}: the same command again computes only the rest" if n else ""
+
+
 def _remember_run(report: RunReport, json_path: Path) -> int | None:
     from reports.formatting import run_headline
 
@@ -335,8 +341,10 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
 @click.option("--cloaker", default=VERIFY_DEFAULTS["cloaker"],
               help="The cloaker you used (robust-retraining imitates it), e.g. fawkes:mode=high.")
 @click.option("--seed", default=VERIFY_DEFAULTS["seed"], show_default=True, type=int)
-@click.option("--out", default="audit-verify", show_default=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for verify.json, verify.md and verify.html.")
+@click.option("--out", default=VERIFY_DEFAULTS["out"], show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for verify.json, verify.md and verify.html, and the finished cells the same command "
+                   "reuses.")
 def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str, crowd_min_photos: int,
            crowd_max_photos: int, folds: int, countermeasure: tuple[str, ...], cloaker: str | None, seed: int,
            out: Path) -> None:
@@ -350,15 +358,23 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
     _setup_torch()
     command = " ".join(["audit", *sys.argv[1:]])
     try:
-        record = verify_person(VerifyOptions(originals, cloaked, tracker, crowd, folds, countermeasure, cloaker,
-                                             crowd_min_photos, crowd_max_photos, seed, command))
+        record = verify_person(VerifyOptions(
+            originals, cloaked, trackers=tracker, crowd=crowd, folds=folds, countermeasures=countermeasure,
+            cloaker=cloaker, crowd_min_photos=crowd_min_photos, crowd_max_photos=crowd_max_photos, seed=seed, out=out,
+            command_line=command))
+    except KeyboardInterrupt:
+        click.echo(_cells_kept(out / "cells") or "nothing was finished", err=True)
+        raise click.Abort() from None
     except (ValueError, FileNotFoundError, RuntimeError) as err:
-        raise click.ClickException(str(err)) from err
+        kept = _cells_kept(out / "cells")
+        raise click.ClickException(f"{err}; {kept}" if kept else str(err)) from err
     markdown = render_verify_markdown(record)
     json_path, _ = write_documents(out, "verify", record, markdown, render_verify_html(record))
     click.echo(markdown)
     entry = _remember("verify", record, json_path.resolve(), command, cloaker or "(yours)", record.trackers,
                       verify_headline(record))
+    click.echo(f"cells: {record.cells.computed} computed, {record.cells.reused} reused (finished earlier; kept in "
+               f"{out / 'cells'})")
     click.echo(f"report: {out / 'verify.html'} (and verify.md, verify.json; history entry {entry})")
 
 

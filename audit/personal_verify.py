@@ -8,12 +8,15 @@ of the person. The control is the same with the originals posted instead of the 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from audit.cells import Timings, evaluate_tracker, prepare_countermeasure, run_countermeasures, unique_skips
+from audit.cells import (Timings, countermeasure_cells, evaluate_tracker, prepare_countermeasure, run_countermeasures,
+                         unique_skips)
+from audit.checkpoints import CellStore
 from audit.cloakers import build_cloaker
 from audit.cloakers.matching import match_cloaked
 from audit.cloakers.store import file_digest
@@ -24,10 +27,10 @@ from audit.environment import environment
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 from audit.metrics import mean_accuracy, wilson
-from audit.plan import VerifyOptions
+from audit.plan import VerifyOptions, protocol_digest, verify_cell_key
 from audit.protocol import Protocol, ProtocolOptions, build_protocol, rng_for
 from audit.records import (CellResult, CrowdRecord, ExamplePair, MissingModel, PersonRecord, VerifyReport,
-                           VerifyResult)
+                           VerifyResult, to_json)
 from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
 from trackers import CloudTracker, build_tracker
 
@@ -87,18 +90,26 @@ def verify_person(options: VerifyOptions) -> VerifyReport:
     skipped, timings = list(person.skipped), Timings()
     per_fold: dict[tuple[str, str], list[CellResult]] = {}
     scenario = ProtocolOptions(users=1, seed=options.seed)
-    for fold in folds:
+    store = CellStore(options.cells_folder)
+    copies = hashlib.sha256(" ".join(file_digest(person.cloaked[p]) for p in person.usable).encode()).hexdigest()
+    for index, fold in enumerate(folds):
         queried = set(fold)
         posted = [p for p in person.usable if p not in queried]
         protocol = Protocol(train={**crowd.train, PERSON: posted}, test={**crowd.test, PERSON: fold},
                             protected=[PERSON], public=crowd.public)
         cloaked = {p: person.cloaked[p] for p in posted}
+        photos_read = protocol_digest(protocol)
         for countermeasure in countermeasures:
-            prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skipped, trackers)
-            for tracker in trackers:
-                result = evaluate_tracker(tracker, protocol, scenario, cloaked, 1, "per-user", skipped, timings,
-                                          prepared, cloaker.cloak_extractors if options.cloaker else [])
-                per_fold.setdefault((tracker.label, countermeasure.label), []).append(result)
+            keys = [verify_cell_key(photos_read, copies, options, index, countermeasure.cache_id, t.cache_id)
+                    for t in trackers]
+            for cell in countermeasure_cells(
+                    store, keys, trackers, timings,
+                    lambda skips: prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skips, trackers),
+                    lambda tracker, prepared, skips: evaluate_tracker(
+                        tracker, protocol, scenario, cloaked, 1, "per-user", skips, timings, prepared,
+                        cloaker.cloak_extractors if options.cloaker else [])):
+                per_fold.setdefault((cell.result.tracker, countermeasure.label), []).append(cell.result)
+                skipped += [to_json(skip) for skip in cell.skipped]
     results = tuple(combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items())
     costs = {o: (measure_cost(o, c, skipped), 0.0) for o, c in person.cloaked.items()}
     identical = sum(cost is not None and cost.linf == 0 for cost, _ in costs.values())  # carry no cloak
@@ -120,6 +131,7 @@ def verify_person(options: VerifyOptions) -> VerifyReport:
         skipped=unique_skips(skipped),
         timings={k: round(v, 2) for k, v in timings.seconds.items()},
         environment=environment(options.seed, options.command_line),
+        cells=store.summary(),
     )
 
 

@@ -94,16 +94,22 @@ class VerifyOptions:
     crowd_min_photos: int = 20
     crowd_max_photos: int | None = 40
     seed: int = 0
+    out: Path | None = None  # the report folder; finished cells are kept under out/cells (None: not kept)
     command_line: str = ""
 
     def __post_init__(self) -> None:
         if self.folds < 2:
             raise ValueError("--folds must be at least 2 (one part posted, one queried)")
 
+    @property
+    def cells_folder(self) -> Path | None:
+        return None if self.out is None else self.out / "cells"
+
 
 def verify_defaults() -> dict[str, object]:
-    """Every `audit verify` option's default, read from VerifyOptions' own fields."""
-    return {f.name: f.default for f in fields(VerifyOptions) if f.default is not MISSING}
+    """Every `audit verify` option's default, read from VerifyOptions' own fields (the command line writes its
+    report to a folder; a caller of `verify_person` may keep nothing)."""
+    return {**{f.name: f.default for f in fields(VerifyOptions) if f.default is not MISSING}, "out": "audit-verify"}
 
 
 def defaults() -> dict[str, object]:
@@ -180,12 +186,26 @@ def cell_key(photos: str, scenario: ProtocolOptions, plan: RunPlan, cloaker_id: 
              tracker_id: str) -> str:
     """A readable, filesystem-safe name that changes whenever anything that determines the cell does;
     `photos` is the scenario's `protocol_digest`, computed once for all its cells."""
-    material = {"code": code_digest(), "photos": photos, "scenario": asdict(scenario),
-                "dataset": plan.dataset, "isolation": plan.isolation, "rank": plan.rank, "cloaker": cloaker_id,
-                "countermeasure": countermeasure_id, "tracker": tracker_id}
+    material = {"photos": photos, "scenario": asdict(scenario), "dataset": plan.dataset, "isolation": plan.isolation,
+                "rank": plan.rank, "cloaker": cloaker_id}
+    where = f"seed{scenario.seed}-leak{scenario.leak_ratio}-labels{scenario.labels or 'all'}"
+    return keyed(where, material, countermeasure_id, tracker_id)
+
+
+def verify_cell_key(photos: str, cloaked: str, options: VerifyOptions, fold: int, countermeasure_id: str,
+                    tracker_id: str) -> str:
+    """`audit verify`'s cell: one fold × countermeasure × tracker. `photos` is the fold's `protocol_digest`
+    and `cloaked` the digest of the person's cloaked copies' content (they are the user's files, not ours)."""
+    material = {"photos": photos, "cloaked": cloaked, "crowd": options.crowd, "folds": options.folds,
+                "seed": options.seed, "cloaker": options.cloaker}
+    return keyed(f"verify-fold{fold}", material, countermeasure_id, tracker_id)
+
+
+def keyed(where: str, material: dict, countermeasure_id: str, tracker_id: str) -> str:
+    material = {**material, "code": code_digest(), "countermeasure": countermeasure_id, "tracker": tracker_id}
     digest = hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:20]
     readable = "-".join(safe_name(part) for part in (tracker_id.split("|")[0], countermeasure_id.split("|")[0]))
-    return f"seed{scenario.seed}-leak{scenario.leak_ratio}-labels{scenario.labels or 'all'}-{readable[:80]}-{digest}"
+    return f"{where}-{readable[:80]}-{digest}"
 
 
 def safe_name(text: str) -> str:

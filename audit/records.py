@@ -376,6 +376,7 @@ class VerifyReport:
     skipped: tuple[Skip, ...]
     timings: dict[str, float]
     environment: Environment
+    cells: CellCounts | None = None  # version-1 verifications kept no cells
 
     @property
     def trackers(self) -> list[str]:

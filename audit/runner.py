@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from audit.cells import (Timings, evaluate_tracker, prepare_countermeasure, run_countermeasures, training_set,
-                         unique_skips)
+from audit.cells import (Timings, countermeasure_cells, evaluate_tracker, prepare_countermeasure,
+                         run_countermeasures, training_set, unique_skips)
 from audit.checkpoints import CellStore
 from audit.cloakers import Cloaker, build_cloaker
 from audit.cloakers.store import CloakStore
@@ -96,19 +96,13 @@ def run_audit(plan: RunPlan) -> RunReport:
             for countermeasure in countermeasures:
                 keys = [cell_key(photos_read, scenario, plan, cloaker.cache_id, countermeasure.cache_id, t.cache_id)
                         for t in trackers]
-                finished = [cells.load(key) for key in keys]
-                prepared, preparation_skips = None, []
-                for tracker, key, cell in zip(trackers, keys, finished):
-                    if cell is None:
-                        if prepared is None:  # only when a cell needs it: robust retraining is a training run
-                            began = time.perf_counter()
-                            prepared = prepare_countermeasure(countermeasure, protocol, cloaker, cloaked,
-                                                              preparation_skips, trackers)
-                            timings.add("countermeasure", began)
-                        cell_skips = list(preparation_skips)
-                        result = evaluate_tracker(tracker, protocol, scenario, cloaked, plan.rank, plan.isolation,
-                                                  cell_skips, timings, prepared, cloaker.cloak_extractors, session)
-                        cell = cells.save(key, result, cell_skips)
+                for cell in countermeasure_cells(
+                        cells, keys, trackers, timings,
+                        lambda skips: prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skips,
+                                                             trackers),
+                        lambda tracker, prepared, skips: evaluate_tracker(
+                            tracker, protocol, scenario, cloaked, plan.rank, plan.isolation, skips, timings, prepared,
+                            cloaker.cloak_extractors, session)):
                     results.append(cell.result)
                     skipped += [to_json(skip) for skip in cell.skipped]
     except (Exception, KeyboardInterrupt) as err:

@@ -17,8 +17,9 @@ from audit.personal_verify import MIN_PHOTOS, combine_folds, person_folds, verif
 from audit.plan import VerifyOptions
 from audit.records import CellResult
 from audit.verdicts import tracker_verdict
-from tests.builders import cell, user_row
 from reports.verify import render_verify_markdown
+from tests.builders import cell, user_row
+from trackers.linear_probe import LinearProbeTracker
 
 
 def person_folder(small_lfw: Path, tmp_path: Path, n: int, identity_index: int = 0) -> tuple[Path, Path]:
@@ -158,3 +159,36 @@ def test_cloud_trackers_are_refused_before_any_work(small_lfw, tmp_path):
     originals, copies = person_folder(small_lfw, tmp_path, MIN_PHOTOS)
     with pytest.raises(ValueError, match="local trackers only"):
         verify_person(VerifyOptions(originals, copies, trackers=("rekognition",), crowd=str(small_lfw)))
+
+
+def test_a_verify_stopped_by_an_error_resumes_with_the_cells_it_finished(small_lfw, tmp_path, monkeypatch):
+    """5 folds × (faiss, linear-probe) = 10 cells, in fold order; linear-probe fits twice a cell (the control,
+    then the person's tracker), so a 5th fit that fails stops the run after 5 finished cells."""
+    originals, copies = person_folder(small_lfw, tmp_path, 5)
+
+    def verify(out: Path):
+        return CliRunner().invoke(main, ["verify", "--original", str(originals), "--cloaked", str(copies),
+                                         "--crowd", str(small_lfw), "--crowd-min-photos", "10", "--crowd-max-photos",
+                                         "12", "--tracker", "faiss", "--tracker", "linear-probe", "--out", str(out)])
+
+    fit, fits = LinearProbeTracker.fit, []
+
+    def failing_fit(self, photos, labels):
+        fits.append(1)
+        if len(fits) == 5:
+            raise RuntimeError("simulated out of memory")
+        return fit(self, photos, labels)
+
+    monkeypatch.setattr(LinearProbeTracker, "fit", failing_fit)
+    stopped = verify(tmp_path / "stopped")
+    assert stopped.exit_code == 1 and "simulated out of memory" in stopped.output
+    assert "5 finished cell(s) are kept" in stopped.output and "computes only the rest" in stopped.output
+    monkeypatch.setattr(LinearProbeTracker, "fit", fit)
+    resumed = verify(tmp_path / "stopped")
+    assert resumed.exit_code == 0, resumed.output
+    assert "cells: 5 computed, 5 reused" in resumed.output
+    uninterrupted = verify(tmp_path / "whole")
+    assert "cells: 10 computed, 0 reused" in uninterrupted.output
+    record, whole = (json.loads((tmp_path / name / "verify.json").read_text()) for name in ("stopped", "whole"))
+    assert record["cells"] == {"total": 10, "reused": 5, "computed": 5}
+    assert record["results"] == whole["results"] and record["verdict"] == whole["verdict"] == "NOT PROTECTED"
