@@ -6,7 +6,7 @@ tracker) and queried with the uncloaked test photos, and the protection scored.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,11 +106,12 @@ def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, c
 def countermeasure_cells(store: CellStore, keys: list[str], trackers: list[Tracker], timings: Timings,
                          prepare: Callable[[list[dict]], PreparedCountermeasure],
                          evaluate: Callable[[Tracker, PreparedCountermeasure, list[dict]], CellResult]
-                         ) -> list[FinishedCell]:
+                         ) -> Iterator[FinishedCell]:
     """One countermeasure's cells, a tracker each: read back when a run finished them before, else computed
-    and kept the moment each finishes. The countermeasure is prepared (with the skips it records) only when a
+    and kept the moment each finishes, and handed over one by one (a later cell's failure must not hide an
+    earlier one from the report). The countermeasure is prepared (with the skips it records) only when a
     cell needs it: robust retraining is a training run."""
-    prepared, preparation_skips, done = None, [], []
+    prepared, preparation_skips = None, []
     for tracker, key in zip(trackers, keys):
         cell = store.load(key)
         if cell is None:
@@ -120,8 +121,7 @@ def countermeasure_cells(store: CellStore, keys: list[str], trackers: list[Track
                 timings.add("countermeasure", began)
             skips = list(preparation_skips)
             cell = store.save(key, evaluate(tracker, prepared, skips), skips)
-        done.append(cell)
-    return done
+        yield cell
 
 
 def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: list[str],
