@@ -1,4 +1,5 @@
-"""On-disk embedding cache: one SQLite table keyed by photo content hash and exact pipeline.
+"""On-disk caches: embeddings keyed by photo content hash and exact pipeline, and the face each
+detector picked in a photo (`FaceCache`), so detection runs once per photo whatever embeds it.
 
 A failure that depends only on the photo and the pipeline (no face found, undecodable file)
 is cached too, so a re-run redoes nothing. A `note` keeps how a result was made where a
@@ -8,12 +9,17 @@ and safe concurrent use.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import sqlite3
+import threading
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
+from audit.face.detection import Face
 from audit.paths import cache_dir
 
 SCHEMA_VERSION = 2
@@ -76,3 +82,53 @@ class EmbeddingCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FaceCache:
+    """The face a detector picked in a photo, keyed by the photo's pixels and the detector with its pick rule.
+
+    Detection is most of the time of embedding a photo, and it does not depend on the extractor: a
+    second extractor, a cloaker and the trackers that embed its originals, or a re-run, all reuse
+    the first detection. Keyed by pixels, not by file, so a cloaked copy (other pixels) is
+    detected anew, as a tracker would. One per cache folder per process (`shared`).
+    """
+
+    _open: ClassVar[dict[tuple[Path, int], "FaceCache"]] = {}
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS faces (detector TEXT, photo TEXT, face TEXT,"
+                         " PRIMARY KEY (detector, photo))")
+        self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> "FaceCache":
+        """The face cache of the current cache folder (`$AUDIT_CACHE`), opened once per process (a forked
+        child opens its own: an SQLite connection must not cross a fork)."""
+        key = (cache_dir() / "faces.sqlite", os.getpid())
+        if key not in cls._open:
+            cls._open[key] = cls(key[0])
+        return cls._open[key]
+
+    @staticmethod
+    def photo_key(image: np.ndarray) -> str:
+        return hashlib.sha256(repr(image.shape).encode() + np.ascontiguousarray(image).tobytes()).hexdigest()
+
+    def get(self, detector: str, photo: str) -> tuple[bool, Face | None]:
+        """(found, the face or None when the detector found none)."""
+        with self._lock:
+            row = self._db.execute("SELECT face FROM faces WHERE detector = ? AND photo = ?",
+                                   (detector, photo)).fetchone()
+        if row is None:
+            return False, None
+        if row[0] is None:
+            return True, None
+        stored = json.loads(row[0])
+        return True, Face(tuple(stored["box"]), stored["score"], np.asarray(stored["landmarks"], dtype=np.float64))
+
+    def put(self, detector: str, photo: str, face: Face | None) -> None:
+        stored = None if face is None else json.dumps(
+            {"box": [float(v) for v in face.box], "score": face.score, "landmarks": face.landmarks.tolist()})
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO faces VALUES (?, ?, ?)", (detector, photo, stored))

@@ -23,11 +23,12 @@ def _setup_torch() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
 
 
-def _pipeline(extractor: str, face_detector: str, aligned: bool = False, fallback: str = "skip"):
+def _pipeline(extractor: str, face_detector: str, no_cache: bool, aligned: bool = False, fallback: str = "skip"):
     from audit.face.pipeline import FacePipeline
 
     try:
-        return FacePipeline(load_extractor(extractor), face_detector=face_detector, aligned=aligned, fallback=fallback)
+        return FacePipeline(load_extractor(extractor), face_detector=face_detector, aligned=aligned, fallback=fallback,
+                            remember_faces=not no_cache)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
 
@@ -110,7 +111,7 @@ def list_plugins(what: str) -> None:
               help=f"Face detector name[:options]: {', '.join(FACE_DETECTORS)}.")
 @_renamed("--detector", "--face-detector")
 @click.option("--aligned", is_flag=True, help="Inputs are chips already aligned to the extractor's template.")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding cache.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding and face caches.")
 def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligned: bool, no_cache: bool) -> None:
     """Embed every photo under INPUT_DIR (identity = the photo's folder)."""
     from audit.datasets import list_images
@@ -119,7 +120,7 @@ def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligne
     paths = list_images(input_dir)
     if not paths:
         raise click.ClickException(f"no photos (.jpg, .jpeg, .png, .webp) under {input_dir}")
-    pipeline = _pipeline(extractor, face_detector, aligned)
+    pipeline = _pipeline(extractor, face_detector, no_cache, aligned)
     result = pipeline.embed_files(paths, _cache(no_cache))
     relative = [str(p.relative_to(input_dir)) for p in result.paths]
     identities = [p.parent.name if p.parent != input_dir else "" for p in result.paths]
@@ -144,7 +145,7 @@ def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligne
 @click.option("--fallback/--no-fallback", default=True, show_default=True,
               help="Centre-crop photos with no detected face instead of counting their pairs as errors.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write results as JSON.")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding cache.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding and face caches.")
 def check_extractor(extractor: str, lfw: str, folds: str, face_detector: str, fallback: bool,
                     json_out: Path | None, no_cache: bool) -> None:
     """LFW View 2 verification accuracy (threshold chosen on the other folds)."""
@@ -152,7 +153,7 @@ def check_extractor(extractor: str, lfw: str, folds: str, face_detector: str, fa
     from audit.verification import lfw_view2
 
     _setup_torch()
-    pipeline = _pipeline(extractor, face_detector, fallback="centre" if fallback else "skip")
+    pipeline = _pipeline(extractor, face_detector, no_cache, fallback="centre" if fallback else "skip")
     try:
         view = lfw_view2(resolve_dataset(lfw), folds, pipeline, _cache(no_cache))
     except (ValueError, FileNotFoundError) as err:

@@ -2,10 +2,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from audit.cache import Cached, EmbeddingCache
+from audit.cache import Cached, EmbeddingCache, FaceCache
 from audit.extractors import load_extractor
 from audit.extractors.mobilefacenet import MobileFaceNetSpec
+from audit.face.detection import MtcnnDetector
 from audit.face.pipeline import FacePipeline
+from audit.images import read_image
+from tests.conftest import lfw_sample
 
 
 def test_cache_round_trip(tmp_path):
@@ -44,3 +47,29 @@ def test_cache_key_changes_with_the_pipeline(dlib_resnet):
     assert FacePipeline(replace(dlib_resnet, revision=2)).cache_id != mtcnn
     # the spec's revision reaches the model it loads
     assert load_extractor("mobilefacenet").revision == MobileFaceNetSpec.revision == 2
+
+
+def test_a_face_is_detected_once_per_photo_whatever_embeds_it(lfw_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("AUDIT_CACHE", str(tmp_path))  # an empty face cache
+    photos = lfw_sample(lfw_root, 10, seed=3)
+    detections = []
+    find_faces = MtcnnDetector.find_faces
+    monkeypatch.setattr(MtcnnDetector, "find_faces",
+                        lambda self, image: detections.append(1) or find_faces(self, image))
+
+    def embed(extractor: str, remember_faces: bool = True) -> np.ndarray:
+        pipeline = FacePipeline(load_extractor(extractor), remember_faces=remember_faces)
+        return pipeline.embed_files(photos, None, progress=False).embeddings  # no embedding cache: embeds anew
+
+    first = embed("dlib-resnet")
+    assert len(detections) == 10
+    embed("faceres")  # another extractor: the faces come from the cache
+    assert len(detections) == 10
+    FaceCache._open.clear()  # as a new process would open it
+    assert np.array_equal(embed("dlib-resnet"), first) and len(detections) == 10
+    assert np.array_equal(embed("dlib-resnet", remember_faces=False), first)  # the same faces, detected again
+    assert len(detections) == 20
+    image = read_image(photos[0])
+    image[0, 0, 0] ^= 1  # other pixels (a cloaked copy): detected anew, as a tracker would
+    FacePipeline(load_extractor("dlib-resnet")).face(image)
+    assert len(detections) == 21

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from audit.cache import Cached, EmbeddingCache
+from audit.cache import Cached, EmbeddingCache, FaceCache
 from audit.extractors.base import Extractor
 from audit.face.align import warp_chips
 from audit.face.detection import PICK_RULE_ID, Face, build_face_detector, pick_face
@@ -52,10 +52,11 @@ class FacePipeline:
     """
 
     def __init__(self, extractor: Extractor, face_detector: str = "mtcnn", aligned: bool = False,
-                 fallback: str = "skip") -> None:
+                 fallback: str = "skip", remember_faces: bool = True) -> None:
         if fallback not in ("skip", "centre"):
             raise ValueError("fallback must be 'skip' or 'centre'")
         self.extractor = extractor
+        self.remember_faces = remember_faces  # False: detect every time (benchmarks, `--no-cache`)
         self.aligned = aligned
         self.fallback = fallback
         self.face_detector = None if aligned else build_face_detector(face_detector)
@@ -70,8 +71,18 @@ class FacePipeline:
         return f"{front}|{e.cache_id}|{e.weights_id}|{e.input_size}"
 
     def face(self, image: np.ndarray) -> Face | None:
-        """The face this pipeline embeds in a photo (the detector's, by the pick rule), if any."""
-        return pick_face(self.face_detector.detect(image), image.shape)
+        """The face this pipeline embeds in a photo (the detector's, by the pick rule), if any: detected
+        once per photo and detector, then read from the face cache by any pipeline that needs it."""
+        detector = f"{self.face_detector.cache_id}|{PICK_RULE_ID}"
+        photo = FaceCache.photo_key(image) if self.remember_faces else ""
+        if self.remember_faces:
+            found, face = FaceCache.shared().get(detector, photo)
+            if found:
+                return face
+        face = pick_face(self.face_detector.detect(image), image.shape)
+        if self.remember_faces:
+            FaceCache.shared().put(detector, photo, face)
+        return face
 
     def chip_matrix(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
         """The chip→photo matrix for the chosen face, and whether the centre fallback was used."""
