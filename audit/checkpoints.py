@@ -49,16 +49,16 @@ class CellStore:
     def save(self, key: str, result: CellResult, skipped: list[dict]) -> FinishedCell:
         """Keep the finished cell; returns it as a re-run will read it back."""
         self.computed += 1
-        record = to_json(FinishedCell(key=key, result=result, skipped=tuple(Skip(**s) for s in skipped)))
-        record = json.loads(json.dumps(record, allow_nan=True, default=str))
-        cell = from_json(FinishedCell, record)
+        text = json.dumps(to_json(FinishedCell(key=key, result=result, skipped=tuple(Skip(**s) for s in skipped))),
+                          allow_nan=True, default=str)
+        cell = from_json(FinishedCell, json.loads(text))
         if self.folder is None:
             return cell
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{key[:40]}", suffix=".tmp")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(record, stream, allow_nan=True)
+                stream.write(text)
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(temporary, self.folder / f"{key}.json")

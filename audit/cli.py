@@ -14,7 +14,7 @@ from audit.extractors import available_extractors, load_extractor
 from audit.face.detection import FACE_DETECTORS
 from audit.plan import defaults, verify_defaults
 from audit.plugins import summaries
-from audit.records import Document, RunReport
+from audit.records import CellCounts, Document, RunReport
 
 
 def _setup_torch() -> None:
@@ -235,7 +235,8 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
              if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
     try:
         v = merge_options(given, config)
-        report = run_audit(RunPlan.from_values(v, " ".join(["audit", *sys.argv[1:]])))
+        plan = RunPlan.from_values(v, " ".join(["audit", *sys.argv[1:]]))
+        report = run_audit(plan)
     except CloudUploadRefused as refused:
         click.echo(str(refused))
         raise click.ClickException("nothing was uploaded: add --allow-cloud-upload to run with cloud trackers") from None
@@ -255,11 +256,14 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     json_path, md_path = write_reports(report, Path(v["out"]))
     entry = _remember_run(report, json_path)
     print_summary(report)
-    cells = report.cells
-    click.echo(f"cells: {cells.computed} computed, {cells.reused} reused (finished earlier; kept in "
-               f"{Path(v['out']) / 'cells'})")
+    click.echo(_cells_line(report.cells, plan.cells_folder))
     click.echo(f"report: {json_path.parent / 'report.html'} (and {md_path.name}, {json_path.name}; "
                f"history entry {entry})")
+
+
+def _cells_line(cells: CellCounts, folder: Path) -> str:
+    """How many cells a finished run or verify computed and how many it read back."""
+    return f"cells: {cells.computed} computed, {cells.reused} reused (finished earlier; kept in {folder})"
 
 
 def _cells_kept(folder: Path) -> str:
@@ -359,10 +363,11 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
     _setup_torch()
     command = " ".join(["audit", *sys.argv[1:]])
     try:
-        record = verify_person(VerifyOptions(
+        options = VerifyOptions(
             originals, cloaked, trackers=tracker, crowd=crowd, folds=folds, countermeasures=countermeasure,
             cloaker=cloaker, crowd_min_photos=crowd_min_photos, crowd_max_photos=crowd_max_photos, seed=seed, out=out,
-            command_line=command))
+            command_line=command)
+        record = verify_person(options)
     except KeyboardInterrupt:
         click.echo(_cells_kept(out / "cells") or "nothing was finished", err=True)
         raise click.Abort() from None
@@ -374,8 +379,7 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
     click.echo(markdown)
     entry = _remember("verify", record, json_path.resolve(), command, cloaker or "(yours)", record.trackers,
                       verify_headline(record))
-    click.echo(f"cells: {record.cells.computed} computed, {record.cells.reused} reused (finished earlier; kept in "
-               f"{out / 'cells'})")
+    click.echo(_cells_line(record.cells, options.cells_folder))
     click.echo(f"report: {out / 'verify.html'} (and verify.md, verify.json; history entry {entry})")
 
 

@@ -12,10 +12,14 @@ def percent(value: float | None) -> str:
 
 
 def rate_text(record: Rate | PooledRate) -> str:
-    lo, hi = record.ci95
-    if any(v is None or math.isnan(v) for v in (record.rate, lo, hi)):
+    return interval_text(record.rate, record.ci95)
+
+
+def interval_text(value: float, ci95: tuple[float, float]) -> str:
+    lo, hi = ci95
+    if any(v is None or math.isnan(v) for v in (value, lo, hi)):
         return "n/a"
-    return f"{percent(record.rate)} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    return f"{percent(value)} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
 def model_text(result: CellResult | PooledResult) -> str:
@@ -74,8 +78,7 @@ def swept_values(result: CellResult | PooledResult, swept: list[str]) -> list[st
 
 def over_seeds_text(record: OverSeeds) -> str:
     """`61.2% [40.3, 82.1] (3 seeds)`: the mean of per-seed rates with Student's t interval over seeds."""
-    mean = Rate(rate=record.mean, ci95=record.ci95, n_photos=0)
-    return f"{rate_text(mean)} ({record.n_seeds} seeds)"
+    return f"{interval_text(record.mean, record.ci95)} ({record.n_seeds} seeds)"
 
 
 def pooled_figures(pooled: PooledResult) -> list[str]:

@@ -66,22 +66,24 @@ class FacePipeline:
     @property
     def cache_id(self) -> str:
         e = self.extractor
-        front = ("aligned" if self.aligned else
-                 f"{self.face_detector.cache_id}|{PICK_RULE_ID}|{self.alignment.cache_id}|{self.fallback}")
+        front = "aligned" if self.aligned else f"{self.detection_id}|{self.alignment.cache_id}|{self.fallback}"
         return f"{front}|{e.cache_id}|{e.weights_id}|{e.input_size}"
+
+    @property
+    def detection_id(self) -> str:
+        """The detector with its options and the rule that picks the photo's subject among its faces."""
+        return f"{self.face_detector.cache_id}|{PICK_RULE_ID}"
 
     def face(self, image: np.ndarray) -> Face | None:
         """The face this pipeline embeds in a photo (the detector's, by the pick rule), if any: detected
         once per photo and detector, then read from the face cache by any pipeline that needs it."""
-        detector = f"{self.face_detector.cache_id}|{PICK_RULE_ID}"
-        photo = FaceCache.photo_key(image) if self.remember_faces else ""
-        if self.remember_faces:
-            found, face = FaceCache.shared().get(detector, photo)
-            if found:
-                return face
-        face = pick_face(self.face_detector.detect(image), image.shape)
-        if self.remember_faces:
-            FaceCache.shared().put(detector, photo, face)
+        if not self.remember_faces:
+            return pick_face(self.face_detector.detect(image), image.shape)
+        faces, photo = FaceCache.shared(), FaceCache.photo_key(image)
+        found, face = faces.get(self.detection_id, photo)
+        if not found:
+            face = pick_face(self.face_detector.detect(image), image.shape)
+            faces.put(self.detection_id, photo, face)
         return face
 
     def chip_matrix(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
