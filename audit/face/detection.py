@@ -34,27 +34,49 @@ class FaceDetector(Plugin, ABC):
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """The faces in an H×W×3 uint8 photo; a photo too small to search is a recorded skip."""
-        height, width = image.shape[:2]
-        if min(height, width) < self.smallest_side:
-            raise PhotoSkipped(f"too small for the face detector: {width}×{height} ({self.name} needs at least "
-                               f"{self.smallest_side} px on the shorter side)")
-        return self.find_faces(np.ascontiguousarray(image))
+        found = self.detect_many([image])[0]
+        if isinstance(found, PhotoSkipped):
+            raise found
+        return found
+
+    def detect_many(self, images: list[np.ndarray]) -> list[list[Face] | PhotoSkipped]:
+        """Each photo's faces, or the skip that says why it could not be searched."""
+        results: list[list[Face] | PhotoSkipped] = []
+        searchable = []
+        for image in images:
+            height, width = image.shape[:2]
+            if min(height, width) < self.smallest_side:
+                results.append(PhotoSkipped(f"too small for the face detector: {width}×{height} ({self.name} needs "
+                                            f"at least {self.smallest_side} px on the shorter side)"))
+            else:
+                results.append([])
+                searchable.append(len(results) - 1)
+        for index, faces in zip(searchable, self.find_many([np.ascontiguousarray(images[i]) for i in searchable])):
+            results[index] = faces
+        return results
 
     @property
     def smallest_side(self) -> int:
         """The shortest side (pixels) a photo needs for the detector to search it at all."""
         return 1
 
+    def find_many(self, images: list[np.ndarray]) -> list[list[Face]]:
+        """The faces in each photo; a detector that gains from batching photos overrides this."""
+        return [self.find_faces(image) for image in images]
+
     @abstractmethod
     def find_faces(self, image: np.ndarray) -> list[Face]: ...
 
 
 class MtcnnDetector(FaceDetector):
-    """facenet-pytorch's MTCNN (its weights ship in the wheel): eye centres, nose tip, mouth corners."""
+    """MTCNN with facenet-pytorch's weights (they ship in its wheel): eye centres, nose tip, mouth corners."""
 
     name = "mtcnn"
     landmark_scheme = "mtcnn"
+    revision = 2  # batched stages (audit.face.mtcnn): boxes within 1e-4 px of facenet-pytorch's own loop
     THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's defaults for its three stages
+    BATCH_PHOTOS = 16  # photos of one size per pass: the fastest on 2 cores for LFW's 250×250
+    BATCH_PIXELS = 4_000_000  # and no more pixels than this, so large photos go one by one
 
     def __init__(self, min_face_size: int = 20) -> None:
         if min_face_size < 12:
@@ -69,17 +91,31 @@ class MtcnnDetector(FaceDetector):
         return self.min_face_size
 
     def find_faces(self, image: np.ndarray) -> list[Face]:
-        if self._mtcnn is None:
-            from audit.face._torchvision_shim import import_facenet_pytorch
+        return self.find_many([image])[0]
 
-            self._mtcnn = import_facenet_pytorch().MTCNN(keep_all=True, min_face_size=self.min_face_size,
-                                                         thresholds=list(self.THRESHOLDS), device="cpu")
-        boxes, scores, landmarks = self._mtcnn.detect(image, landmarks=True)
-        if boxes is None:
-            return []
-        boxes = np.asarray(boxes, dtype=np.float64)
-        landmarks = np.asarray(landmarks, dtype=np.float64)
-        return [Face(tuple(b), float(s), lm) for b, s, lm in zip(boxes, np.asarray(scores, dtype=float), landmarks)]
+    def find_many(self, images: list[np.ndarray]) -> list[list[Face]]:
+        if self._mtcnn is None:
+            from audit.face.mtcnn import BatchedMtcnn
+
+            self._mtcnn = BatchedMtcnn(self.min_face_size, self.THRESHOLDS)
+        found: list[list[Face]] = [[] for _ in images]
+        for batch in same_size_batches(images, self.BATCH_PHOTOS, self.BATCH_PIXELS):
+            for index, (boxes, points) in zip(batch, self._mtcnn.detect(np.stack([images[i] for i in batch]))):
+                found[index] = [Face(tuple(float(v) for v in box[:4]), float(box[4]), landmarks.astype(np.float64))
+                                for box, landmarks in zip(boxes, points)]
+        return found
+
+
+def same_size_batches(images: list[np.ndarray], most_photos: int, most_pixels: int) -> list[list[int]]:
+    """Indices of `images` grouped by shape, each group cut to at most `most_photos` and `most_pixels`."""
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for index, image in enumerate(images):
+        by_shape.setdefault(image.shape, []).append(index)
+    batches = []
+    for shape, indices in by_shape.items():
+        per_batch = max(1, min(most_photos, most_pixels // (shape[0] * shape[1])))
+        batches += [indices[start : start + per_batch] for start in range(0, len(indices), per_batch)]
+    return batches
 
 
 class DlibHogDetector(FaceDetector):

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from audit.face._torchvision_shim import import_facenet_pytorch
+from audit.face.detection import MtcnnDetector, pick_face, same_size_batches
+from audit.face.mtcnn import area_crops, summed_area_table, suppress
+from audit.images import PhotoSkipped, read_image
+from tests.conftest import lfw_sample
+from tests.face.test_detection import _reference_nms
+
+
+def test_batched_mtcnn_finds_what_facenet_finds_one_photo_at_a_time(lfw_root):
+    """200 LFW photos in batches of 16: the same faces as facenet-pytorch's own loop, points within 0.5 px."""
+    facenet = import_facenet_pytorch().MTCNN(keep_all=True, min_face_size=20, device="cpu",
+                                             thresholds=list(MtcnnDetector.THRESHOLDS))
+    images = [read_image(path) for path in lfw_sample(lfw_root, 200, seed=11)]
+    batched = MtcnnDetector().find_many(images)
+    worst, faces = 0.0, 0
+    for image, found in zip(images, batched):
+        boxes, _, points = facenet.detect(image, landmarks=True)
+        assert len(found) == (0 if boxes is None else len(boxes))
+        if boxes is None:
+            continue
+        faces += len(found)
+        for box, landmarks in zip(boxes, points):
+            match = min(found, key=lambda face: np.abs(np.asarray(face.box) - box).sum())
+            worst = max(worst, np.abs(match.landmarks - landmarks).max(), np.abs(np.asarray(match.box) - box).max())
+        chosen = pick_face(found, image.shape)
+        order = np.argsort([np.abs(np.asarray(chosen.box) - box).sum() for box in boxes])
+        assert np.abs(np.asarray(chosen.box) - boxes[order[0]]).max() <= 0.5  # the same face picked
+    assert faces >= 200 and worst <= 0.5
+
+
+def test_photos_of_other_sizes_and_too_small_ones_in_one_call(lfw_root):
+    photo = read_image(lfw_sample(lfw_root, 1, seed=2)[0])
+    wide = np.ascontiguousarray(np.pad(photo, ((0, 0), (40, 40), (0, 0)), mode="edge"))
+    detector = MtcnnDetector()
+    tiny = photo[:10, :10]
+    results = detector.detect_many([photo, tiny, wide, photo])
+    assert isinstance(results[1], PhotoSkipped) and "too small" in results[1].reason
+    alone = detector.find_faces(photo)
+    for found in (results[0], results[3]):
+        assert [f.box for f in found] == [f.box for f in alone]
+    shifted = pick_face(results[2], wide.shape)
+    assert np.abs(shifted.landmarks - pick_face(alone, photo.shape).landmarks - [40, 0]).max() < 1.5
+
+
+def test_same_size_batches_respect_both_limits():
+    images = [np.zeros((h, w, 3), np.uint8) for h, w in [(10, 10), (20, 10), (10, 10), (10, 10), (2000, 3000)]]
+    batches = same_size_batches(images, most_photos=2, most_pixels=1_000_000)
+    assert sorted(map(sorted, batches)) == [[0, 2], [1], [3], [4]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_suppress_is_greedy_nms_within_each_group(seed):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, (80, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (80, 2))], axis=1).astype(np.float32)
+    scores = rng.uniform(size=80).astype(np.float32)
+    groups = rng.integers(0, 3, 80)
+    kept = suppress(boxes, scores, groups, 0.5)
+    for group in range(3):
+        members = np.flatnonzero(groups == group)
+        expected = members[_reference_nms(boxes[members].astype(np.float64), scores[members], 0.5)]
+        assert [k for k in kept if groups[k] == group] == list(expected)
+
+
+def test_area_crops_equal_torch_area_interpolation():
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.integers(0, 256, (2, 3, 61, 47))).float()
+    owners, top, bottom = np.array([0, 1, 1]), np.array([0, 5, 30]), np.array([61, 29, 40])
+    left, right = np.array([0, 7, 3]), np.array([47, 40, 46])
+    crops = area_crops(summed_area_table(images), owners, top, bottom, left, right, 24)
+    expected = torch.cat([F.interpolate(images[o : o + 1, :, t:b, l:r], size=(24, 24), mode="area")
+                          for o, t, b, l, r in zip(owners, top, bottom, left, right)])
+    assert torch.allclose(crops, expected, atol=1e-3)
