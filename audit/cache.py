@@ -115,20 +115,24 @@ class FaceCache:
     def photo_key(image: np.ndarray) -> str:
         return hashlib.sha256(repr(image.shape).encode() + np.ascontiguousarray(image).tobytes()).hexdigest()
 
-    def get(self, detector: str, photo: str) -> tuple[bool, Face | None]:
-        """(found, the face or None when the detector found none)."""
+    def get_many(self, detector: str, photos: list[str]) -> dict[str, Face | None]:
+        """The photos this detector has seen: each one's face, or None where it found none."""
+        stored: dict[str, str | None] = {}
         with self._lock:
-            row = self._db.execute("SELECT face FROM faces WHERE detector = ? AND photo = ?",
-                                   (detector, photo)).fetchone()
-        if row is None:
-            return False, None
-        if row[0] is None:
-            return True, None
-        stored = json.loads(row[0])
-        return True, Face(tuple(stored["box"]), stored["score"], np.asarray(stored["landmarks"], dtype=np.float64))
+            for start in range(0, len(photos), 500):
+                chunk = photos[start : start + 500]
+                stored.update(self._db.execute(f"SELECT photo, face FROM faces WHERE detector = ? AND photo IN "
+                                               f"({','.join('?' * len(chunk))})", [detector, *chunk]))
+        return {photo: None if face is None else _face(json.loads(face)) for photo, face in stored.items()}
 
-    def put(self, detector: str, photo: str, face: Face | None) -> None:
-        stored = None if face is None else json.dumps(
-            {"box": [float(v) for v in face.box], "score": face.score, "landmarks": face.landmarks.tolist()})
+    def put_many(self, detector: str, faces: dict[str, Face | None]) -> None:
+        """Keep each photo's face (None: none found), in one transaction."""
+        rows = [(detector, photo, None if face is None else json.dumps(
+            {"box": [float(v) for v in face.box], "score": face.score, "landmarks": face.landmarks.tolist()}))
+            for photo, face in faces.items()]
         with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO faces VALUES (?, ?, ?)", (detector, photo, stored))
+            self._db.executemany("INSERT OR REPLACE INTO faces VALUES (?, ?, ?)", rows)
+
+
+def _face(stored: dict) -> Face:
+    return Face(tuple(stored["box"]), stored["score"], np.asarray(stored["landmarks"], dtype=np.float64))

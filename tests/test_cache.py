@@ -53,9 +53,9 @@ def test_a_face_is_detected_once_per_photo_whatever_embeds_it(lfw_root, monkeypa
     monkeypatch.setenv("AUDIT_CACHE", str(tmp_path))  # an empty face cache
     photos = lfw_sample(lfw_root, 10, seed=3)
     detections = []
-    find_faces = MtcnnDetector.find_faces
-    monkeypatch.setattr(MtcnnDetector, "find_faces",
-                        lambda self, image: detections.append(1) or find_faces(self, image))
+    find_many = MtcnnDetector.find_many
+    monkeypatch.setattr(MtcnnDetector, "find_many",
+                        lambda self, images: detections.extend([1] * len(images)) or find_many(self, images))
 
     def embed(extractor: str, remember_faces: bool = True) -> np.ndarray:
         pipeline = FacePipeline(load_extractor(extractor), remember_faces=remember_faces)

@@ -177,4 +177,4 @@ class DlibResnetSpec(WeightsFileSpec):
             torch.save(model.state_dict(), buffer)
             atomic_write_bytes(converted, buffer.getvalue())
         return Extractor(self.name, model.eval(), INPUT_SIZE, dict(DLIB_CHIP), f"dlib:{digest[:16]}",
-                         same_person_distance=SAME_PERSON_DISTANCE)
+                         same_person_distance=SAME_PERSON_DISTANCE, channels_last=True)  # 1.36x on 2 cores

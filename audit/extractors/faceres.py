@@ -58,4 +58,5 @@ class FaceResSpec(ExtractorSpec):
         graph = TfjsGraphModule(path, EMBEDDING_NODE)
         module = nn.Sequential(CaffeInput(), graph, L2Normalise()).eval()
         weights_id = "faceres:" + "".join(file_sha256(file)[:8] for file in graph.files)
-        return Extractor(self.name, module, INPUT_SIZE, {}, weights_id, box_margin=self.margin)
+        # channels-last: 1.8x on 2 cores (MobileFaceNet's depthwise layers run slower that way: it stays NCHW)
+        return Extractor(self.name, module, INPUT_SIZE, {}, weights_id, box_margin=self.margin, channels_last=True)

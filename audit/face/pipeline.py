@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +63,8 @@ class FacePipeline:
         self.fallback = fallback
         self.face_detector = None if aligned else build_face_detector(face_detector)
         self.alignment = None if aligned else extractor.alignment_for(self.face_detector.landmark_scheme)
-        self.seconds = {"detect_align": 0.0, "embed": 0.0}  # where the time goes, for benchmarks
+        # where the time goes (reports' timings, benchmarks); decode counts only the wait for the decoding thread
+        self.seconds = {"decode": 0.0, "detect": 0.0, "align": 0.0, "embed": 0.0}
 
     @property
     def cache_id(self) -> str:
@@ -75,36 +78,77 @@ class FacePipeline:
         return f"{self.face_detector.cache_id}|{PICK_RULE_ID}"
 
     def face(self, image: np.ndarray) -> Face | None:
-        """The face this pipeline embeds in a photo (the detector's, by the pick rule), if any: detected
-        once per photo and detector, then read from the face cache by any pipeline that needs it."""
-        if not self.remember_faces:
-            return pick_face(self.face_detector.detect(image), image.shape)
-        faces, photo = FaceCache.shared(), FaceCache.photo_key(image)
-        found, face = faces.get(self.detection_id, photo)
-        if not found:
-            face = pick_face(self.face_detector.detect(image), image.shape)
-            faces.put(self.detection_id, photo, face)
-        return face
+        """The face this pipeline embeds in a photo (the detector's, by the pick rule), if any."""
+        found = self.faces([image])[0]
+        if isinstance(found, PhotoSkipped):
+            raise found
+        return found
 
-    def chip_matrix(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
-        """The chip→photo matrix for the chosen face, and whether the centre fallback was used."""
+    def faces(self, images: list[np.ndarray]) -> list[Face | None | PhotoSkipped]:
+        """Each photo's face (None where the detector found none), or why it could not be searched.
+
+        Detected once per photo and detector, in batches, then read from the face cache by any
+        pipeline that needs it.
+        """
+        cache = FaceCache.shared() if self.remember_faces else None
+        keys = [FaceCache.photo_key(image) for image in images] if cache else []
+        known = cache.get_many(self.detection_id, keys) if cache else {}
+        results: list[Face | None | PhotoSkipped] = [known.get(key) for key in keys] if cache else []
+        results = results or [None] * len(images)
+        missing = [i for i in range(len(images)) if not cache or keys[i] not in known]
+        found: dict[str, Face | None] = {}
+        for index, faces in zip(missing, self.face_detector.detect_many([images[i] for i in missing])):
+            results[index] = faces if isinstance(faces, PhotoSkipped) else pick_face(faces, images[index].shape)
+            if cache and not isinstance(faces, PhotoSkipped):
+                found[keys[index]] = results[index]
+        if found:
+            cache.put_many(self.detection_id, found)
+        return results
+
+    def chip_matrices(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, bool] | PhotoSkipped]:
+        """Per photo, the chip→photo matrix for the chosen face and whether the centre fallback was
+        used, or why the photo is skipped."""
         size = self.extractor.input_size
-        face = self.face(image)
-        if face is not None:
-            return self.alignment.matrix(face, size), False
-        if self.fallback == "skip":
-            raise PhotoSkipped(NO_FACE)
-        return centre_crop_matrix(image.shape, size), True
+        matrices: list[tuple[np.ndarray, bool] | PhotoSkipped] = []
+        for image, face in zip(images, self.faces(images)):
+            if isinstance(face, PhotoSkipped):
+                matrices.append(face)
+            elif face is not None:
+                matrices.append((self.alignment.matrix(face, size), False))
+            elif self.fallback == "skip":
+                matrices.append(PhotoSkipped(NO_FACE))
+            else:
+                matrices.append((centre_crop_matrix(image.shape, size), True))
+        return matrices
 
     def chip(self, image: np.ndarray) -> tuple[torch.Tensor, bool]:
-        """An aligned 3×S×S float chip (0–255) from an RGB uint8 photo."""
-        pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+        """An aligned 3×S×S float chip (0–255) from an RGB uint8 photo, and whether the centre fallback cut it."""
+        found = self.chips([image])[0]
+        if isinstance(found, PhotoSkipped):
+            raise found
+        return found
+
+    def chips(self, images: list[np.ndarray]) -> list[tuple[torch.Tensor, bool] | PhotoSkipped]:
+        """Each photo's chip and whether the centre fallback cut it, or why the photo is skipped:
+        faces found in batches, then one warp for all the photos of one size."""
         size = self.extractor.input_size
         if self.aligned:
-            return F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False,
-                                 antialias=True)[0], False
-        matrix, fallback = self.chip_matrix(image)
-        return warp_chips(pixels, torch.from_numpy(matrix)[None].float(), size)[0], fallback
+            return [(F.interpolate(torch.from_numpy(image).permute(2, 0, 1)[None].float(), size=(size, size),
+                                   mode="bilinear", align_corners=False, antialias=True)[0], False)
+                    for image in images]
+        began = time.perf_counter()
+        found = self.chip_matrices(images)
+        self.seconds["detect"] += time.perf_counter() - began
+        began = time.perf_counter()
+        usable = [i for i, matrix in enumerate(found) if not isinstance(matrix, PhotoSkipped)]
+        chips: list[tuple[torch.Tensor, bool] | PhotoSkipped] = list(found)
+        for group in same_shape(images, usable):
+            pixels = torch.from_numpy(np.stack([images[i] for i in group])).permute(0, 3, 1, 2).float()
+            matrices = torch.from_numpy(np.stack([found[i][0] for i in group])).float()
+            for index, chip in zip(group, warp_chips(pixels, matrices, size)):
+                chips[index] = (chip, found[index][1])
+        self.seconds["align"] += time.perf_counter() - began
+        return chips
 
     def embed_files(self, paths: list[Path], cache: EmbeddingCache | None = None, batch_size: int = 32,
                     progress: bool = True, description: str = "embedding", chunk: int = 256) -> EmbeddingResult:
@@ -145,38 +189,69 @@ class FacePipeline:
                 outcome[path] = f"unreadable file ({err.strerror or err})"
         digest = {path: hashlib.sha256(raw).hexdigest() for path, raw in data.items()}
         results = cache.get_many(self.cache_id, list(set(digest.values()))) if cache else {}
-        pending: list[tuple[str, torch.Tensor, str | None]] = []
-
-        def store(new: dict[str, Cached]) -> None:
+        todo = {key: data[path] for path, key in digest.items() if key not in results}  # same bytes: once
+        keys = list(todo)
+        batches = [keys[start : start + batch_size] for start in range(0, len(keys), batch_size)]
+        decoded = decoded_ahead([[todo[key] for key in batch] for batch in batches])
+        for batch in batches:
+            began = time.perf_counter()
+            images = next(decoded)
+            self.seconds["decode"] += time.perf_counter() - began
+            new = self._embed_batch(dict(zip(batch, images)), batch_size)
             results.update(new)
             if cache:
                 cache.put_many(self.cache_id, new)
-
-        def flush() -> None:
-            began = time.perf_counter()
-            vectors = self.extractor.embed(torch.stack([chip for _, chip, _ in pending]), batch_size)
-            self.seconds["embed"] += time.perf_counter() - began
-            store({key: Cached(vector, note) for (key, _, note), vector in zip(pending, vectors)})
-            pending.clear()
-
-        for path, key in digest.items():
-            if key in results or any(key == k for k, _, _ in pending):
-                continue  # cached, or the same bytes under another name
-            began = time.perf_counter()
-            try:
-                chip, used_fallback = self.chip(decode_image(data[path]))
-            except PhotoSkipped as skip:
-                store({key: Cached(skip.reason)})
-                continue
-            finally:
-                self.seconds["detect_align"] += time.perf_counter() - began
-            pending.append((key, chip, CENTRE_CROP_NOTE if used_fallback else None))
-            if len(pending) >= batch_size:
-                flush()
-        if pending:
-            flush()
         for path, key in digest.items():
             outcome[path] = results[key].value
             if results[key].note == CENTRE_CROP_NOTE:
                 fallbacks.append(path)
         return outcome
+
+    def _embed_batch(self, images: dict[str, np.ndarray | PhotoSkipped], batch_size: int) -> dict[str, Cached]:
+        """Decoded photos (by content key) → chips → embeddings, together."""
+        done = {key: Cached(image.reason) for key, image in images.items() if isinstance(image, PhotoSkipped)}
+        decoded = {key: image for key, image in images.items() if key not in done}
+        chips: dict[str, tuple[torch.Tensor, bool]] = {}
+        for key, chip in zip(decoded, self.chips(list(decoded.values()))):
+            if isinstance(chip, PhotoSkipped):
+                done[key] = Cached(chip.reason)
+            else:
+                chips[key] = chip
+        if chips:
+            began = time.perf_counter()
+            vectors = self.extractor.embed(torch.stack([chip for chip, _ in chips.values()]), batch_size)
+            self.seconds["embed"] += time.perf_counter() - began
+            done.update({key: Cached(vector, CENTRE_CROP_NOTE if fallback else None)
+                         for (key, (_, fallback)), vector in zip(chips.items(), vectors)})
+        return done
+
+
+def same_shape(images: list[np.ndarray], indices: Iterable[int]) -> list[list[int]]:
+    """`indices` grouped by the shape of their photo, so each group warps as one batch."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index in indices:
+        groups.setdefault(images[index].shape, []).append(index)
+    return list(groups.values())
+
+
+def decoded_ahead(batches: list[list[bytes]]) -> Iterator[list[np.ndarray | PhotoSkipped]]:
+    """Each batch of encoded photos decoded (or the skip saying why not), the next batch decoding in a
+    thread while the caller works on this one: a queue one batch deep. One thread, as decoding takes a
+    few percent of detecting and `decode_image`'s warning filter is process-wide."""
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        upcoming = ahead.submit(decode_all, batches[0]) if batches else None
+        for following in [*batches[1:], None]:
+            current = upcoming.result()
+            upcoming = ahead.submit(decode_all, following) if following is not None else None
+            yield current
+
+
+def decode_all(batch: list[bytes]) -> list[np.ndarray | PhotoSkipped]:
+    return [decode_or_skip(data) for data in batch]
+
+
+def decode_or_skip(data: bytes) -> np.ndarray | PhotoSkipped:
+    try:
+        return decode_image(data)
+    except PhotoSkipped as skip:
+        return skip
