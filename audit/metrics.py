@@ -119,22 +119,44 @@ def _valid_blur_matrix(length: int, size: int = SSIM_WINDOW, sigma: float = 1.5)
     return matrix
 
 
-def ssim_map(a: torch.Tensor, b: torch.Tensor, max_val: float = 255.0) -> torch.Tensor:
-    """SSIM at every valid 11×11 window (N×C×H×W → N×C×(H−10)×(W−10)), Gaussian σ 1.5 as
-    `tf.image.ssim`. Differentiable, so cloakers can use it as a loss.
+class SsimTo:
+    """SSIM against fixed reference images, their local statistics blurred once.
 
-    The Gaussian is separable, so the five local statistics are blurred together as two
+    An optimiser compares every iterate with the same clean images: of the five blurred
+    statistics, the reference's mean and energy never change, so each call blurs three.
+    Windows are 11×11 Gaussian (σ 1.5) as `tf.image.ssim`; differentiable, so cloakers use
+    it as a loss. The Gaussian is separable, so the statistics are blurred together as two
     matrix products (much faster on a CPU than a grouped 11×11 convolution).
     """
-    rows, cols = _valid_blur_matrix(a.shape[2]).to(a), _valid_blur_matrix(a.shape[3]).to(a)
-    channels = a.shape[1]
-    blurred = rows @ torch.cat([a, b, a * a, b * b, a * b], dim=1) @ cols.T
-    mu_a, mu_b, aa, bb, ab = blurred.split(channels, dim=1)
-    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
-    var_a, var_b, cov = aa - mu_a**2, bb - mu_b**2, ab - mu_a * mu_b
-    luminance = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1)
-    contrast = (2 * cov + c2) / (var_a + var_b + c2)
-    return luminance * contrast
+
+    def __init__(self, reference: torch.Tensor, max_val: float = 255.0) -> None:
+        self.rows = _valid_blur_matrix(reference.shape[2]).to(reference)
+        self.cols = _valid_blur_matrix(reference.shape[3]).to(reference)
+        self.reference = reference
+        self.c1, self.c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+        self.mean, energy = self._blurred(reference, reference * reference)
+        self.variance = energy - self.mean**2
+
+    def _blurred(self, *statistics: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        blurred = self.rows.to(statistics[0]) @ torch.cat(statistics, dim=1) @ self.cols.to(statistics[0]).T
+        return blurred.split(statistics[0].shape[1], dim=1)
+
+    def map(self, images: torch.Tensor) -> torch.Tensor:
+        """SSIM at every valid 11×11 window (N×C×H×W → N×C×(H−10)×(W−10))."""
+        mu_a, aa, ab = self._blurred(images, images * images, images * self.reference)
+        mu_b = self.mean
+        luminance = (2 * mu_a * mu_b + self.c1) / (mu_a**2 + mu_b**2 + self.c1)
+        contrast = (2 * (ab - mu_a * mu_b) + self.c2) / (aa - mu_a**2 + self.variance + self.c2)
+        return luminance * contrast
+
+    def dssim(self, images: torch.Tensor) -> torch.Tensor:
+        """Fawkes's perceptual budget per image, (1 − SSIM) / 2."""
+        return (1 - self.map(images).mean(dim=(1, 2, 3))) / 2
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor, max_val: float = 255.0) -> torch.Tensor:
+    """SSIM at every valid 11×11 window (N×C×H×W → N×C×(H−10)×(W−10)), as `tf.image.ssim`."""
+    return SsimTo(b, max_val).map(a)
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, max_val: float = 255.0) -> torch.Tensor:

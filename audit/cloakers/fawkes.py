@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from audit.cloakers.feature_space import FeatureSpaceCloak, seeded_noise
-from audit.metrics import dssim
+from audit.metrics import SsimTo
 
 # mode: (DSSIM budget th, max steps, learning rate), Fawkes v1.0.2
 MODES = {"low": (0.004, 40, 25.0), "mid": (0.012, 75, 20.0), "high": (0.017, 150, 15.0)}
@@ -51,7 +51,7 @@ class FawkesCloak(FeatureSpaceCloak):
     routing = {"impl": "builtin"}
     def __init__(self, mode: str = "low", extractor: str = "dlib-resnet", face_detector: str = "mtcnn",
                  th: float | None = None, max_step: int | None = None, lr: float | None = None,
-                 max_change: float = 255.0, batch_size: int = 16, device: str = "auto",
+                 max_change: float = 255.0, batch_size: int = 32, device: str = "auto",
                  output_format: str = "png", quality: int = 95) -> None:
         super().__init__(extractor, face_detector, batch_size, device, output_format, quality)
         if mode not in MODES:
@@ -102,12 +102,13 @@ class FawkesCloak(FeatureSpaceCloak):
         optimiser = torch.optim.Adadelta([w], lr=lr)
         best = original.clone()
         best_score = torch.full((len(photos),), -torch.inf, device=device)
+        budget = SsimTo(clean_chips)
         for _ in range(steps):
             pixels = self._clip_change((original + from_tanh_space(w) - round_trip).clamp(0, 255), original)
             chips = [model.chips(pixels) for model in models]
             score = sum(self.objective(model.module(c), source, anchor)
                         for model, c, source, anchor in zip(models, chips, sources, anchors))
-            excess = torch.relu(dssim(chips[0], clean_chips) - th)
+            excess = torch.relu(budget.dssim(chips[0]) - th)
             loss = (PENALTY * excess**2 - score).sum()
             optimiser.zero_grad()
             loss.backward()

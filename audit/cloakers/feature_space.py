@@ -29,7 +29,7 @@ class FrozenModel:
 
     @classmethod
     def of(cls, extractor: Extractor, matrices: np.ndarray, device: str) -> "FrozenModel":
-        module = extractor.module.eval().to(device)
+        module = extractor.module.eval().to(device, memory_format=extractor.memory_format)
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         return cls(module, torch.from_numpy(matrices).float().to(device), extractor.input_size)
@@ -49,7 +49,7 @@ class FeatureSpaceCloak(ImageCloaker):
 
     renamed = {"detector": "face_detector"}
 
-    def __init__(self, extractor: str = "dlib-resnet", face_detector: str = "mtcnn", batch_size: int = 16,
+    def __init__(self, extractor: str = "dlib-resnet", face_detector: str = "mtcnn", batch_size: int = 32,
                  device: str = "auto", output_format: str = "png", quality: int = 95) -> None:
         super().__init__(output_format, quality)
         if batch_size < 1:
@@ -80,12 +80,16 @@ class FeatureSpaceCloak(ImageCloaker):
                                for spec in ensemble_specs(self.extractor)]
         return self._pipelines
 
-    def chip_matrices(self, image: np.ndarray) -> list[np.ndarray]:
-        """Each model's chip→photo matrix for the one face detected in the photo."""
-        face = self.pipelines[0].face(image)
-        if face is None:
-            raise PhotoSkipped(NO_FACE)
-        return [p.alignment.matrix(face, p.extractor.input_size) for p in self.pipelines]
+    def chip_matrices(self, images: list[np.ndarray]) -> list[list[np.ndarray] | PhotoSkipped]:
+        """Per photo, each model's chip→photo matrix for the face detected in it (all photos detected
+        in batches), or why the photo is skipped."""
+        found: list[list[np.ndarray] | PhotoSkipped] = []
+        for face in self.pipelines[0].faces(images):
+            if face is None:
+                face = PhotoSkipped(NO_FACE)
+            found.append(face if isinstance(face, PhotoSkipped) else
+                         [p.alignment.matrix(face, p.extractor.input_size) for p in self.pipelines])
+        return found
 
     def face_targets(self, n_faces: int) -> list[np.ndarray] | None:
         """Per model, embeddings to pull each face towards (a targeted cloak); None for untargeted ones."""
@@ -119,13 +123,11 @@ class FeatureSpaceCloak(ImageCloaker):
         targets = self.face_targets(len(images))
         results: list[np.ndarray | str] = [""] * len(images)
         by_shape: dict[tuple[int, ...], list[tuple[int, list[np.ndarray]]]] = {}
-        for index, image in enumerate(images):
-            try:
-                matrices = self.chip_matrices(image)
-            except PhotoSkipped as skip:
-                results[index] = skip.reason
-                continue
-            by_shape.setdefault(image.shape, []).append((index, matrices))
+        for index, (image, matrices) in enumerate(zip(images, self.chip_matrices(images))):
+            if isinstance(matrices, PhotoSkipped):
+                results[index] = matrices.reason
+            else:
+                by_shape.setdefault(image.shape, []).append((index, matrices))
         for group in by_shape.values():
             for start in range(0, len(group), self.batch_size):
                 batch = group[start : start + self.batch_size]

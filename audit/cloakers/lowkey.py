@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from audit.cloakers.fawkes import MODES, PENALTY
 from audit.cloakers.feature_space import FeatureSpaceCloak, seeded_noise
-from audit.metrics import SSIM_WINDOW, ssim_map
+from audit.metrics import SSIM_WINDOW, SsimTo
 
 STEPS = 50
 STEP_SIZE = 0.0025 * 255  # the code's 0.0025 in 0–1 pixel units
@@ -65,9 +65,9 @@ def face_windows(chip_to_photo: torch.Tensor, chip_size: int, height: int, width
     return inside_y[:, :, None] & inside_x[:, None, :]
 
 
-def face_dssim(cloaked: torch.Tensor, original: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+def face_dssim(cloaked: torch.Tensor, original: torch.Tensor | SsimTo, windows: torch.Tensor) -> torch.Tensor:
     """DSSIM per photo over the face, at the photo's own resolution: the SSIM windows in `windows`."""
-    similarity = ssim_map(cloaked, original).mean(1)
+    similarity = (original if isinstance(original, SsimTo) else SsimTo(original)).map(cloaked).mean(1)
     return (1 - (similarity * windows).sum((1, 2)) / windows.sum((1, 2)).clamp(min=1)) / 2
 
 
@@ -83,7 +83,7 @@ class LowKeyCloak(FeatureSpaceCloak):
 
     def __init__(self, extractor: str = "dlib-resnet+mobilefacenet", face_detector: str = "mtcnn",
                  dssim: float = MODES["high"][0], steps: int = STEPS, step_size: float = STEP_SIZE,
-                 batch_size: int = 16, device: str = "auto", output_format: str = "png", quality: int = 95) -> None:
+                 batch_size: int = 32, device: str = "auto", output_format: str = "png", quality: int = 95) -> None:
         super().__init__(extractor, face_detector, batch_size, device, output_format, quality)
         if not 0 < dssim < 0.5 or steps < 1 or step_size <= 0:
             raise ValueError("lowkey: dssim must lie in (0, 0.5), steps be at least 1, step_size positive")
@@ -106,13 +106,14 @@ class LowKeyCloak(FeatureSpaceCloak):
         pixels = (original + START_NOISE * (2 * start - 1)).clamp(0, 255)
         best = original.clone()
         best_score = torch.full((len(photos),), -torch.inf, device=device)
+        budget = SsimTo(original)
         for step in range(self.steps + 1):  # the last pass only scores the final iterate
             pixels.requires_grad_(True)
             smoothed = gaussian_smoothing(pixels)
             chips = [[model.chips(view) for view in (pixels, smoothed)] for model in models]
             score = sum(((model.module(c) - source).pow(2).sum(1) / source.norm(dim=1))
                         for model, source, views in zip(models, sources, chips) for c in views)
-            excess = torch.relu(face_dssim(pixels, original, windows) - self.dssim)
+            excess = torch.relu(face_dssim(pixels, budget, windows) - self.dssim)
             gain = (score - PENALTY * excess**2).sum()
             (gradient,) = torch.autograd.grad(gain, [pixels])
             with torch.no_grad():

@@ -35,11 +35,13 @@ def file_digest(path: Path) -> str:
 
 
 class CloakStore:
-    def __init__(self, cloaker: Cloaker, root: Path | None = None, chunk: int = 16) -> None:
+    def __init__(self, cloaker: Cloaker, root: Path | None = None, chunk: int | None = None) -> None:
         self.cloaker = cloaker
         key = hashlib.sha256(cloaker.cache_id.encode()).hexdigest()[:24]
         self.folder = (root or cache_dir() / "cloaked") / key
-        self.chunk = chunk
+        # photos per cloak call, each call's results stored as it ends: the cloaker's own batch, so that a
+        # user's photos share one optimisation (LFW's users have ≤ 32), else 16
+        self.chunk = chunk or getattr(cloaker, "batch_size", 16)
 
     def cloak_user(self, photos: list[Path], user: str, progress: tqdm | None = None) -> dict[Path, CloakOutcome]:
         """Cloak one user's photos, reusing every photo already in the store."""
