@@ -8,13 +8,24 @@ the report's 95% intervals. They are saved as PNGs beside `report.md` and embedd
 from __future__ import annotations
 
 import io
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
+from audit.records import CellResult, ComparedCell, Detection, RunReport
 
-matplotlib.use("Agg")  # files only: no display on CI or servers
-import matplotlib.pyplot as plt  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-from audit.records import CellResult, ComparedCell, Detection, RunReport  # noqa: E402
+
+def pyplot() -> ModuleType:
+    """matplotlib's pyplot on the file-only Agg backend (no display on CI or servers), imported when a
+    first figure is drawn: a report with nothing to plot never pays for it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def sweep_pngs(report: RunReport) -> list[tuple[str, bytes]]:
@@ -23,14 +34,14 @@ def sweep_pngs(report: RunReport) -> list[tuple[str, bytes]]:
     return [(axis, png_bytes(figure)) for axis, figure in sweep_figures(report)]
 
 
-def png_bytes(figure: plt.Figure) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
+    pyplot().close(figure)
     return buffer.getvalue()
 
 
-def sweep_figures(report: RunReport) -> list[tuple[str, plt.Figure]]:
+def sweep_figures(report: RunReport) -> list[tuple[str, Figure]]:
     """(axis name, figure) per swept axis."""
     if not report.results:
         return []
@@ -57,8 +68,8 @@ def sweep_figures(report: RunReport) -> list[tuple[str, plt.Figure]]:
     return written
 
 
-def _plot(results: list[CellResult], x_of, x_label: str, ticks: list[str] | None = None) -> plt.Figure:
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+def _plot(results: list[CellResult], x_of, x_label: str, ticks: list[str] | None = None) -> Figure:
+    figure, axes = pyplot().subplots(1, 2, figsize=(10, 4), sharex=True)
     for tracker in dict.fromkeys(r.tracker for r in results):
         rows = sorted((r for r in results if r.tracker == tracker), key=x_of)
         xs = [x_of(r) for r in rows]
@@ -79,14 +90,14 @@ def _plot(results: list[CellResult], x_of, x_label: str, ticks: list[str] | None
     return figure
 
 
-def roc_figure(detection: tuple[Detection, ...]) -> plt.Figure | None:
+def roc_figure(detection: tuple[Detection, ...]) -> Figure | None:
     """ROC curves of the cloak detectors (protected classes positive), from their per-class scores."""
     from sklearn.metrics import roc_curve
 
     scored = [d for d in detection if d.auc is not None and d.per_class]
     if not scored:
         return None
-    figure, axis = plt.subplots(figsize=(5, 4.5))
+    figure, axis = pyplot().subplots(figsize=(5, 4.5))
     for d in scored:
         fpr, tpr, _ = roc_curve([c.protected for c in d.per_class], [c.score for c in d.per_class])
         axis.plot(fpr, tpr, marker=".", label=f"{d.cloak_detector} on {d.extractor}, leak {d.leak_ratio} "
@@ -101,9 +112,9 @@ def roc_figure(detection: tuple[Detection, ...]) -> plt.Figure | None:
     return figure
 
 
-def change_figure(cells: tuple[ComparedCell, ...]) -> plt.Figure:
+def change_figure(cells: tuple[ComparedCell, ...]) -> Figure:
     """B − A protection per compared cell, with its 95% interval (`audit compare`)."""
-    figure, axis = plt.subplots(figsize=(7, 0.5 + 0.45 * len(cells)))
+    figure, axis = pyplot().subplots(figsize=(7, 0.5 + 0.45 * len(cells)))
     labels = [f"{c.tracker} / {c.countermeasure} / leak {c.leak_ratio}" for c in cells]
     changes = [100 * c.change for c in cells]
     low = [x - 100 * c.ci95[0] for x, c in zip(changes, cells)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from audit.extractors import extractor_spec
 from countermeasures.adaptive.base import AdaptiveCountermeasure, Selection
@@ -48,6 +47,8 @@ class DetectAndDrop(AdaptiveCountermeasure):
         """The photos in the looser 2-means cluster of each flagged class, with the reason."""
         detector = build_cloak_detector(self.cloak_detector).fit(features, labels)
         names = np.asarray(labels)
+        from sklearn.cluster import KMeans  # imported on use: a run without this countermeasure skips sklearn
+
         dropped: dict[Path, str] = {}
         for name in sorted(detector.flagged()):
             rows = np.flatnonzero(names == name)

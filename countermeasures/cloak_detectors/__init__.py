@@ -6,7 +6,6 @@ import functools
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
@@ -63,6 +62,8 @@ def detection_record(detector: CloakDetector, protected: list[str]) -> dict:
     if truth.all() or not truth.any():
         record.update(auc=None, tpr_at_5fpr=None)
     else:
+        from sklearn.metrics import roc_auc_score, roc_curve
+
         fpr, tpr, _ = roc_curve(truth, scores)
         record.update(auc=float(roc_auc_score(truth, scores)), tpr_at_5fpr=float(tpr[fpr <= 0.05].max()))
     predicted = np.array([name in flagged for name in names])

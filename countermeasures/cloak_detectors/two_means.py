@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from countermeasures.cloak_detectors.base import CloakDetector
 
@@ -25,6 +24,8 @@ class TwoMeansDetector(CloakDetector):
         self.n_init = n_init
 
     def class_statistics(self, features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        from sklearn.cluster import KMeans  # imported on use, as every optional heavy module
+
         separations = {}
         for name in sorted(set(labels)):
             points = features[labels == name]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import kornia
 import numpy as np
 import torch
 
@@ -58,6 +57,8 @@ class Augmentation(Transform):
         return np.hstack([linear, offset[:, None]])
 
     def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        import kornia  # imported on use: runs without augmentation never load it
+
         height, width = image.shape[:2]
         matrix = torch.from_numpy(self.matrix(height, width, rng)).float()[None]
         pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float()
