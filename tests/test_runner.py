@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from audit.cli import main
 from audit.cloakers.fawkes import FawkesCloak
 from audit.extractors.base import Extractor
+from audit.face.detection import MtcnnDetector
 from countermeasures import available_countermeasures
 
 SMALL = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1"]
@@ -79,10 +80,17 @@ def test_an_interrupted_run_resumes_without_redoing_work(small_lfw, tmp_path, mo
     assert sum(cloaked) == report["perturbation"]["n_photos"] - first_user  # only the second user's
     cloaked.clear()
     embedded.clear()
+    detected = []
+    real_detect = MtcnnDetector.find_many
+    monkeypatch.setattr(MtcnnDetector, "find_many",
+                        lambda self, images: detected.extend(images) or real_detect(self, images))
     again = run(small_lfw, tmp_path / "again", *args)
     assert again.exit_code == 0, again.output
-    assert cloaked == [] and sum(embedded) == 0
+    assert cloaked == [] and sum(embedded) == 0 and detected == []
     assert json.loads((tmp_path / "again" / "report.json").read_text())["results"] == report["results"]
+    identical = run(small_lfw, tmp_path / "again", *args)  # the same command again: nothing is computed
+    assert identical.exit_code == 0 and "0 computed, 1 reused" in identical.output
+    assert cloaked == [] and sum(embedded) == 0 and detected == []
 
 
 def test_config_file_and_command_line_precedence(small_lfw, tmp_path):
