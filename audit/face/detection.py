@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -106,14 +107,20 @@ class MtcnnDetector(FaceDetector):
         return found
 
 
+def same_shape(images: list[np.ndarray], indices: Iterable[int]) -> list[list[int]]:
+    """`indices` grouped by the shape of their photo (photos of one shape batch together), in order."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index in indices:
+        groups.setdefault(images[index].shape, []).append(index)
+    return list(groups.values())
+
+
 def same_size_batches(images: list[np.ndarray], most_photos: int, most_pixels: int) -> list[list[int]]:
     """Indices of `images` grouped by shape, each group cut to at most `most_photos` and `most_pixels`."""
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for index, image in enumerate(images):
-        by_shape.setdefault(image.shape, []).append(index)
     batches = []
-    for shape, indices in by_shape.items():
-        per_batch = max(1, min(most_photos, most_pixels // (shape[0] * shape[1])))
+    for indices in same_shape(images, range(len(images))):
+        height, width = images[indices[0]].shape[:2]
+        per_batch = max(1, min(most_photos, most_pixels // (height * width)))
         batches += [indices[start : start + per_batch] for start in range(0, len(indices), per_batch)]
     return batches
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ from tqdm import tqdm
 from audit.cache import Cached, EmbeddingCache, FaceCache
 from audit.extractors.base import Extractor
 from audit.face.align import warp_chips
-from audit.face.detection import PICK_RULE_ID, Face, build_face_detector, pick_face
+from audit.face.detection import PICK_RULE_ID, Face, build_face_detector, pick_face, same_shape
 from audit.images import PhotoSkipped, decode_image
 
 NO_FACE = "no face detected"
@@ -224,14 +224,6 @@ class FacePipeline:
             done.update({key: Cached(vector, CENTRE_CROP_NOTE if fallback else None)
                          for (key, (_, fallback)), vector in zip(chips.items(), vectors)})
         return done
-
-
-def same_shape(images: list[np.ndarray], indices: Iterable[int]) -> list[list[int]]:
-    """`indices` grouped by the shape of their photo, so each group warps as one batch."""
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for index in indices:
-        groups.setdefault(images[index].shape, []).append(index)
-    return list(groups.values())
 
 
 def decoded_ahead(batches: list[list[bytes]]) -> Iterator[list[np.ndarray | PhotoSkipped]]:
