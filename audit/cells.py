@@ -6,12 +6,12 @@ tracker) and queried with the uncloaked test photos, and the protection scored.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from audit.checkpoints import CellStore, FinishedCell
-from audit.cloakers import Cloaker
+from audit.cloakers import Cloaker, build_cloaker
 from audit.metrics import clustered_rate, mean_accuracy
 from audit.protocol import Protocol, ProtocolOptions
 from audit.records import CellResult, DroppedPhotos, RankK, Rate, Skip, UserRow
@@ -101,6 +101,63 @@ def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, c
     train_views = [view(t, posted) for t in transform.draws()] if "train" in transform.stages else []
     tests = [p for paths in protocol.test.values() for p in paths]
     return PreparedCountermeasure(transform, train_views, view(transform, tests) if "test" in transform.stages else None)
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """One cell to compute: a tracker under a countermeasure, and the key it is kept under."""
+
+    key: str
+    countermeasure: Countermeasure
+    tracker: Tracker
+
+
+@dataclass(frozen=True)
+class ScenarioCells:
+    """What every cell of one scenario reads; plain data, so it travels to a cluster's workers whole."""
+
+    scenario: ProtocolOptions
+    protocol: Protocol
+    cloaked: dict[Path, Path]  # each protected user's training photo → its cloaked copy
+    rank: int
+    isolation: str
+    trackers: list[Tracker]  # all of the run's trackers: robust retraining prepares a model for each
+    cloaker_spec: str  # rebuilt where the cell runs: robust retraining cloaks public photos with it
+    cloaker_models: list[str]
+
+    def prepare(self, countermeasure: Countermeasure, cloaker: Cloaker, skipped: list[dict]) -> PreparedCountermeasure:
+        return prepare_countermeasure(countermeasure, self.protocol, cloaker, self.cloaked, skipped, self.trackers)
+
+    def evaluate(self, tracker: Tracker, prepared: PreparedCountermeasure, skipped: list[dict], timings: Timings,
+                 session: CloudSession | None) -> CellResult:
+        return evaluate_tracker(tracker, self.protocol, self.scenario, self.cloaked, self.rank, self.isolation, skipped,
+                                timings, prepared, self.cloaker_models, session)
+
+    def photos(self) -> list[Path]:
+        """Every file a cell may read: the labels' training and test photos, public photos, cloaked copies."""
+        groups = (self.protocol.train, self.protocol.test, self.protocol.public)
+        return sorted({p for group in groups for paths in group.values() for p in paths} | set(self.cloaked.values()))
+
+    def moved(self, where: Mapping[Path, Path]) -> ScenarioCells:
+        """The same cells over copies of the photos (`where`: each path → its copy)."""
+        def moved(groups: dict[str, list[Path]]) -> dict[str, list[Path]]:
+            return {name: [where[p] for p in paths] for name, paths in groups.items()}
+
+        protocol = replace(self.protocol, train=moved(self.protocol.train), test=moved(self.protocol.test),
+                           leaked=moved(self.protocol.leaked), public=moved(self.protocol.public))
+        return replace(self, protocol=protocol, cloaked={where[o]: where[c] for o, c in self.cloaked.items()})
+
+
+def compute_cell(work: ScenarioCells, job: CellJob) -> tuple[CellResult, list[dict], dict[str, float]]:
+    """One cell on its own, as a cluster worker computes it: the cloaker rebuilt from its spec and the
+    countermeasure prepared for this cell. Returns the result, its skips and its stage seconds."""
+    timings, skipped = Timings(), []
+    cloaker = build_cloaker(work.cloaker_spec)
+    cloaker.use_public_identities(work.protocol.public)
+    began = time.perf_counter()
+    prepared = work.prepare(job.countermeasure, cloaker, skipped)
+    timings.add("countermeasure", began)
+    return work.evaluate(job.tracker, prepared, skipped, timings, None), skipped, timings.seconds
 
 
 def countermeasure_cells(store: CellStore, keys: list[str], trackers: list[Tracker], timings: Timings,

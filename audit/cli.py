@@ -73,9 +73,10 @@ def _renamed(old: str, new: str):
 
 @main.command("list")
 @click.argument("what", type=click.Choice(["extractors", "face-detectors", "cloakers", "trackers", "countermeasures",
-                                           "cloak-detectors", "detectors"]))
+                                           "cloak-detectors", "detectors", "executors"]))
 def list_plugins(what: str) -> None:
-    """List the registered extractors, face detectors, cloakers, trackers, countermeasures or cloak detectors."""
+    """List the registered extractors, face detectors, cloakers, trackers, countermeasures, cloak detectors or
+    executors."""
     if what == "detectors":
         raise click.UsageError("'detectors' is ambiguous: audit list face-detectors, or audit list cloak-detectors")
     if what == "extractors":
@@ -94,6 +95,10 @@ def list_plugins(what: str) -> None:
         from countermeasures import available_countermeasures
 
         entries = available_countermeasures()
+    elif what == "executors":
+        from audit.executors import available_executors
+
+        entries = available_executors()
     else:
         from trackers import available_trackers
 
@@ -220,6 +225,9 @@ VERIFY_DEFAULTS = verify_defaults()
               help="Seed of the users' draw and split; a list sweeps, e.g. 0,1,2 (per seed and pooled).")
 @click.option("--out", default=RUN_DEFAULTS["out"], show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for report.json and report.md.")
+@click.option("--executor", default=RUN_DEFAULTS["executor"], show_default=True,
+              help="Where cloak jobs and cells run: local, or ray (a running Ray cluster, else a Ray instance "
+                   "started for the run), e.g. ray:address=auto,num_gpus_per_cloak=1,num_cpus_per_cell=2.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML file with the same options (command-line values win).")
 @click.pass_context

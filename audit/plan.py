@@ -43,6 +43,7 @@ class RunPlan:
     allow_cloud_upload: bool = False  # without it, a run with a cloud tracker stops before any call
     max_api_calls: int | None = None
     out: Path | None = None  # the report folder; finished cells are kept under out/cells (None: not kept)
+    executor: str = "local"  # where cloak jobs and cells run: local, or ray[:address=...,num_cpus_per_cell=...]
     command_line: str = ""
 
     def __post_init__(self) -> None:
@@ -77,7 +78,7 @@ class RunPlan:
                    countermeasures=tuple(values["countermeasure"]), cloak_detectors=tuple(values["cloak_detector"]),
                    seeds=seeds, leak_ratios=leaks, label_counts=counts,
                    allow_cloud_upload=bool(values["allow_cloud_upload"]), max_api_calls=values["max_api_calls"],
-                   out=Path(values["out"]), command_line=command_line)
+                   out=Path(values["out"]), executor=str(values["executor"]), command_line=command_line)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ def defaults() -> dict[str, object]:
             "seed": protocol.seed, "leak_ratio": protocol.leak_ratio, "labels": protocol.labels,
             "isolation": plan.isolation, "rank": plan.rank, "countermeasure": plan.countermeasures,
             "cloak_detector": plan.cloak_detectors, "out": "audit-report",
-            "allow_cloud_upload": plan.allow_cloud_upload, "max_api_calls": plan.max_api_calls}
+            "allow_cloud_upload": plan.allow_cloud_upload, "max_api_calls": plan.max_api_calls,
+            "executor": plan.executor}
 
 
 def merge_options(given: Mapping[str, object], config: Path | None) -> dict[str, object]:

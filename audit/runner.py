@@ -12,14 +12,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from audit.cells import (Timings, countermeasure_cells, evaluate_tracker, prepare_countermeasure,
-                         run_countermeasures, training_set, unique_skips)
+from audit.cells import CellJob, ScenarioCells, Timings, run_countermeasures, training_set, unique_skips
 from audit.checkpoints import CellStore
 from audit.cloakers import Cloaker, build_cloaker
 from audit.cloakers.store import CloakStore
 from audit.costs import measure_cost, perturbation_record
 from audit.datasets import load_photos, resolve_dataset
 from audit.environment import environment
+from audit.executors import Executor, LocalExecutor, build_executor
 from audit.metrics import PerceptualCost
 from audit.plan import RunPlan, cell_key, protocol_digest
 from audit.pooling import pool_seeds
@@ -42,6 +42,11 @@ def run_audit(plan: RunPlan) -> RunReport:
         for tracker in trackers:
             countermeasure.check_tracker(tracker)
     detectors = [build_cloak_detector(spec) for spec in plan.cloak_detectors]
+    executor = build_executor(plan.executor)
+    cloud = [(spec, t) for spec, t in zip(plan.trackers, trackers) if isinstance(t, CloudTracker)]
+    if cloud and not isinstance(executor, LocalExecutor):
+        raise ValueError(f"--executor {plan.executor}: cloud trackers ({', '.join(spec for spec, _ in cloud)}) run "
+                         "with --executor local, where their API budget and cleanup live")
     photos = load_photos(resolve_dataset(plan.dataset))
     scenarios = plan.scenarios()
     protocols = [build_protocol(photos, scenario) for scenario in scenarios]
@@ -49,7 +54,6 @@ def run_audit(plan: RunPlan) -> RunReport:
         cloaker.use_public_identities(protocol.public)
     needed = sorted({p for protocol in protocols for user in protocol.protected for p in protocol.to_cloak(user)})
     cloaker_notes = cloaker.check(needed, [photo.path for photo in photos])
-    cloud = [(spec, t) for spec, t in zip(plan.trackers, trackers) if isinstance(t, CloudTracker)]
     if cloud and not plan.allow_cloud_upload:
         raise CloudUploadRefused(cloud_plan(cloud, protocols, len(countermeasures), plan))
     session = CloudSession(plan.max_api_calls)
@@ -57,12 +61,14 @@ def run_audit(plan: RunPlan) -> RunReport:
     skipped: list[dict] = []
     costs: dict[Path, tuple[PerceptualCost | None, float]] = {}
     user_notes: dict[str, dict] = {}
-    results: list[CellResult] = []
+    results: dict[str, CellResult] = {}  # by cell key, as cells finish (a cluster finishes them in any order)
+    planned: list[str] = []  # every cell key in the plan's order, which the report keeps
     detection: list[Detection] = []
     examples: list[ExamplePair] = []
 
     def assemble(stopped: str | None = None) -> RunReport:
         """The report: of everything, or (`stopped`) of the results finished before the run stopped."""
+        ordered = [results[key] for key in planned if key in results]
         return RunReport(
             cloaker=CloakerRecord(name=cloaker.name, spec=cloaker.spec, implementation=cloaker.implementation,
                                   params=cloaker.params(), cloak_extractors=tuple(cloaker.cloak_extractors),
@@ -70,8 +76,8 @@ def run_audit(plan: RunPlan) -> RunReport:
             perturbation=perturbation_record(costs),
             examples=tuple(examples),
             protocol=protocol_record(protocols, scenarios, plan),
-            results=tuple(results),
-            pooled=pool_seeds(results) if len(plan.seeds) > 1 else None,
+            results=tuple(ordered),
+            pooled=pool_seeds(ordered) if len(plan.seeds) > 1 else None,
             cells=cells.summary(),
             detection=tuple(detection),
             skipped=unique_skips(skipped),
@@ -85,7 +91,7 @@ def run_audit(plan: RunPlan) -> RunReport:
         for scenario, protocol in zip(scenarios, protocols):
             began = time.perf_counter()
             cloaker.use_public_identities(protocol.public)
-            cloaked = cloak_protected(cloaker, protocol, skipped, costs, user_notes)
+            cloaked = cloak_protected(cloaker, protocol, skipped, costs, user_notes, executor)
             timings.add("cloak", began)
             examples = examples or example_pairs(protocol, cloaked)
             if detectors:
@@ -93,18 +99,15 @@ def run_audit(plan: RunPlan) -> RunReport:
                 detection += detect_cloaks(detectors, trackers, protocol, scenario, cloaked)
                 timings.add("detect_cloaks", began)
             photos_read = protocol_digest(protocol)
-            for countermeasure in countermeasures:
-                keys = [cell_key(photos_read, scenario, plan, cloaker.cache_id, countermeasure.cache_id, t.cache_id)
-                        for t in trackers]
-                for cell in countermeasure_cells(
-                        cells, keys, trackers, timings,
-                        lambda skips: prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skips,
-                                                             trackers),
-                        lambda tracker, prepared, skips: evaluate_tracker(
-                            tracker, protocol, scenario, cloaked, plan.rank, plan.isolation, skips, timings, prepared,
-                            cloaker.cloak_extractors, session)):
-                    results.append(cell.result)
-                    skipped += [to_json(skip) for skip in cell.skipped]
+            jobs = [CellJob(cell_key(photos_read, scenario, plan, cloaker.cache_id, countermeasure.cache_id,
+                                     tracker.cache_id), countermeasure, tracker)
+                    for countermeasure in countermeasures for tracker in trackers]
+            planned += [job.key for job in jobs]
+            work = ScenarioCells(scenario, protocol, cloaked, plan.rank, plan.isolation, trackers, cloaker.spec,
+                                 cloaker.cloak_extractors)
+            for cell in executor.cells(cells, work, jobs, timings, cloaker, session):
+                results[cell.key] = cell.result
+                skipped += [to_json(skip) for skip in cell.skipped]
     except (Exception, KeyboardInterrupt) as err:
         session.cleanup()
         cause = CloudError(f"{err}. {cleanup_summary(session)}") if isinstance(err, CloudError) else err
@@ -112,6 +115,7 @@ def run_audit(plan: RunPlan) -> RunReport:
         raise RunStopped(cause, assemble(stopped=why) if results else None) from err
     finally:
         session.cleanup()  # on success, error or Ctrl-C: nothing this run created stays behind
+        executor.close()
     return assemble()
 
 
@@ -181,8 +185,8 @@ def detect_cloaks(detectors: list[CloakDetector], trackers: list[Tracker], proto
 
 def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict],
                     costs: dict[Path, tuple[PerceptualCost | None, float]],
-                    user_notes: dict[str, dict]) -> dict[Path, Path]:
-    """Cloak every protected user's training photos (except leaked ones) through the store.
+                    user_notes: dict[str, dict], executor: Executor) -> dict[Path, Path]:
+    """Cloak every protected user's training photos (except leaked ones) through the store, on `executor`.
 
     Returns the cloaked copies; fills `costs` (perceptual cost and seconds per original) and
     the cloaker's notes per user.
@@ -190,9 +194,11 @@ def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict],
     to_cloak = {user: protocol.to_cloak(user) for user in protocol.protected}
     store = CloakStore(cloaker)
     cloaked: dict[Path, Path] = {}
+    public = protocol.public if cloaker.uses_public_identities else {}
     with tqdm(total=sum(map(len, to_cloak.values())), desc=f"cloaking ({cloaker.name})", unit="photo") as bar:
+        outcomes = store.cloak_users(to_cloak, executor, bar, public)
         for user, paths in to_cloak.items():
-            for original, outcome in store.cloak_user(paths, user, bar).items():
+            for original, outcome in outcomes[user].items():
                 if outcome.path is None:
                     skipped.append({"path": str(original), "reason": outcome.reason, "stage": "cloak"})
                     continue

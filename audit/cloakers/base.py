@@ -30,6 +30,9 @@ class Cloaker(Plugin, ABC):
     # False for cloakers that hand back existing files (the originals, precomputed copies):
     # there is nothing to store.
     writes_files: ClassVar[bool] = True
+    # True when `cloak` reads the photos `use_public_identities` named (a target's): an executor that runs
+    # it elsewhere must send them too.
+    uses_public_identities: ClassVar[bool] = False
 
     @abstractmethod
     def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]: ...

@@ -55,6 +55,7 @@ class FawkesTargetedCloak(FawkesCloak):
     variant = "v0.3"
     routing = {"impl": "builtin", "variant": variant}
     depends_on_user_photos = True  # the target is chosen from all of the user's photos
+    uses_public_identities = True  # the target is one of the public identities
 
     def __init__(self, candidates: int = 50, min_target_photos: int = 5, target_photos: int = 10, seed: int = 0,
                  **fawkes_options: object) -> None:

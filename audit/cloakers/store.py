@@ -1,7 +1,8 @@
 """Cloaked photos on disk, keyed by the original's content and the cloaker's exact parameters.
 
-A user's photos are cloaked a chunk at a time and each chunk reaches the store as soon as it
-is done, so an interrupted run redoes at most one chunk.
+A user's photos are cloaked a chunk at a time (here or on a cluster: the executor decides) and
+each chunk reaches the store as soon as it is done, so an interrupted run redoes only the chunks
+that were under way.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from audit.cloakers.base import Cloaker
 from audit.paths import atomic_write_bytes, cache_dir
+
+if TYPE_CHECKING:
+    from audit.executors import Executor
 
 
 @dataclass(frozen=True)
@@ -44,33 +47,48 @@ class CloakStore:
         self.chunk = chunk or getattr(cloaker, "batch_size", 16)
 
     def cloak_user(self, photos: list[Path], user: str, progress: tqdm | None = None) -> dict[Path, CloakOutcome]:
-        """Cloak one user's photos, reusing every photo already in the store."""
+        """Cloak one user's photos here, reusing every photo already in the store."""
+        from audit.executors import LocalExecutor
+
+        return self.cloak_users({user: photos}, LocalExecutor(), progress)[user]
+
+    def cloak_users(self, photos: dict[str, list[Path]], executor: Executor, progress: tqdm | None = None,
+                    public: dict[str, list[Path]] | None = None) -> dict[str, dict[Path, CloakOutcome]]:
+        """Cloak each user's photos through `executor`, reusing every photo already in the store; each chunk
+        is stored the moment it comes back. `public` are the identities a targeted cloaker picks from."""
         if not self.cloaker.writes_files:
-            return {p: CloakOutcome(*_as_outcome(r), 0.0) for p, r in self.cloaker.cloak(photos, Path()).items()}
+            return {user: {p: CloakOutcome(*_as_outcome(r), 0.0) for p, r in self.cloaker.cloak(paths, Path()).items()}
+                    for user, paths in photos.items()}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "cloaker.txt").write_text(repr(self.cloaker) + "\n")
+        digests: dict[Path, str] = {}
+        outcome: dict[Path, CloakOutcome] = {}
+        chunks: list[list[Path]] = []
+        for paths in photos.values():
+            user_digests = self._digests(paths)
+            digests.update(user_digests)
+            outcome.update({p: found for p in paths if (found := self._lookup(user_digests[p])) is not None})
+            missing = [p for p in paths if p not in outcome]
+            chunk = max(1, len(missing) if self.cloaker.depends_on_user_photos else self.chunk)
+            chunks += [missing[start : start + chunk] for start in range(0, len(missing), chunk)]
+        if progress is not None:
+            progress.update(len(outcome))
+        for chunk, results, seconds in executor.cloak(self.cloaker, chunks, self.folder, public or {}):
+            for photo in chunk:
+                if photo not in results:
+                    raise RuntimeError(f"cloaker {self.cloaker!r} returned nothing for {photo}")
+                outcome[photo] = self._store(digests[photo], results[photo], seconds)
+            if progress is not None:
+                progress.update(len(chunk))
+        return {user: {p: outcome[p] for p in paths} for user, paths in photos.items()}
+
+    def _digests(self, photos: list[Path]) -> dict[Path, str]:
+        """Each photo's key in the store: its content's digest, joined by the whole set's when the cloak depends on it."""
         digests = {p: file_digest(p) for p in photos}
         if self.cloaker.depends_on_user_photos:
             context = hashlib.sha256("".join(sorted(digests.values())).encode()).hexdigest()[:16]
             digests = {p: f"{d}-{context}" for p, d in digests.items()}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "cloaker.txt").write_text(repr(self.cloaker) + "\n")
-        outcome = {p: found for p in photos if (found := self._lookup(digests[p])) is not None}
-        if progress is not None:
-            progress.update(len(outcome))
-        missing = [p for p in photos if p not in outcome]
-        chunk = len(missing) if self.cloaker.depends_on_user_photos else self.chunk
-        for start in range(0, len(missing), max(1, chunk)):
-            part = missing[start : start + chunk]
-            with tempfile.TemporaryDirectory(dir=self.folder, prefix=".work-") as work:
-                began = time.perf_counter()
-                results = self.cloaker.cloak(part, Path(work))
-                seconds = (time.perf_counter() - began) / len(part)
-                for photo in part:
-                    if photo not in results:
-                        raise RuntimeError(f"cloaker {self.cloaker!r} returned nothing for {photo}")
-                    outcome[photo] = self._store(digests[photo], results[photo], seconds)
-            if progress is not None:
-                progress.update(len(part))
-        return outcome
+        return digests
 
     def _lookup(self, digest: str) -> CloakOutcome | None:
         meta = self.folder / f"{digest}.json"
