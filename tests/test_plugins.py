@@ -17,6 +17,7 @@ import pytest
 from audit.cloakers import BUILT_IN, build_cloaker
 from audit.cloakers.external import OfficialFawkes
 from audit.cloakers.fawkes_targeted import FawkesTargetedCloak
+from audit.executors import EXECUTORS, build_executor
 from audit.extractors import _registry as extractor_registry
 from audit.extractors import extractor_spec
 from audit.face.detection import FACE_DETECTORS, build_face_detector
@@ -103,6 +104,9 @@ def cases(f: dict[str, str]) -> dict[tuple[str, str], tuple[dict, dict]]:
                                                              "template": "dlib", "pixels": "0..1"}),
         ("extractor", "torchscript"): ({"path": f["model-a.pt"]}, {"path": f["model-b.pt"], "size": 96,
                                                                   "template": "dlib", "pixels": "0..255"}),
+        ("executor", "local"): ({}, {}),
+        ("executor", "ray"): ({}, {"address": "10.0.0.5:6379", "num_cpus_per_cloak": 2.0, "num_gpus_per_cloak": 1.0,
+                                   "num_cpus_per_cell": 0.5, "max_retries": 0, "lost_after": 30.0}),
     }
 
 
@@ -111,7 +115,7 @@ ROUTES = {"fawkes": {"impl": "builtin"}, "fawkes v0.3": {"impl": "builtin", "var
           "fawkes official": {"impl": "official"}}
 BUILDERS = {"cloaker": build_cloaker, "tracker": build_tracker,
             "countermeasure": lambda text: build_countermeasures(text)[0], "cloak detector": build_cloak_detector,
-            "face detector": build_face_detector, "extractor": extractor_spec}
+            "face detector": build_face_detector, "extractor": extractor_spec, "executor": build_executor}
 
 
 def build(kind: str, plugin: str, options: dict):
@@ -123,7 +127,7 @@ def build(kind: str, plugin: str, options: dict):
 REGISTERED = ([("cloaker", n) for n in BUILT_IN if n != "fawkes"] + [("cloaker", n) for n in ROUTES]
               + [("tracker", n) for n in TRACKERS] + [("countermeasure", n) for n in {**TRANSFORMS, **ADAPTIVE}]
               + [("cloak detector", n) for n in CLOAK_DETECTORS] + [("face detector", n) for n in FACE_DETECTORS]
-              + [("extractor", n) for n in extractor_registry()])
+              + [("extractor", n) for n in extractor_registry()] + [("executor", n) for n in EXECUTORS])
 
 
 @pytest.fixture(autouse=True)
