@@ -201,6 +201,11 @@ VERIFY_DEFAULTS = verify_defaults()
               help="At most this many photos per identity (a seeded sample), so no identity dominates.")
 @click.option("--labels", default=None, type=str,
               help="Identities the tracker knows (default: all eligible); a list sweeps, e.g. 2,4,8,all.")
+@click.option("--distractors", default=None,
+              help="Identities added to every search tracker's gallery, never protected: lfw-singletons (LFW's "
+                   "4,069 people with one photo), an identity folder or a CSV manifest.")
+@click.option("--distractor-count", default=None, type=str,
+              help="How many distractor identities (default: all); a list sweeps the gallery size, e.g. 0,1000,4069.")
 @click.option("--leak-ratio", default=str(RUN_DEFAULTS["leak_ratio"]), show_default=True, type=str,
               help="Share of each protected user's training photos left uncloaked; a list sweeps, e.g. 0,0.15,0.3,0.5.")
 @click.option("--isolation", default=RUN_DEFAULTS["isolation"], show_default=True, type=click.Choice(["per-user", "cohort"]),

@@ -40,6 +40,8 @@ class RunPlan:
     seeds: tuple[int, ...] = ()  # a sweep; empty: protocol.seed alone
     leak_ratios: tuple[float, ...] = ()  # a sweep (Fawkes Fig. 10); empty: protocol.leak_ratio alone
     label_counts: tuple[int | None, ...] = ()  # a sweep (Fig. 6); None = every eligible identity
+    distractors: str | None = None  # identities added to search galleries: lfw-singletons, a folder or a CSV
+    distractor_counts: tuple[int | None, ...] = ()  # a sweep of gallery sizes; None = all of `distractors`
     allow_cloud_upload: bool = False  # without it, a run with a cloud tracker stops before any call
     max_api_calls: int | None = None
     out: Path | None = None  # the report folder; finished cells are kept under out/cells (None: not kept)
@@ -51,14 +53,17 @@ class RunPlan:
             raise ValueError(f"--isolation {self.isolation!r}; choose {', '.join(ISOLATIONS)}")
         if self.rank < 1:
             raise ValueError("--rank must be at least 1")
+        if self.distractors is None and set(self.distractor_counts) - {0}:
+            raise ValueError("--distractor-count needs --distractors (where the distractor identities come from)")
 
     def scenarios(self) -> list[ProtocolOptions]:
-        """One protocol per swept (seed, leak ratio, label count); each gives its own results."""
+        """One protocol per swept (seed, leak ratio, label count, distractor count); each gives its own results."""
         seeds = self.seeds or (self.protocol.seed,)
         leaks = self.leak_ratios or (self.protocol.leak_ratio,)
         counts = self.label_counts or (self.protocol.labels,)
-        return [replace(self.protocol, seed=seed, leak_ratio=leak, labels=count)
-                for seed in seeds for leak in leaks for count in counts]
+        distractors = self.distractor_counts or (self.protocol.distractors,)
+        return [replace(self.protocol, seed=seed, leak_ratio=leak, labels=count, distractors=extra)
+                for seed in seeds for leak in leaks for count in counts for extra in distractors]
 
     @property
     def cells_folder(self) -> Path | None:
@@ -70,13 +75,17 @@ class RunPlan:
         seeds = sweep_values(values["seed"], "--seed", int)
         leaks = sweep_values(values["leak_ratio"], "--leak-ratio", float)
         counts = sweep_values(values["labels"], "--labels", int, allow_all=True)
+        source = values["distractors"]
+        extra = sweep_values(values["distractor_count"] or ("all" if source else "0"), "--distractor-count", int,
+                             allow_all=True)
         protocol = ProtocolOptions(users=values["users"], min_photos=values["min_photos"],
                                    max_photos=values["max_photos"], named_users=tuple(values["user"]),
-                                   leak_ratio=leaks[0], labels=counts[0], seed=seeds[0])
+                                   leak_ratio=leaks[0], labels=counts[0], seed=seeds[0], distractors=extra[0])
         return cls(cloaker=values["cloaker"], trackers=tuple(values["tracker"]), dataset=str(values["dataset"]),
                    protocol=protocol, isolation=values["isolation"], rank=values["rank"],
                    countermeasures=tuple(values["countermeasure"]), cloak_detectors=tuple(values["cloak_detector"]),
                    seeds=seeds, leak_ratios=leaks, label_counts=counts,
+                   distractors=str(source) if source else None, distractor_counts=extra,
                    allow_cloud_upload=bool(values["allow_cloud_upload"]), max_api_calls=values["max_api_calls"],
                    out=Path(values["out"]), executor=str(values["executor"]), command_line=command_line)
 
@@ -122,7 +131,7 @@ def defaults() -> dict[str, object]:
             "isolation": plan.isolation, "rank": plan.rank, "countermeasure": plan.countermeasures,
             "cloak_detector": plan.cloak_detectors, "out": "audit-report",
             "allow_cloud_upload": plan.allow_cloud_upload, "max_api_calls": plan.max_api_calls,
-            "executor": plan.executor}
+            "executor": plan.executor, "distractors": plan.distractors, "distractor_count": None}
 
 
 def merge_options(given: Mapping[str, object], config: Path | None) -> dict[str, object]:
@@ -214,15 +223,17 @@ def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._" else "_" for c in text.split(":")[0])
 
 
-def protocol_digest(protocol: Protocol) -> str:
-    """The photos a cell reads, by name and size in their roles (train, test, leaked, public, protected):
-    a changed data set changes the key without re-reading every photo."""
+def protocol_digest(protocol: Protocol, distractors: Mapping[str, list[Path]] | None = None) -> str:
+    """The photos a cell reads, by name and size in their roles (train, test, leaked, public, protected,
+    distractors): a changed data set changes the key without re-reading every photo."""
     def files(groups: Mapping[str, list[Path]]) -> list:
         return [[name, [[f"{p.parent.name}/{p.name}", p.stat().st_size] for p in paths]]
                 for name, paths in sorted(groups.items())]
 
     roles = {"train": files(protocol.train), "test": files(protocol.test), "leaked": files(protocol.leaked),
              "public": files(protocol.public), "protected": protocol.protected}
+    if distractors:  # absent when there are none, so keys of runs without distractors stay as they were
+        roles["distractors"] = files(distractors)
     return hashlib.sha256(json.dumps(roles).encode()).hexdigest()
 
 

@@ -18,7 +18,7 @@ from audit.records import CellResult, OverSeeds, PooledRate, PooledResult
 def pool_seeds(results: list[CellResult]) -> tuple[PooledResult, ...]:
     groups: dict[tuple, list[CellResult]] = {}
     for result in results:
-        cell = (result.tracker, result.countermeasure, result.leak_ratio, result.n_labels)
+        cell = (result.tracker, result.countermeasure, result.leak_ratio, result.n_labels, result.n_distractors)
         groups.setdefault(cell, []).append(result)
     return tuple(pooled_record(group) for group in groups.values() if len(group) > 1)
 
@@ -39,7 +39,7 @@ def pooled_record(group: list[CellResult]) -> PooledResult:
     return PooledResult(tracker=first.tracker, tracker_extractor=first.tracker_extractor,
                         cloak_extractors=first.cloak_extractors, transfer=first.transfer,
                         countermeasure=first.countermeasure, leak_ratio=first.leak_ratio, n_labels=first.n_labels,
-                        seeds=tuple(r.seed for r in group), **pooled,
+                        n_distractors=first.n_distractors, seeds=tuple(r.seed for r in group), **pooled,
                         normal_accuracy=over_seeds([r.normal_accuracy.rate for r in group]))
 
 

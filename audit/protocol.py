@@ -31,6 +31,7 @@ class ProtocolOptions:
     leak_ratio: float = 0.0
     labels: int | None = None
     seed: int = 0
+    distractors: int | None = 0  # identities of --distractors added to search galleries (None: all of them)
 
     def __post_init__(self) -> None:
         if not 0 < self.train_fraction < 1:
@@ -41,6 +42,8 @@ class ProtocolOptions:
             raise ValueError("--min-photos must be at least 2 (one photo to train on, one to test)")
         if self.max_photos is not None and self.max_photos < self.min_photos:
             raise ValueError(f"--max-photos {self.max_photos} is below --min-photos {self.min_photos}")
+        if self.distractors is not None and self.distractors < 0:
+            raise ValueError("--distractor-count cannot be negative")
         if self.labels is not None and self.labels < 2:
             raise ValueError("--labels must be at least 2 (a tracker needs someone to confuse the user with)")
 

@@ -95,6 +95,7 @@ class CellResult:
     seed: int | None = None  # version-1 reports from before seed sweeps lack it
     leak_ratio: float
     n_labels: int
+    n_distractors: int = 0  # identities in the gallery besides the labels (--distractors)
     isolation: str
     protection: Rate
     control: Rate
@@ -141,6 +142,7 @@ class PooledResult:
     countermeasure: str
     leak_ratio: float
     n_labels: int
+    n_distractors: int = 0
     seeds: tuple[int, ...]
     protection: PooledRate
     control: PooledRate
@@ -225,11 +227,12 @@ class ExamplePair:
 
 @record
 class Scenario:
-    """One scenario of a sweep: its seed, leak ratio and label count."""
+    """One scenario of a sweep: its seed, leak ratio, label count and distractor count."""
 
     seed: int | None = None
     leak_ratio: float
     n_labels: int
+    n_distractors: int = 0
     n_leaked_photos: int
 
 
@@ -251,6 +254,7 @@ class ProtocolRecord:
     n_test_photos: int
     n_leaked_photos: int
     sweep: tuple[Scenario, ...] | None = None
+    distractors: str | None = None  # where the distractor identities came from (--distractors)
 
 
 @record
@@ -399,6 +403,7 @@ class ComparedCell:
     seed: int | None
     leak_ratio: float | None
     n_labels: int | None
+    n_distractors: int = 0
     a: float
     b: float
     a_control: float

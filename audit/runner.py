@@ -18,6 +18,7 @@ from audit.cloakers import Cloaker, build_cloaker
 from audit.cloakers.store import CloakStore
 from audit.costs import measure_cost, perturbation_record
 from audit.datasets import load_photos, resolve_dataset
+from audit.datasets.distractors import choose_distractors, load_distractors
 from audit.environment import environment
 from audit.executors import Executor, LocalExecutor, build_executor
 from audit.metrics import PerceptualCost
@@ -43,6 +44,9 @@ def run_audit(plan: RunPlan) -> RunReport:
             countermeasure.check_tracker(tracker)
     detectors = [build_cloak_detector(spec) for spec in plan.cloak_detectors]
     executor = build_executor(plan.executor)
+    if plan.distractors and (others := [spec for spec, t in zip(plan.trackers, trackers) if not t.searches_gallery]):
+        raise ValueError(f"--distractors join a search tracker's gallery (faiss); {', '.join(others)} would "
+                         "train on them or upload them: run those trackers without --distractors")
     cloud = [(spec, t) for spec, t in zip(plan.trackers, trackers) if isinstance(t, CloudTracker)]
     if cloud and not isinstance(executor, LocalExecutor):
         raise ValueError(f"--executor {plan.executor}: cloud trackers ({', '.join(spec for spec, _ in cloud)}) run "
@@ -52,6 +56,9 @@ def run_audit(plan: RunPlan) -> RunReport:
     protocols = [build_protocol(photos, scenario) for scenario in scenarios]
     for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
         cloaker.use_public_identities(protocol.public)
+    pool = load_distractors(plan.distractors) if plan.distractors else {}
+    galleries = [choose_distractors(pool, s.distractors, set(q.labels) | set(q.public), str(plan.distractors))
+                 if pool else {} for s, q in zip(scenarios, protocols)]
     needed = sorted({p for protocol in protocols for user in protocol.protected for p in protocol.to_cloak(user)})
     cloaker_notes = cloaker.check(needed, [photo.path for photo in photos])
     if cloud and not plan.allow_cloud_upload:
@@ -75,7 +82,7 @@ def run_audit(plan: RunPlan) -> RunReport:
                                   per_user=user_notes or None, notes=cloaker_notes or None),
             perturbation=perturbation_record(costs),
             examples=tuple(examples),
-            protocol=protocol_record(protocols, scenarios, plan),
+            protocol=protocol_record(protocols, scenarios, galleries, plan),
             results=tuple(ordered),
             pooled=pool_seeds(ordered) if len(plan.seeds) > 1 else None,
             cells=cells.summary(),
@@ -88,7 +95,7 @@ def run_audit(plan: RunPlan) -> RunReport:
         )
 
     try:
-        for scenario, protocol in zip(scenarios, protocols):
+        for scenario, protocol, distractors in zip(scenarios, protocols, galleries):
             began = time.perf_counter()
             cloaker.use_public_identities(protocol.public)
             cloaked = cloak_protected(cloaker, protocol, skipped, costs, user_notes, executor)
@@ -98,13 +105,13 @@ def run_audit(plan: RunPlan) -> RunReport:
                 began = time.perf_counter()
                 detection += detect_cloaks(detectors, trackers, protocol, scenario, cloaked)
                 timings.add("detect_cloaks", began)
-            photos_read = protocol_digest(protocol)
+            photos_read = protocol_digest(protocol, distractors)
             jobs = [CellJob(cell_key(photos_read, scenario, plan, cloaker.cache_id, countermeasure.cache_id,
                                      tracker.cache_id), countermeasure, tracker)
                     for countermeasure in countermeasures for tracker in trackers]
             planned += [job.key for job in jobs]
             work = ScenarioCells(scenario, protocol, cloaked, plan.rank, plan.isolation, trackers, cloaker.spec,
-                                 cloaker.cloak_extractors)
+                                 cloaker.cloak_extractors, distractors)
             for cell in executor.cells(cells, work, jobs, timings, cloaker, session):
                 results[cell.key] = cell.result
                 skipped += [to_json(skip) for skip in cell.skipped]
@@ -222,16 +229,19 @@ def example_pairs(protocol: Protocol, cloaked: dict[Path, Path], n: int = 3) -> 
     return pairs
 
 
-def protocol_record(protocols: list[Protocol], scenarios: list[ProtocolOptions], plan: RunPlan) -> ProtocolRecord:
+def protocol_record(protocols: list[Protocol], scenarios: list[ProtocolOptions],
+                    galleries: list[dict[str, list[Path]]], plan: RunPlan) -> ProtocolRecord:
     """The first scenario's protocol; a sweep adds one line per scenario."""
     protocol, p = protocols[0], scenarios[0]
-    sweep = tuple(Scenario(seed=s.seed, leak_ratio=s.leak_ratio, n_labels=len(q.labels),
-                           n_leaked_photos=sum(map(len, q.leaked.values()))) for s, q in zip(scenarios, protocols))
+    sweep = tuple(Scenario(seed=s.seed, leak_ratio=s.leak_ratio, n_labels=len(q.labels), n_distractors=len(g),
+                           n_leaked_photos=sum(map(len, q.leaked.values())))
+                  for s, q, g in zip(scenarios, protocols, galleries))
     return ProtocolRecord(
         dataset=plan.dataset, seed=p.seed, users=tuple(protocol.protected), min_photos=p.min_photos,
         max_photos=p.max_photos, train_fraction=p.train_fraction, leak_ratio=p.leak_ratio, isolation=plan.isolation,
         n_labels=len(protocol.labels), labels=tuple(protocol.labels),
         n_train_photos=sum(map(len, protocol.train.values())), n_test_photos=sum(map(len, protocol.test.values())),
-        n_leaked_photos=sum(map(len, protocol.leaked.values())), sweep=sweep if len(scenarios) > 1 else None)
+        n_leaked_photos=sum(map(len, protocol.leaked.values())), sweep=sweep if len(scenarios) > 1 else None,
+        distractors=plan.distractors)
 
 

@@ -38,7 +38,7 @@ def load_report(path: Path) -> RunReport:
 
 
 def cell_key(result: CellResult, per_seed: bool = False) -> tuple:
-    key = (result.tracker, result.countermeasure, result.leak_ratio, result.n_labels)
+    key = (result.tracker, result.countermeasure, result.leak_ratio, result.n_labels, result.n_distractors)
     return (*key, result.seed) if per_seed else key
 
 
@@ -98,7 +98,7 @@ def compare_cell(ra: CellResult, rb: CellResult, paired: bool, seed: int) -> Com
             only_b += len(hidden_b - hidden_a)
         discordant = McNemar(hidden_only_in_a=only_a, hidden_only_in_b=only_b, p=mcnemar(only_a, only_b))
     return ComparedCell(tracker=ra.tracker, countermeasure=ra.countermeasure, seed=ra.seed, leak_ratio=ra.leak_ratio,
-                        n_labels=ra.n_labels, a=ra.protection.rate, b=rb.protection.rate, a_control=ra.control.rate,
+                        n_labels=ra.n_labels, n_distractors=ra.n_distractors, a=ra.protection.rate, b=rb.protection.rate, a_control=ra.control.rate,
                         b_control=rb.control.rate, change=diff, ci95=ci,
                         method="paired bootstrap over users" if paired else "bootstrap over each run's users",
                         mcnemar=discordant, verdict=change_verdict(ci))

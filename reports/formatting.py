@@ -61,13 +61,14 @@ def detection_figures(record: Detection) -> list[str]:
                        confusion.true_negatives))]
 
 
-SWEPT = {"seed": "seed", "leak_ratio": "leak ratio", "n_labels": "labels"}
+SWEPT = {"seed": "seed", "leak_ratio": "leak ratio", "n_labels": "labels", "n_distractors": "distractors"}
 POOLED_HEADER = ["protection, pooled", "protection, mean over seeds", "control, pooled",
                  "normal accuracy, mean over seeds"]
 
 
 def swept_columns(results: tuple[CellResult, ...]) -> list[str]:
-    """The scenario fields that vary across results (a seed, leak-ratio or label sweep), as table columns."""
+    """The scenario fields that vary across results (a seed, leak-ratio, label or distractor sweep), as table
+    columns."""
     return [key for key in SWEPT if len({getattr(r, key) for r in results}) > 1]
 
 

@@ -52,8 +52,12 @@ def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
         f"Dataset `{protocol.dataset}`, seed {protocol.seed}: {len(protocol.users)} protected users "
         f"({protocol.isolation}), {protocol.n_labels} identities, {protocol.n_train_photos} training and "
         f"{protocol.n_test_photos} test photos, leak ratio {protocol.leak_ratio}.",
-        *(["Swept: " + "; ".join(f"leak ratio {s.leak_ratio} with {s.n_labels} identities "
-                                 f"({s.n_leaked_photos} leaked photos)" for s in protocol.sweep) + "."]
+        *([f"Search galleries also hold distractor identities from `{protocol.distractors}`, never protected "
+           f"users: {', '.join(map(str, sorted({r.n_distractors for r in report.results})))}."]
+          if protocol.distractors else []),
+        *(["Swept: " + "; ".join(f"leak ratio {s.leak_ratio} with {s.n_labels} identities"
+                                 + (f" and {s.n_distractors} distractors" if s.n_distractors else "")
+                                 + f" ({s.n_leaked_photos} leaked photos)" for s in protocol.sweep) + "."]
           if protocol.sweep else []),
         "",
         "Protection = share of a protected user's *uncloaked* test photos the tracker does not identify "

@@ -48,7 +48,8 @@ def sweep_figures(report: RunReport) -> list[tuple[str, Figure]]:
     first = report.results[0]
     results = [r for r in report.results if r.seed == first.seed]  # a seed sweep: the first seed's
     written = []
-    axes = (("leak_ratio", "leak ratio"), ("n_labels", "identities known to the tracker"))
+    axes = (("leak_ratio", "leak ratio"), ("n_labels", "identities known to the tracker"),
+            ("n_distractors", "distractor identities in the gallery"))
 
     def same(r: CellResult, keys: list[str]) -> bool:
         return all(getattr(r, key) == getattr(first, key) for key in keys)

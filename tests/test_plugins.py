@@ -73,7 +73,7 @@ def cases(f: dict[str, str]) -> dict[tuple[str, str], tuple[dict, dict]]:
         ("cloaker", "command"): ({"template": copy}, {"template": copy.replace("fawkes ", "fawkes-other "),
                                                        "timeout": 60.0}),
         ("cloaker", "precomputed"): ({"dir": f["copies-a"]}, {"dir": f["copies-b"]}),
-        ("tracker", "faiss"): ({}, {"index": "hnsw", "k": 3, "threshold": 0.5, "nlist": 4, "nprobe": 2, "m": 16,
+        ("tracker", "faiss"): ({}, {"index": "hnsw", "k": 3, "threshold": 0.5, "nlist": 4, "nprobe": 2, "m": 16, "ef_search": 16,
                                     **pipeline}),
         ("tracker", "linear-probe"): ({}, {"head": "softmax", "c": 0.5, "epochs": 5, "lr": 0.1, "seed": 1, **pipeline}),
         ("tracker", "scratch"): ({}, {"arch": "resnet", "size": 48, "width": 8, "epochs": 2, "lr": 0.01,

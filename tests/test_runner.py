@@ -303,3 +303,30 @@ def test_a_seed_sweep_reports_each_seed_and_pools_them(small_lfw, tmp_path):
     assert "pooled over seeds" in result.output
     again = run(small_lfw, tmp_path, *args)
     assert again.exit_code == 0 and "0 computed, 3 reused" in again.output
+
+
+def test_distractors_join_the_search_gallery_and_sweep_its_size(small_lfw, tmp_path):
+    args = ["--cloaker", "fawkes:mode=low,max_step=2,impl=builtin", "--tracker", "faiss",
+            "--distractors", "lfw-singletons", "--distractor-count", "0,300"]
+    result = run(small_lfw, tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["protocol"]["distractors"] == "lfw-singletons"
+    assert [s["n_distractors"] for s in report["protocol"]["sweep"]] == [0, 300]
+    without, within = report["results"]
+    assert (without["n_distractors"], within["n_distractors"]) == (0, 300)
+    # a nearest-neighbour search can only lose a hit to a new face in its gallery, never gain one
+    for alone, crowded in zip(without["per_user"], within["per_user"]):
+        assert crowded["hidden"] >= alone["hidden"] and crowded["control_hidden"] >= alone["control_hidden"]
+    assert within["normal_accuracy"]["rate"] <= without["normal_accuracy"]["rate"]
+    assert "distractors" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tracker", "linear-probe", "--distractors", "lfw-singletons"], "run those trackers without --distractors"),
+    (["--distractor-count", "10"], "--distractor-count needs --distractors"),
+    (["--distractors", "lfw-singletons", "--distractor-count", "5000"], "lfw-singletons has 4069 identities"),
+])
+def test_distractor_options_are_checked(small_lfw, tmp_path, args, message):
+    result = run(small_lfw, tmp_path, "--cloaker", "noise:dssim=0.005", *args)
+    assert result.exit_code != 0 and message in result.output, result.output

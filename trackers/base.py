@@ -34,6 +34,9 @@ class Tracker(Plugin, ABC):
     name: ClassVar[str]
     # Whether results can be ranked beyond top-1 (search services and galleries can).
     ranks: ClassVar[bool] = True
+    # Whether it searches a gallery it is handed as is, so that --distractors can join it (a local index can; a
+    # classifier would train on them, a cloud service would upload them).
+    searches_gallery: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, photos: list[Path], labels: list[str]) -> "Tracker": ...

@@ -125,3 +125,21 @@ def test_scratch_tracker_options_are_checked():
         build_tracker("scratch:size=16")
     with pytest.raises(ValueError, match="unknown option"):
         build_tracker("scratch:extractor=dlib-resnet")
+
+
+@pytest.mark.parametrize("n, nlist, nprobe", [(400, 10, 8), (20_000, 512, 26)])
+def test_ivf_defaults_follow_the_gallery_size(n, nlist, nprobe):
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((n, 16)).astype(np.float32)
+    tracker = build_tracker("faiss:index=ivf")
+    tracker.fit_embeddings(vectors, [f"id{i // 4}" for i in range(n)])
+    assert (tracker.index_.nlist, tracker.index_.nprobe) == (nlist, nprobe)
+    assert tracker.rank_embeddings(vectors[:50], 1) == [[f"id{i // 4}"] for i in range(50)]
+
+
+def test_hnsw_searches_with_its_ef_search():
+    vectors, labels = clusters()
+    tracker = build_tracker("faiss:index=hnsw,ef_search=24")
+    tracker.fit_embeddings(vectors, labels)
+    assert tracker.index_.hnsw.efSearch == 24
+    assert [r[0] for r in tracker.rank_embeddings(vectors, 1)] == labels
