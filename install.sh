@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install cloak-audit into it, pinned by constraints.txt (CPU torch 2.13).
 #   bash install.sh          the tool
-#   bash install.sh --test   the tool plus the test extras (pytest, dlib-bin reference, onnx)
+#   bash install.sh --test   the tool plus the test extras (pytest, dlib-bin reference, onnx, ray)
 set -euo pipefail
 cd "$(dirname "$0")"
 extras=""

@@ -57,7 +57,7 @@ def run_audit(plan: RunPlan) -> RunReport:
     for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
         cloaker.use_public_identities(protocol.public)
     pool = load_distractors(plan.distractors) if plan.distractors else {}
-    galleries = [choose_distractors(pool, s.distractors, set(q.labels) | set(q.public), str(plan.distractors))
+    galleries = [choose_distractors(pool, s.distractors, set(q.labels), str(plan.distractors))
                  if pool else {} for s, q in zip(scenarios, protocols)]
     needed = sorted({p for protocol in protocols for user in protocol.protected for p in protocol.to_cloak(user)})
     cloaker_notes = cloaker.check(needed, [photo.path for photo in photos])

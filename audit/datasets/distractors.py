@@ -30,7 +30,7 @@ def load_distractors(source: str) -> dict[str, list[Path]]:
 
 def choose_distractors(pool: dict[str, list[Path]], count: int | None, exclude: set[str],
                        source: str) -> dict[str, list[Path]]:
-    """`count` identities of `pool` (None: all), leaving out `exclude` (the protocol's own identities). The
+    """`count` identities of `pool` (None: all), leaving out `exclude` (the labels: a distractor is a stranger). The
     draw is one fixed order, so a sweep's larger galleries hold its smaller ones."""
     names = sorted(set(pool) - exclude)
     if count is None:

@@ -217,14 +217,14 @@ def cloak_task(cloaker_spec: str, cache_id: str, chunk: list[Path], public: dict
                photos: dict[Path, bytes], public_photos: dict[Path, bytes]) -> tuple[dict[Path, ShippedCloak], float]:
     """On a worker: cloak one chunk; the cloaked files come back as bytes."""
     cloaker = build_cloaker(cloaker_spec)
-    if cloaker.cache_id != cache_id:
-        raise RuntimeError(f"this worker builds {cloaker.cache_id!r} from {cloaker_spec!r}, the driver "
-                           f"{cache_id!r}: install the same cloak-audit version on every node")
 
     def cloak(root: Path) -> tuple[dict[Path, ShippedCloak], float]:
         copies = staged({**photos, **public_photos}, root / "photos")
         if public:
             cloaker.use_public_identities({name: [copies[p] for p in paths] for name, paths in public.items()})
+        if cloaker.cache_id != cache_id:  # the targeted cloaker's id holds its candidates: checked after them
+            raise RuntimeError(f"this worker builds {cloaker.cache_id!r} from {cloaker_spec!r}, the driver "
+                               f"{cache_id!r}: install the same cloak-audit version on every node")
         out = root / "cloaked"
         out.mkdir()
         began = time.perf_counter()

@@ -61,6 +61,24 @@ def test_a_sweep_on_the_cluster_gives_the_local_results(cluster, local_report, s
     assert len(stored) == report["perturbation"]["n_photos"] > 0
 
 
+def test_a_targeted_cloak_on_the_cluster_gets_its_candidates_photos(cluster, small_lfw, tmp_path, monkeypatch):
+    """Fawkes v0.3 picks each user's target among public identities: the worker gets their photos too."""
+    targeted = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1", "--labels", "4",
+                "--cloaker", "fawkes:variant=v0.3,impl=builtin,max_step=2,target_photos=3", "--tracker", "faiss"]
+    reports = {}
+    for executor in ("local", f"ray:address={cluster.address}"):
+        fresh_cache(monkeypatch, tmp_path / executor.split(":")[0])
+        out = tmp_path / executor.split(":")[0] / "out"
+        result = CliRunner().invoke(main, ["run", "--dataset", str(small_lfw), "--out", str(out), *targeted,
+                                           "--executor", executor])
+        assert result.exit_code == 0, result.output
+        reports[executor.split(":")[0]] = json.loads((out / "report.json").read_text())
+    assert reports["ray"]["cloaker"]["per_user"] == reports["local"]["cloaker"]["per_user"]
+    assert reports["ray"]["results"] == reports["local"]["results"]
+    assert reports["ray"]["perturbation"]["dssim_mean"] == pytest.approx(reports["local"]["perturbation"]["dssim_mean"],
+                                                                          rel=1e-3)
+
+
 def test_a_worker_killed_during_a_cloak_task_is_retried(cluster, local_report, small_lfw, tmp_path, monkeypatch):
     fresh_cache(monkeypatch, tmp_path)
     killed = []
