@@ -8,7 +8,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-import audit.runner
+import audit.cells
 from audit.cells import PreparedCountermeasure
 from audit.checkpoints import CellStore
 from audit.cli import main
@@ -51,14 +51,14 @@ def run(small_lfw, out, *extra):
 def computed_cells(monkeypatch):
     """The cells a run computes (the runner's calls to evaluate a tracker), by tracker and countermeasure."""
     computed = []
-    evaluate = audit.runner.evaluate_tracker
+    evaluate = audit.cells.evaluate_tracker
 
     def counting(tracker, *arguments):
         prepared = next(a for a in arguments if isinstance(a, PreparedCountermeasure))
         computed.append((tracker.label, prepared.countermeasure.label))
         return evaluate(tracker, *arguments)
 
-    monkeypatch.setattr(audit.runner, "evaluate_tracker", counting)
+    monkeypatch.setattr(audit.cells, "evaluate_tracker", counting)
     return computed
 
 
