@@ -46,6 +46,9 @@ class Plugin:
     revision: ClassVar[int] = 1
     # Old option names, for an error that names the new one.
     renamed: ClassVar[Mapping[str, str]] = {}
+    # Options that say where the work runs, not what it computes (`device`, see audit.devices): left out of
+    # `cache_id`, so what a GPU computed is reused on a CPU and the other way round.
+    placement: ClassVar[frozenset[str]] = frozenset({"device"})
     # The options a spec string set (`construct` records them), shown in the label even at their default.
     _written: frozenset[str] = frozenset()
 
@@ -77,8 +80,9 @@ class Plugin:
 
     @property
     def cache_id(self) -> str:
-        """Every option, defaults included: a new default never reuses an old cache entry."""
-        return format_spec(self.name, {**self.routing, **self.params()}) + revision_suffix(self.revision)
+        """Every option but the placement ones, defaults included: a new default never reuses an old cache entry."""
+        computing = {k: v for k, v in self.params().items() if k not in self.placement}
+        return format_spec(self.name, {**self.routing, **computing}) + revision_suffix(self.revision)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"

@@ -19,6 +19,7 @@ from audit.cloakers.store import CloakStore
 from audit.costs import measure_cost, perturbation_record
 from audit.datasets import load_photos, resolve_dataset
 from audit.datasets.distractors import choose_distractors, load_distractors
+from audit.devices import check_devices_here
 from audit.environment import environment
 from audit.executors import Executor, LocalExecutor, build_executor
 from audit.metrics import PerceptualCost
@@ -47,6 +48,8 @@ def run_audit(plan: RunPlan) -> RunReport:
     if plan.distractors and (others := [spec for spec, t in zip(plan.trackers, trackers) if not t.searches_gallery]):
         raise ValueError(f"--distractors join a search tracker's gallery (faiss); {', '.join(others)} would "
                          "train on them or upload them: run those trackers without --distractors")
+    if isinstance(executor, LocalExecutor):
+        check_devices_here([cloaker, *trackers, *countermeasures])
     cloud = [(spec, t) for spec, t in zip(plan.trackers, trackers) if isinstance(t, CloudTracker)]
     if cloud and not isinstance(executor, LocalExecutor):
         raise ValueError(f"--executor {plan.executor}: cloud trackers ({', '.join(spec for spec, _ in cloud)}) run "

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from audit.devices import check_device
 from audit.extractors import extractor_spec, load_extractor
 from audit.face.detection import build_face_detector
 from audit.face.pipeline import FacePipeline
@@ -62,23 +63,27 @@ class EmbeddingTracker(Tracker):
     """A tracker on its own face pipeline (detector → alignment → extractor), with the embedding cache.
 
     `extractor=None` is for a tracker that learns its own features and builds its own pipeline.
-    Both specs are checked here, so a typo fails before any photo is read.
+    Both specs are checked here, so a typo fails before any photo is read. `device` (auto, cpu,
+    cuda[:N]) is where the tracker's detection, embedding and any training run.
     """
 
     renamed = {"detector": "face_detector"}
 
-    def __init__(self, extractor: str | None = "dlib-resnet", face_detector: str = "mtcnn") -> None:
+    def __init__(self, extractor: str | None = "dlib-resnet", face_detector: str = "mtcnn",
+                 device: str = "auto") -> None:
         if extractor is not None:
             extractor_spec(extractor)
         build_face_detector(face_detector)
         self.extractor = extractor
         self.face_detector = face_detector
+        self.device = check_device(self.name, device)
         self._pipeline: FacePipeline | None = None
 
     @property
     def pipeline(self) -> FacePipeline:
         if self._pipeline is None:
-            self._pipeline = FacePipeline(load_extractor(self.extractor), face_detector=self.face_detector)
+            self._pipeline = FacePipeline(load_extractor(self.extractor), face_detector=self.face_detector,
+                                          device=self.device)
         return self._pipeline
 
     @property

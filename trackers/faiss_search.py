@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.devices import torch_device
 from trackers.base import EmbeddingTracker
 
 INDEXES = ("flat", "ivf", "hnsw")
+GPU_MOST_NEIGHBOURS = 2048
 
 
 class FaissTracker(EmbeddingTracker):
@@ -18,7 +20,7 @@ class FaissTracker(EmbeddingTracker):
     `nprobe`) and `index=hnsw` (`m`, `ef_search`) trade exactness for speed on large galleries. Unset, `nlist`
     is 4·√N (at most N/39, FAISS's floor of training points per list) and `nprobe` nlist/20 (at least 8):
     bench_gallery.py measured recall@1 0.995 against exact search at 100,000 faces; HNSW at `ef_search=64`
-    reached 0.998 at a million.
+    reached 0.998 at a million. On a GPU (`device`) with FAISS's GPU build, flat and IVF indexes search there.
     """
 
     name = "faiss"
@@ -26,8 +28,8 @@ class FaissTracker(EmbeddingTracker):
 
     def __init__(self, index: str = "flat", k: int = 1, threshold: float | None = None, nlist: int | None = None,
                  nprobe: int | None = None, m: int = 32, ef_search: int = 64, extractor: str = "dlib-resnet",
-                 face_detector: str = "mtcnn") -> None:
-        super().__init__(extractor, face_detector)
+                 face_detector: str = "mtcnn", device: str = "auto") -> None:
+        super().__init__(extractor, face_detector, device)
         if index not in INDEXES:
             raise ValueError(f"faiss: index={index!r}; choose {', '.join(INDEXES)}")
         if k < 1:
@@ -62,12 +64,26 @@ class FaissTracker(EmbeddingTracker):
             index.train(vectors)
             index.nprobe = min(self.nprobe or max(8, round(nlist / 20)), nlist)
         index.add(vectors)
-        self.index_ = index
+        self.index_ = self.on_gpu(index)
         self.labels_ = np.asarray(labels)
 
+    def on_gpu(self, index):
+        """The index moved to the tracker's GPU when FAISS is a GPU build (`cloak-audit[gpu]`) that sees it;
+        else, and for HNSW (FAISS has no GPU HNSW), the CPU index as it is."""
+        import faiss
+
+        device = torch_device(self.device)
+        gpu = device.index or 0
+        if device.type != "cuda" or self.index == "hnsw" or not hasattr(faiss, "StandardGpuResources") \
+                or faiss.get_num_gpus() <= gpu:
+            return index
+        self._gpu_resources = faiss.StandardGpuResources()  # must outlive the index
+        return faiss.index_cpu_to_gpu(self._gpu_resources, gpu, index)
+
     def rank_embeddings(self, embeddings: np.ndarray, depth: int) -> list[list[str]]:
-        # enough neighbours to find `depth` distinct identities in practice, and the vote's k
-        wanted = min(self.index_.ntotal, max(self.k, 32 * depth))
+        # enough neighbours to find `depth` distinct identities in practice, and the vote's k (FAISS's GPU
+        # indexes return at most 2,048)
+        wanted = min(self.index_.ntotal, max(self.k, 32 * depth), GPU_MOST_NEIGHBOURS)
         distances, neighbours = self.index_.search(np.ascontiguousarray(embeddings, dtype=np.float32), wanted)
         ranked = []
         for row_distances, row in zip(np.sqrt(np.maximum(distances, 0)), neighbours):

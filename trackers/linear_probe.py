@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from audit.devices import module_device, torch_device
 from trackers.base import EmbeddingTracker
 
 HEADS = ("logreg", "softmax")
@@ -15,14 +16,14 @@ class LinearProbeTracker(EmbeddingTracker):
 
     `head=logreg`: standardised features and scikit-learn's logistic regression (Radiya-Dixit
     & Tramèr). `head=softmax`: a torch linear layer trained with cross-entropy and Adam for
-    `epochs` (Fawkes). Both are deterministic for a given `seed`.
+    `epochs` (Fawkes), on `device`. Both are deterministic for a given `seed`.
     """
 
     name = "linear-probe"
 
     def __init__(self, head: str = "logreg", c: float = 1.0, epochs: int = 100, lr: float = 0.01, seed: int = 0,
-                 extractor: str = "dlib-resnet", face_detector: str = "mtcnn") -> None:
-        super().__init__(extractor, face_detector)
+                 extractor: str = "dlib-resnet", face_detector: str = "mtcnn", device: str = "auto") -> None:
+        super().__init__(extractor, face_detector, device)
         if head not in HEADS:
             raise ValueError(f"linear-probe: head={head!r}; choose {', '.join(HEADS)}")
         if c <= 0 or lr <= 0 or epochs < 1:
@@ -44,13 +45,15 @@ class LinearProbeTracker(EmbeddingTracker):
 
             self.model_ = LogisticRegression(C=self.c, max_iter=2000, random_state=self.seed).fit(features, targets)
         else:
+            device = torch_device(self.device)
             generator = torch.Generator().manual_seed(self.seed)
             layer = torch.nn.Linear(features.shape[1], len(self.classes_))
             with torch.no_grad():
                 layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * 0.01)
                 layer.bias.zero_()
+            layer.to(device)
             optimiser = torch.optim.Adam(layer.parameters(), lr=self.lr)
-            x, y = torch.from_numpy(features).float(), torch.from_numpy(targets)
+            x, y = torch.from_numpy(features).float().to(device), torch.from_numpy(targets).to(device)
             for _ in range(self.epochs):
                 optimiser.zero_grad()
                 torch.nn.functional.cross_entropy(layer(x), y).backward()
@@ -62,7 +65,8 @@ class LinearProbeTracker(EmbeddingTracker):
         if self.head == "logreg":
             return self.model_.predict_proba(features)
         with torch.no_grad():
-            return torch.softmax(self.model_(torch.from_numpy(features).float()), dim=1).numpy()
+            x = torch.from_numpy(features).float().to(module_device(self.model_))
+            return torch.softmax(self.model_(x), dim=1).cpu().numpy()
 
     def rank_embeddings(self, embeddings: np.ndarray, depth: int) -> list[list[str]]:
         order = np.argsort(-self.scores(embeddings), axis=1, kind="stable")[:, :depth]

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from audit.devices import module_device, torch_device
 from audit.extractors.base import Extractor
 from audit.face.pipeline import FacePipeline
 from audit.face.templates import DLIB_CHIP
@@ -30,8 +31,9 @@ class ScratchTracker(EmbeddingTracker):
     name = "scratch"
 
     def __init__(self, arch: str = "convnet", size: int = 64, width: int = 16, epochs: int = 30, lr: float = 0.003,
-                 batch_size: int = 64, seed: int = 0, face_detector: str = "mtcnn") -> None:
-        super().__init__(extractor=None, face_detector=face_detector)  # it learns its own features: none to swap or tune
+                 batch_size: int = 64, seed: int = 0, face_detector: str = "mtcnn", device: str = "auto") -> None:
+        # it learns its own features: no extractor to swap or tune
+        super().__init__(extractor=None, face_detector=face_detector, device=device)
         if arch not in ARCHITECTURES:
             raise ValueError(f"scratch: arch={arch!r}; choose {', '.join(ARCHITECTURES)}")
         if size < 32 or width < 4 or epochs < 1 or batch_size < 1:
@@ -49,7 +51,7 @@ class ScratchTracker(EmbeddingTracker):
         """Aligned chips as flat pixel vectors: the embedding cache then keeps the chips themselves."""
         if self._pipeline is None:
             pixels = Extractor("aligned-pixels", nn.Flatten(), self.size, dict(DLIB_CHIP), "pixels-v1")
-            self._pipeline = FacePipeline(pixels, face_detector=self.face_detector)
+            self._pipeline = FacePipeline(pixels, face_detector=self.face_detector, device=self.device)
         return self._pipeline
 
     def chips(self, embeddings: np.ndarray) -> torch.Tensor:
@@ -61,10 +63,11 @@ class ScratchTracker(EmbeddingTracker):
         pixels = torch.from_numpy(embeddings).view(-1, 3, self.size, self.size)
         self.mean_ = pixels.mean(dim=(0, 2, 3), keepdim=True)
         self.std_ = pixels.std(dim=(0, 2, 3), keepdim=True) + 1e-6
-        x = self.chips(embeddings)
-        generator = torch.Generator().manual_seed(self.seed)
+        device = torch_device(self.device)
+        x, targets = self.chips(embeddings).to(device), targets.to(device)
+        generator = torch.Generator().manual_seed(self.seed)  # on the CPU: the same draws on any device
         torch.manual_seed(self.seed)  # weight initialisation
-        model = build_network(self.arch, self.width, len(self.classes_))
+        model = build_network(self.arch, self.width, len(self.classes_)).to(device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=5e-4)
         steps = self.epochs * -(-len(x) // self.batch_size)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=self.lr, total_steps=steps)
@@ -86,15 +89,17 @@ class ScratchTracker(EmbeddingTracker):
 
     def rank_embeddings(self, embeddings: np.ndarray, depth: int) -> list[list[str]]:
         x = self.chips(embeddings)
+        device = module_device(self.model_)
         with torch.no_grad():
-            scores = torch.cat([self.model_(part) + self.model_(part.flip(-1)) for part in x.split(256)])
+            scores = torch.cat([(self.model_(part) + self.model_(part.flip(-1))).cpu()
+                                for part in x.to(device).split(256)])
         order = torch.argsort(-scores, dim=1, stable=True)[:, :depth].numpy()
         return [list(self.classes_[row]) for row in order]
 
 
 def jitter(chips: torch.Tensor, generator: torch.Generator, shift: int = 4) -> torch.Tensor:
     """Random mirror images and shifts of up to `shift` pixels (zero-padded), per chip."""
-    flip = torch.rand(len(chips), generator=generator) < 0.5
+    flip = (torch.rand(len(chips), generator=generator) < 0.5).to(chips.device)
     chips = torch.where(flip[:, None, None, None], chips.flip(-1), chips)
     size = chips.shape[-1]
     padded = F.pad(chips, (shift,) * 4)

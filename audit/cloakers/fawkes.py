@@ -117,7 +117,7 @@ class FawkesCloak(FeatureSpaceCloak):
                 best[better] = pixels[better].detach()
                 best_score = torch.where(better, score.detach(), best_score)
             optimiser.step()
-        return self.finish_batch(models, best)
+        return self.finish_batch(best)
 
     def _clip_change(self, pixels: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
         if self.max_change >= 255:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from audit.cloakers.base import ImageCloaker
+from audit.devices import check_device, torch_device
 from audit.extractors import Extractor, ensemble_specs
 from audit.face.align import warp_chips
 from audit.face.detection import build_face_detector
@@ -28,7 +29,7 @@ class FrozenModel:
     size: int
 
     @classmethod
-    def of(cls, extractor: Extractor, matrices: np.ndarray, device: str) -> "FrozenModel":
+    def of(cls, extractor: Extractor, matrices: np.ndarray, device: torch.device) -> "FrozenModel":
         module = extractor.module.eval().to(device, memory_format=extractor.memory_format)
         for parameter in module.parameters():
             parameter.requires_grad_(False)
@@ -54,8 +55,7 @@ class FeatureSpaceCloak(ImageCloaker):
         super().__init__(output_format, quality)
         if batch_size < 1:
             raise ValueError(f"{self.name}: batch_size must be at least 1")
-        if device != "auto" and not (device == "cpu" or device.startswith("cuda")):
-            raise ValueError(f"{self.name}: device={device!r}; use auto, cpu or cuda[:N]")
+        check_device(self.name, device)
         ensemble_specs(extractor)
         build_face_detector(face_detector)
         self.extractor = extractor
@@ -65,8 +65,8 @@ class FeatureSpaceCloak(ImageCloaker):
         self._pipelines: list[FacePipeline] | None = None
 
     @property
-    def torch_device(self) -> str:
-        return ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
+    def torch_device(self) -> torch.device:
+        return torch_device(self.device)
 
     @property
     def cloak_extractors(self) -> list[str]:
@@ -76,7 +76,7 @@ class FeatureSpaceCloak(ImageCloaker):
     def pipelines(self) -> list[FacePipeline]:
         """One face pipeline per model of the ensemble (models load on first use)."""
         if self._pipelines is None:
-            self._pipelines = [FacePipeline(spec.load(), face_detector=self.face_detector)
+            self._pipelines = [FacePipeline(spec.load(), face_detector=self.face_detector, device=self.device)
                                for spec in ensemble_specs(self.extractor)]
         return self._pipelines
 
@@ -107,11 +107,8 @@ class FeatureSpaceCloak(ImageCloaker):
             return models, original, clean_chips[0], [model.module(c) for model, c in zip(models, clean_chips)]
 
     @staticmethod
-    def finish_batch(models: list[FrozenModel], best: torch.Tensor) -> np.ndarray:
-        """The kept iterates as N×H×W×3 uint8 photos; the models go back to the CPU, where the
-        pipelines' other users embed."""
-        for model in models:
-            model.module.to("cpu")
+    def finish_batch(best: torch.Tensor) -> np.ndarray:
+        """The kept iterates as N×H×W×3 uint8 photos."""
         return best.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
 
     @abstractmethod

@@ -122,4 +122,4 @@ class LowKeyCloak(FeatureSpaceCloak):
                 best_score = torch.where(better, score, best_score)
                 if step < self.steps:
                     pixels = (pixels + self.step_size * gradient.sign()).clamp(0, 255)
-        return self.finish_batch(models, best)
+        return self.finish_batch(best)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audit.devices import module_device
 from audit.face.align import Alignment, AlignmentTemplate, BoxAlignment
 from audit.options import format_spec
 from audit.plugins import Plugin, revision_suffix
@@ -61,9 +62,11 @@ class Extractor:
 
     @torch.no_grad()
     def embed(self, chips: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+        """N chips → N×D float32 embeddings, computed on whichever device the module is (`FacePipeline` puts it)."""
         self.module.eval()
         module = self.module.to(memory_format=self.memory_format)  # a no-op once converted
-        out = [module(chips[i : i + batch_size].float().contiguous(memory_format=self.memory_format))
+        device = module_device(module)
+        out = [module(chips[i : i + batch_size].to(device).float().contiguous(memory_format=self.memory_format)).cpu()
                for i in range(0, len(chips), batch_size)]
         if not out:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
@@ -72,7 +75,8 @@ class Extractor:
     @property
     def embedding_dim(self) -> int:
         with torch.no_grad():
-            return int(self.module(torch.zeros(1, 3, self.input_size, self.input_size)).shape[1])
+            probe = torch.zeros(1, 3, self.input_size, self.input_size, device=module_device(self.module))
+            return int(self.module(probe).shape[1])
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

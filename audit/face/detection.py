@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import torch
 
 from audit.images import PhotoSkipped
 from audit.options import parse_spec
@@ -32,6 +33,11 @@ class FaceDetector(Plugin, ABC):
     """A face detector plugin: constructing it checks its options; the model loads on first use."""
 
     landmark_scheme: ClassVar[str]
+
+    def to(self, device: torch.device) -> "FaceDetector":
+        """Detect on `device` from now on (the pipeline that owns the detector decides); a detector that only
+        runs on the CPU ignores it."""
+        return self
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """The faces in an H×W×3 uint8 photo; a photo too small to search is a recorded skip."""
@@ -84,6 +90,13 @@ class MtcnnDetector(FaceDetector):
             raise ValueError(f"mtcnn: min_face_size={min_face_size} must be at least 12 (MTCNN's window)")
         self.min_face_size = min_face_size
         self._mtcnn = None
+        self._device = torch.device("cpu")
+
+    def to(self, device: torch.device) -> "MtcnnDetector":
+        self._device = device
+        if self._mtcnn is not None:
+            self._mtcnn.to(device)
+        return self
 
     @property
     def smallest_side(self) -> int:
@@ -98,7 +111,7 @@ class MtcnnDetector(FaceDetector):
         if self._mtcnn is None:
             from audit.face.mtcnn import BatchedMtcnn
 
-            self._mtcnn = BatchedMtcnn(self.min_face_size, self.THRESHOLDS)
+            self._mtcnn = BatchedMtcnn(self.min_face_size, self.THRESHOLDS).to(self._device)
         found: list[list[Face]] = [[] for _ in images]
         for batch in same_size_batches(images, self.BATCH_PHOTOS, self.BATCH_PIXELS):
             for index, (boxes, points) in zip(batch, self._mtcnn.detect(np.stack([images[i] for i in batch]))):

@@ -32,6 +32,14 @@ class BatchedMtcnn:
                                            for net in (networks.PNet, networks.RNet, networks.ONet))
         self.min_face_size = min_face_size
         self.thresholds = thresholds
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device) -> "BatchedMtcnn":
+        """Run the three networks and the crops on `device` (suppression stays in numpy on the CPU)."""
+        for network in (self.pnet, self.rnet, self.onet):
+            network.to(device)
+        self.device = device
+        return self
 
     def scales(self, height: int, width: int) -> list[float]:
         """The image pyramid: from 12/min_face_size down while the shorter side keeps ≥ 12 px."""
@@ -47,7 +55,7 @@ class BatchedMtcnn:
     @torch.no_grad()
     def detect(self, photos: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """For an N×H×W×3 uint8 batch: per photo, its K×5 boxes (x1, y1, x2, y2, score) and K×5×2 points."""
-        images = torch.from_numpy(np.ascontiguousarray(photos)).permute(0, 3, 1, 2).float()
+        images = torch.from_numpy(np.ascontiguousarray(photos)).to(self.device).permute(0, 3, 1, 2).float()
         boxes, owners = self._proposals(images)
         table = summed_area_table(images)
         boxes, owners, _ = self._refine(self.rnet, table, boxes, owners, 24, self.thresholds[1])
@@ -66,8 +74,8 @@ class BatchedMtcnn:
             grid = torch.stack([col, row], 1).float()
             windows = torch.cat([((PNET_STRIDE * grid + 1) / scale).floor(),
                                  ((PNET_STRIDE * grid + PNET_CELL) / scale).floor(),
-                                 score[photo, row, col, None], regression[photo, :, row, col]], 1).numpy()
-            owner = photo.numpy()
+                                 score[photo, row, col, None], regression[photo, :, row, col]], 1).cpu().numpy()
+            owner = photo.cpu().numpy()
             keep = suppress(windows[:, :4], windows[:, 4], owner, 0.5)
             found.append(windows[keep])
             owners.append(owner[keep])
@@ -94,7 +102,7 @@ class BatchedMtcnn:
             return np.zeros((0, 5), np.float32), owners, np.zeros((0, 5, 2), np.float32)
         crops = area_crops(table, owners, y - 1, y_end, x - 1, x_end, size)
         outputs = network(normalised(crops).contiguous(memory_format=torch.channels_last))
-        regression, scores = outputs[0].numpy(), outputs[-1][:, 1].numpy()
+        regression, scores = outputs[0].cpu().numpy(), outputs[-1][:, 1].cpu().numpy()
         passed = scores > threshold
         boxes = np.concatenate([boxes[passed, :4], scores[passed, None]], 1)
         owners, regression = owners[passed], regression[passed]
@@ -103,7 +111,7 @@ class BatchedMtcnn:
             keep = suppress(boxes[:, :4], boxes[:, 4], owners, 0.7)
             boxes, owners = regressed(boxes[keep], regression[keep], box_size[keep]), owners[keep]
             return squared(boxes), owners, np.zeros((len(boxes), 5, 2), np.float32)
-        relative = outputs[1].numpy()[passed]
+        relative = outputs[1].cpu().numpy()[passed]
         points = np.stack([box_size[:, None, 0] * relative[:, :5] + boxes[:, None, 0] - 1,
                            box_size[:, None, 1] * relative[:, 5:] + boxes[:, None, 1] - 1], 2)
         boxes = regressed(boxes, regression, box_size)
@@ -172,10 +180,10 @@ def area_crops(table: torch.Tensor, owners: np.ndarray, top: np.ndarray, bottom:
     flat = table.reshape(-1, channels)
 
     def at(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return flat[(base + r + c).reshape(-1)]
+        return flat[(base + r + c).reshape(-1).to(flat.device)]
 
     sums = at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
-    area = ((r1 - r0) // cols * (c1 - c0)).reshape(-1, 1)
+    area = ((r1 - r0) // cols * (c1 - c0)).reshape(-1, 1).to(flat.device)
     crops = sums.double() / area
     return crops.float().reshape(len(owners), size, size, channels).permute(0, 3, 1, 2)
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from audit.cache import Cached, EmbeddingCache, FaceCache
+from audit.devices import torch_device
 from audit.extractors.base import Extractor
 from audit.face.align import warp_chips
 from audit.face.detection import PICK_RULE_ID, Face, build_face_detector, pick_face, same_shape
@@ -50,18 +51,21 @@ class FacePipeline:
 
     `fallback="centre"` aligns a photo without a detected face as a centre crop instead of
     skipping it (used by verification benchmarks, and reported as such); `aligned=True`
-    treats inputs as chips already in the extractor's frame and only resizes them.
+    treats inputs as chips already in the extractor's frame and only resizes them. `device`
+    (auto, cpu, cuda[:N]) is where detection and embedding run; alignment stays on the CPU.
     """
 
     def __init__(self, extractor: Extractor, face_detector: str = "mtcnn", aligned: bool = False,
-                 fallback: str = "skip", remember_faces: bool = True) -> None:
+                 fallback: str = "skip", remember_faces: bool = True, device: str = "auto") -> None:
         if fallback not in ("skip", "centre"):
             raise ValueError("fallback must be 'skip' or 'centre'")
+        self.device = torch_device(device)  # the detector's and the extractor's
+        extractor.module.to(self.device)
         self.extractor = extractor
         self.remember_faces = remember_faces  # False: detect every time (benchmarks, `--no-cache`)
         self.aligned = aligned
         self.fallback = fallback
-        self.face_detector = None if aligned else build_face_detector(face_detector)
+        self.face_detector = None if aligned else build_face_detector(face_detector).to(self.device)
         self.alignment = None if aligned else extractor.alignment_for(self.face_detector.landmark_scheme)
         # where the time goes (reports' timings, benchmarks); decode counts only the wait for the decoding thread
         self.seconds = {"decode": 0.0, "detect": 0.0, "align": 0.0, "embed": 0.0}

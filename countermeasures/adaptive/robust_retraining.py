@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from audit.cloakers import Cloaker
 from audit.cloakers.store import CloakStore
+from audit.devices import check_device, module_device
 from audit.extractors import Extractor, extractor_spec, load_extractor
 from audit.extractors.user_models import save_torchscript
 from audit.face.pipeline import FacePipeline
@@ -36,13 +37,14 @@ class RobustRetraining(AdaptiveCountermeasure):
     identity where the tracker's linear probe or index expects it. `lr` is each weight tensor's
     step relative to its mean magnitude. Each tracker's own extractor (and face detector) is
     fine-tuned, unless `extractor=` names the one to fine-tune and use instead. The robust
-    extractor is saved as TorchScript in the cache and reused by a later run with the same inputs.
+    extractor is saved as TorchScript in the cache and reused by a later run with the same inputs. `device`
+    (auto, cpu, cuda[:N]) is where the public photos are aligned and the extractor fine-tuned.
     """
 
     name = "robust-retraining"
 
     def __init__(self, public_users: int = 20, photos: int = 10, epochs: int = 10, lr: float = 1e-3,
-                 batch_size: int = 32, extractor: str | None = None, seed: int = 0) -> None:
+                 batch_size: int = 32, extractor: str | None = None, seed: int = 0, device: str = "auto") -> None:
         if public_users < 1 or photos < 1 or epochs < 1 or batch_size < 1:
             raise ValueError(f"{self.name}: public_users, photos, epochs and batch_size must be at least 1")
         if lr <= 0:
@@ -56,6 +58,7 @@ class RobustRetraining(AdaptiveCountermeasure):
         self.batch_size = batch_size
         self.extractor = extractor
         self.seed = seed
+        self.device = check_device(self.name, device)
         self.robust_: dict[tuple[str, str], tuple[str, dict[str, object]]] = {}  # model → (robust spec, training)
 
     def base_model(self, tracker: Tracker) -> tuple[str, str]:
@@ -108,7 +111,7 @@ class RobustRetraining(AdaptiveCountermeasure):
         if path.exists() and info.exists():
             return f"torchscript:{path}", json.loads(info.read_text())
         pairs = self.cloaked_pairs(public, cloaker, skipped)
-        pipeline = FacePipeline(base, face_detector=face_detector)
+        pipeline = FacePipeline(base, face_detector=face_detector, device=self.device)
         usable = []
         for clean, cloaked in pairs:
             try:
@@ -140,9 +143,11 @@ class RobustRetraining(AdaptiveCountermeasure):
         return pairs
 
     def fine_tune(self, module: torch.nn.Module, chips: torch.Tensor) -> tuple[torch.nn.Module, list[float]]:
-        """Train a copy of `module` so clean and cloaked chips (N×2×3×S×S) both embed as the original clean chip does."""
-        generator = torch.Generator().manual_seed(self.seed)
+        """Train a copy of `module` so clean and cloaked chips (N×2×3×S×S) both embed as the original clean chip does;
+        the copy comes back on the CPU, where TorchScript saves it for any machine."""
+        generator = torch.Generator().manual_seed(self.seed)  # on the CPU: the same draws on any device
         teacher = module.eval()
+        chips = chips.to(module_device(module))
         flipped = chips.flip(-1)
         with torch.no_grad():
             targets = torch.stack([embed_all(teacher, chips[:, 0]), embed_all(teacher, flipped[:, 0])], dim=1)
@@ -158,7 +163,7 @@ class RobustRetraining(AdaptiveCountermeasure):
             total = 0.0
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
-                flip = torch.rand(len(batch), generator=generator) < 0.5
+                flip = (torch.rand(len(batch), generator=generator) < 0.5).to(chips.device)
                 views = torch.where(flip[:, None, None, None, None], flipped[batch], chips[batch])  # B×2×3×S×S
                 target = torch.where(flip[:, None], targets[batch, 1], targets[batch, 0])  # B×D
                 out = model(views.flatten(0, 1)).view(len(batch), 2, -1)
@@ -169,7 +174,7 @@ class RobustRetraining(AdaptiveCountermeasure):
                 optimiser.step()
                 total += loss.item() * len(batch)
             losses.append(round(total / len(chips), 5))
-        return model.eval(), losses
+        return model.eval().cpu(), losses
 
 
 def embed_all(module: torch.nn.Module, chips: torch.Tensor, batch_size: int = 64) -> torch.Tensor:

@@ -1,0 +1,53 @@
+"""Where torch work runs: every plugin that computes with torch takes `device=auto|cpu|cuda[:N]`.
+
+`auto` is resolved where the work runs (a Ray worker with a GPU uses it; `CUDA_VISIBLE_DEVICES=` hides
+every GPU from a run). The device is where, not what: results agree across devices within float
+tolerance, so it is left out of cache keys (`Plugin.placement`) and a cell computed on a GPU is reused on a
+CPU.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+DEVICE_CHOICES = "auto, cpu or cuda[:N]"
+
+
+def check_device(owner: str, device: str) -> str:
+    """`device` if it names a device kind cloak-audit runs on; a clear error naming `owner` if not."""
+    if device in ("auto", "cpu") or re.fullmatch(r"cuda(:\d+)?", device):
+        return device
+    raise ValueError(f"{owner}: device={device!r}; use {DEVICE_CHOICES}")
+
+
+def torch_device(device: str) -> torch.device:
+    """The torch device `device` means here: `auto` is the first GPU torch sees, else the CPU; a named GPU
+    must exist."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (resolved.index or 0) >= visible:
+            raise RuntimeError(f"device={device}: torch sees {visible} GPU(s) here (a CPU build of torch sees none); "
+                               f"use device=auto or device=cpu")
+    return resolved
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Where a module's weights are (the CPU for a module without any)."""
+    tensor = next(itertools.chain(module.parameters(), module.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def check_devices_here(plugins: Iterable[object]) -> None:
+    """Resolve every plugin's `device` on this machine, so that a GPU it lacks fails before any work (on a
+    cluster each worker resolves its own)."""
+    for plugin in plugins:
+        if isinstance(device := getattr(plugin, "device", None), str):
+            torch_device(device)

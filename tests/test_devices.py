@@ -1,0 +1,128 @@
+"""device=auto|cpu|cuda[:N]: options checked before any work, every torch model computing wholly on the device it
+is moved to, and (only where torch sees a GPU) the same results on the GPU as on the CPU."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from audit.cli import main
+from audit.devices import check_device, module_device, torch_device
+from audit.extractors import load_extractor
+from audit.face.pipeline import FacePipeline
+from audit.images import read_image
+from countermeasures import build_countermeasures
+from tests.conftest import lfw_sample
+from trackers import build_tracker
+from trackers.scratch import build_network
+
+GPU = torch.cuda.is_available()
+needs_gpu = pytest.mark.skipif(not GPU, reason="torch sees no GPU here (CI has none): the CPU path is tested instead")
+
+
+class OneDevice(TorchDispatchMode):
+    """Records every operation whose tensors lie anywhere but `device` (CPU scalars aside), as a GPU would fail."""
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__()
+        self.device = device
+        self.strays: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        tensors = [t for t in tree_flatten((args, kwargs or {}))[0] if isinstance(t, torch.Tensor)]
+        if any(t.device != self.device and not (t.device.type == "cpu" and t.dim() == 0) for t in tensors):
+            self.strays.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def computes_only_on(module: torch.nn.Module, inputs: torch.Tensor, device: str) -> torch.Tensor:
+    """Run `module` moved to `device` on `inputs` there; fail on any weight or constant left behind."""
+    module, inputs = module.eval().to(device), inputs.to(device)
+    watch = OneDevice(torch.device(device))
+    with torch.no_grad(), watch:
+        out = module(inputs)
+    assert watch.strays == [], f"operations mixing devices: {watch.strays[:5]}"
+    return out
+
+
+def test_device_options_are_checked_before_any_work():
+    assert [check_device("x", d) for d in ("auto", "cpu", "cuda", "cuda:1")] == ["auto", "cpu", "cuda", "cuda:1"]
+    for bad in ("gpu", "cuda:", "cuda:one", "tpu"):
+        with pytest.raises(ValueError, match=f"faiss: device='{bad}'; use auto, cpu or cuda"):
+            build_tracker(f"faiss:device={bad}")
+    with pytest.raises(ValueError, match="robust-retraining: device='mps'"):
+        build_countermeasures("robust-retraining:device=mps")
+    assert module_device(torch.nn.Flatten()) == torch.device("cpu")  # no weights: the CPU
+
+
+@pytest.mark.skipif(GPU, reason="checks a machine without a GPU")
+def test_without_a_gpu_auto_is_the_cpu_and_a_named_gpu_fails_before_the_run(small_lfw, tmp_path):
+    assert torch_device("auto") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="device=cuda:0: torch sees 0 GPU"):
+        torch_device("cuda:0")
+    result = CliRunner().invoke(main, ["run", "--dataset", str(small_lfw), "--out", str(tmp_path), "--users", "2",
+                                       "--cloaker", "noise", "--tracker", "linear-probe:device=cuda"])
+    assert result.exit_code != 0 and "device=cuda: torch sees 0 GPU" in result.output
+    assert not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.parametrize("name", ["dlib-resnet", "mobilefacenet", "faceres"])
+def test_every_extractor_computes_wholly_on_the_device_it_is_moved_to(name):
+    # the meta device stands in for a GPU: a weight or constant that .to() does not move is caught here
+    extractor = load_extractor(name)
+    size = extractor.input_size
+    out = computes_only_on(extractor.module, torch.zeros(2, 3, size, size), "meta")
+    assert out.shape == (2, extractor.embedding_dim)
+
+
+@pytest.mark.parametrize("arch", ["convnet", "resnet"])
+def test_the_scratch_network_and_mtcnn_networks_compute_wholly_on_their_device(arch):
+    computes_only_on(build_network(arch, 8, 5), torch.zeros(2, 3, 64, 64), "meta")
+    from audit.face.mtcnn import BatchedMtcnn
+
+    mtcnn = BatchedMtcnn(20, (0.6, 0.7, 0.7))
+    for network, size in ((mtcnn.pnet, 40), (mtcnn.rnet, 24), (mtcnn.onet, 48)):
+        computes_only_on(network, torch.zeros(2, 3, size, size), "meta")
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["dlib-resnet", "mobilefacenet", "faceres"])
+def test_detection_and_embedding_agree_on_the_gpu(name, lfw_root):
+    photos = [read_image(p) for p in lfw_sample(lfw_root, 32)]
+    on = {device: FacePipeline(load_extractor(name), device=device, remember_faces=False) for device in ("cpu", "cuda")}
+    faces = {device: pipeline.faces(photos) for device, pipeline in on.items()}
+    for cpu_face, gpu_face in zip(faces["cpu"], faces["cuda"]):
+        assert (cpu_face is None) == (gpu_face is None)
+        if cpu_face is not None:
+            assert np.abs(cpu_face.landmarks - gpu_face.landmarks).max() <= 0.5
+    chips = torch.stack([chip for chip, _ in on["cpu"].chips(photos)])
+    cpu, gpu = (pipeline.extractor.embed(chips) for pipeline in on.values())
+    cosine = (cpu * gpu).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(gpu, axis=1)
+    assert cosine.min() > 0.9999
+
+
+@needs_gpu
+def test_a_run_on_the_gpu_gives_the_cpu_results(small_lfw, tmp_path, monkeypatch):
+    trackers = ["faiss", "linear-probe:head=softmax", "scratch:epochs=5"]
+    results = {}
+    for device in ("cpu", "cuda"):
+        monkeypatch.setenv("AUDIT_CACHE", str(tmp_path / f"cache-{device}"))  # nothing computed on one is reused
+        args = ["run", "--dataset", str(small_lfw), "--out", str(tmp_path / device), "--users", "2",
+                "--cloaker", f"fawkes:mode=low,max_step=5,impl=builtin,device={device}",
+                "--countermeasure", f"robust-retraining:public_users=3,photos=4,epochs=2,device={device}"]
+        for tracker in trackers:
+            args += ["--tracker", f"{tracker}{',' if ':' in tracker else ':'}device={device}"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        results[device] = json.loads((tmp_path / device / "report.json").read_text())["results"]
+    assert len(results["cpu"]) == len(results["cuda"]) == 2 * len(trackers)
+    for cpu, gpu in zip(results["cpu"], results["cuda"]):
+        # float rounding may move a borderline photo: at most one per rate
+        for rate in ("protection", "control", "normal_accuracy"):
+            one_photo = 1 / max(cpu[rate]["n_photos"], 1)
+            assert abs(cpu[rate]["rate"] - gpu[rate]["rate"]) <= one_photo + 1e-9, (cpu["tracker"], rate)
+
