@@ -107,7 +107,8 @@ def cases(f: dict[str, str]) -> dict[tuple[str, str], tuple[dict, dict]]:
                                                                   "template": "dlib", "pixels": "0..255"}),
         ("executor", "local"): ({}, {}),
         ("executor", "ray"): ({}, {"address": "10.0.0.5:6379", "num_cpus_per_cloak": 2.0, "num_gpus_per_cloak": 1.0,
-                                   "num_cpus_per_cell": 0.5, "max_retries": 0, "lost_after": 30.0}),
+                                   "num_cpus_per_cell": 0.5, "num_gpus_per_cell": 0.5, "max_retries": 0,
+                                   "lost_after": 30.0}),
     }
 
 

@@ -36,14 +36,17 @@ ShippedCloak = tuple[str, bytes] | str | None
 class RayExecutor(Executor):
     """Cloak jobs and cells as Ray tasks: on the cluster at `address` (`auto`: the one `ray start` began
     on this machine; `HOST:PORT`; `ray://HOST:PORT`), else on a running local cluster or a Ray instance
-    started for the run and stopped after it."""
+    started for the run and stopped after it. Ray hides the GPUs from a task that asks for none, so a task's
+    `device=auto` uses a GPU only with `num_gpus_per_cloak` / `num_gpus_per_cell` above 0."""
 
     name = "ray"
 
     def __init__(self, address: str | None = None, num_cpus_per_cloak: float = 1, num_gpus_per_cloak: float = 0,
-                 num_cpus_per_cell: float = 1, max_retries: int = 2, lost_after: float = 300.0) -> None:
-        if min(num_cpus_per_cloak, num_gpus_per_cloak, num_cpus_per_cell) < 0:
-            raise ValueError("ray: num_cpus_per_cloak, num_gpus_per_cloak and num_cpus_per_cell cannot be negative")
+                 num_cpus_per_cell: float = 1, num_gpus_per_cell: float = 0, max_retries: int = 2,
+                 lost_after: float = 300.0) -> None:
+        if min(num_cpus_per_cloak, num_gpus_per_cloak, num_cpus_per_cell, num_gpus_per_cell) < 0:
+            raise ValueError("ray: num_cpus_per_cloak, num_gpus_per_cloak, num_cpus_per_cell and num_gpus_per_cell "
+                             "cannot be negative")
         if max_retries < 0 or lost_after <= 0:
             raise ValueError("ray: max_retries cannot be negative, lost_after must be positive")
         if importlib.util.find_spec("ray") is None:  # said before any photo is read; imported when first used
@@ -52,6 +55,7 @@ class RayExecutor(Executor):
         self.num_cpus_per_cloak = num_cpus_per_cloak
         self.num_gpus_per_cloak = num_gpus_per_cloak
         self.num_cpus_per_cell = num_cpus_per_cell
+        self.num_gpus_per_cell = num_gpus_per_cell
         self.max_retries = max_retries
         self.lost_after = lost_after  # seconds without a node able to run what is left before the run ends
         self._connected = False
@@ -107,12 +111,13 @@ class RayExecutor(Executor):
             return
         ray = self._ray()
         task = ray.remote(cell_task).options(name="cell", num_cpus=self.num_cpus_per_cell,
-                                             max_retries=self.max_retries)
+                                             num_gpus=self.num_gpus_per_cell, max_retries=self.max_retries)
         shared_work, photos = ray.put(work), ray.put(photo_bytes(work.photos()))
         refs = [task.remote(shared_work, photos, job) for job in missing]
         with tqdm(total=len(jobs), initial=len(jobs) - len(missing), desc="cells (ray)", unit="cell") as bar:
             for index, (result, skipped, seconds) in self._finished(refs, [job.key for job in missing],
-                                                                    {"CPU": self.num_cpus_per_cell}):
+                                                                    {"CPU": self.num_cpus_per_cell,
+                                                                     "GPU": self.num_gpus_per_cell}):
                 for stage, spent in seconds.items():
                     timings.seconds[stage] = timings.seconds.get(stage, 0.0) + spent
                 bar.update()

@@ -144,8 +144,8 @@ def test_a_cluster_that_is_gone_ends_the_run_with_a_clear_message(small_lfw, tmp
 
 def test_ray_options_are_checked():
     assert repr(build_executor("ray:num_gpus_per_cloak=1")) == (
-        "RayExecutor(address=None, num_cpus_per_cloak=1, num_gpus_per_cloak=1.0, num_cpus_per_cell=1, max_retries=2, "
-        "lost_after=300.0)")
+        "RayExecutor(address=None, num_cpus_per_cloak=1, num_gpus_per_cloak=1.0, num_cpus_per_cell=1, "
+        "num_gpus_per_cell=0, max_retries=2, lost_after=300.0)")
     with pytest.raises(ValueError, match="cannot be negative"):
         RayExecutor(num_cpus_per_cell=-1)
     with pytest.raises(ValueError, match="unknown executor 'spark'"):
