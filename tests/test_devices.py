@@ -14,8 +14,9 @@ from audit.cli import main
 from audit.devices import check_device, module_device, torch_device
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
-from audit.images import read_image
+from audit.images import PhotoSkipped, read_image
 from countermeasures import build_countermeasures
+from countermeasures.adaptive.robust_retraining import RobustRetraining
 from tests.conftest import lfw_sample
 from trackers import build_tracker
 from trackers.scratch import build_network
@@ -99,10 +100,24 @@ def test_detection_and_embedding_agree_on_the_gpu(name, lfw_root):
         assert (cpu_face is None) == (gpu_face is None)
         if cpu_face is not None:
             assert np.abs(cpu_face.landmarks - gpu_face.landmarks).max() <= 0.5
-    chips = torch.stack([chip for chip, _ in on["cpu"].chips(photos)])
+    chips = torch.stack([found[0] for found in on["cpu"].chips(photos) if not isinstance(found, PhotoSkipped)])
     cpu, gpu = (pipeline.extractor.embed(chips) for pipeline in on.values())
     cosine = (cpu * gpu).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(gpu, axis=1)
-    assert cosine.min() > 0.9999
+    assert cosine.min() > 0.999  # cuDNN convolutions may run in TF32
+
+
+@needs_gpu
+def test_robust_retraining_fine_tunes_alike_on_the_gpu(lfw_root):
+    photos = [read_image(p) for p in lfw_sample(lfw_root, 16)]
+    losses = {}
+    for device in ("cpu", "cuda"):
+        pipeline = FacePipeline(load_extractor("dlib-resnet"), device=device, remember_faces=False)
+        chips = torch.stack([found[0] for found in pipeline.chips(photos) if not isinstance(found, PhotoSkipped)])
+        pairs = torch.stack([chips, chips.flip(-1)], dim=1)  # any pairs will do: the arithmetic is compared
+        model, losses[device] = RobustRetraining(epochs=2, batch_size=8, device=device).fine_tune(
+            pipeline.extractor.module, pairs)
+        assert module_device(model).type == "cpu"  # saved as TorchScript for any machine
+    assert np.allclose(losses["cpu"], losses["cuda"], rtol=1e-2)
 
 
 @needs_gpu
@@ -112,14 +127,14 @@ def test_a_run_on_the_gpu_gives_the_cpu_results(small_lfw, tmp_path, monkeypatch
     for device in ("cpu", "cuda"):
         monkeypatch.setenv("AUDIT_CACHE", str(tmp_path / f"cache-{device}"))  # nothing computed on one is reused
         args = ["run", "--dataset", str(small_lfw), "--out", str(tmp_path / device), "--users", "2",
-                "--cloaker", f"fawkes:mode=low,max_step=5,impl=builtin,device={device}",
-                "--countermeasure", f"robust-retraining:public_users=3,photos=4,epochs=2,device={device}"]
+                "--min-photos", "10", "--max-photos", "12",
+                "--cloaker", f"fawkes:mode=low,max_step=5,impl=builtin,device={device}"]
         for tracker in trackers:
             args += ["--tracker", f"{tracker}{',' if ':' in tracker else ':'}device={device}"]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         results[device] = json.loads((tmp_path / device / "report.json").read_text())["results"]
-    assert len(results["cpu"]) == len(results["cuda"]) == 2 * len(trackers)
+    assert len(results["cpu"]) == len(results["cuda"]) == len(trackers)
     for cpu, gpu in zip(results["cpu"], results["cuda"]):
         # float rounding may move a borderline photo: at most one per rate
         for rate in ("protection", "control", "normal_accuracy"):
