@@ -14,6 +14,8 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
@@ -31,6 +33,19 @@ class Cached(NamedTuple):
 
 
 class EmbeddingCache:
+    # While `recording()` is open, every entry read from or put in any embedding cache of this process is
+    # also kept there: a Ray worker sends the embeddings a cell used back to the driver's cache.
+    _recorded: ClassVar[list[tuple[str, dict[str, Cached]]] | None] = None
+
+    @classmethod
+    @contextmanager
+    def recording(cls) -> Iterator[list[tuple[str, dict[str, Cached]]]]:
+        cls._recorded = entries = []
+        try:
+            yield entries
+        finally:
+            cls._recorded = None
+
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else cache_dir() / "embeddings.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +73,7 @@ class EmbeddingCache:
             for photo, vector, skip, note in rows:
                 value = skip if skip is not None else np.frombuffer(vector, dtype=np.float32).copy()
                 found[photo] = Cached(value, note)
+        self._record(pipeline, found)
         return found
 
     def put_many(self, pipeline: str, results: dict[str, Cached]) -> None:
@@ -68,6 +84,12 @@ class EmbeddingCache:
             rows.append((pipeline, photo, vector, value if skipped else None, note))
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)", rows)
+        self._record(pipeline, results)
+
+    @classmethod
+    def _record(cls, pipeline: str, entries: dict[str, Cached]) -> None:
+        if cls._recorded is not None and entries:
+            cls._recorded.append((pipeline, dict(entries)))
 
     def count(self, pipeline: str | None = None) -> int:
         if pipeline is None:

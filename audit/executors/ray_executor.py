@@ -3,11 +3,12 @@ started for the run.
 
 Nodes need no shared disk. A task receives the bytes of every photo it reads through Ray's object
 store, writes them to a temporary folder of its own (keeping each photo's `identity/file` name, which
-results show) and returns cloaked bytes or a cell result with its skips; the driver stores both (the
-cloak store, the cell checkpoints) as each task finishes. Each node keeps its own `$AUDIT_CACHE` (faces,
-transforms) unless it points at a shared folder. A worker that dies mid-task is retried by Ray
-(`max_retries`); a task that still fails, or that no node has been able to run for `lost_after` seconds
-(its node never came back), ends the run once the others have finished, with everything finished kept.
+results show) and returns cloaked bytes, or a cell result with its skips and the embeddings it used;
+the driver stores them (the cloak store, the cell checkpoints, its embedding cache) as each task
+finishes. Each node keeps its own `$AUDIT_CACHE` (faces, transforms) unless it points at a shared folder.
+A worker that dies mid-task is retried by Ray (`max_retries`); a task that still fails, or that no node has
+been able to run for `lost_after` seconds (its node never came back), ends the run once the others have
+finished, with everything finished kept.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from audit.cache import Cached, EmbeddingCache
 from audit.cells import CellJob, ScenarioCells, Timings, compute_cell
 from audit.checkpoints import CellStore, FinishedCell
 from audit.cloakers import Cloaker, build_cloaker
@@ -115,11 +117,13 @@ class RayExecutor(Executor):
         shared_work, photos = ray.put(work), ray.put(photo_bytes(work.photos()))
         refs = [task.remote(shared_work, photos, job) for job in missing]
         with tqdm(total=len(jobs), initial=len(jobs) - len(missing), desc="cells (ray)", unit="cell") as bar:
-            for index, (result, skipped, seconds) in self._finished(refs, [job.key for job in missing],
-                                                                    {"CPU": self.num_cpus_per_cell,
-                                                                     "GPU": self.num_gpus_per_cell}):
+            for index, (result, skipped, seconds, embedded) in self._finished(
+                    refs, [job.key for job in missing], {"CPU": self.num_cpus_per_cell, "GPU": self.num_gpus_per_cell}):
                 for stage, spent in seconds.items():
                     timings.seconds[stage] = timings.seconds.get(stage, 0.0) + spent
+                with EmbeddingCache() as cache:  # keyed by photo content and pipeline: valid on any machine
+                    for pipeline, entries in embedded:
+                        cache.put_many(pipeline, entries)
                 bar.update()
                 yield store.save(missing[index].key, result, skipped)
 
@@ -159,8 +163,8 @@ class RayExecutor(Executor):
 
 def can_run(ray: Any, need: dict[str, float]) -> bool:
     """Whether a live node of the cluster has the resources one task needs."""
-    return any(node["Alive"] and all(node["Resources"].get(name, 0) >= amount for name, amount in need.items() if amount)
-               for node in ray.nodes())
+    return any(node["Alive"] and all(node["Resources"].get(name, 0) >= amount
+                                     for name, amount in need.items() if amount) for node in ray.nodes())
 
 
 def check_reachable(address: str | None, seconds: float = 5.0) -> None:
@@ -245,12 +249,15 @@ def cloak_task(cloaker_spec: str, cache_id: str, chunk: list[Path], public: dict
 
 
 def cell_task(work: ScenarioCells, photos: dict[Path, bytes],
-              job: CellJob) -> tuple[Any, list[dict], dict[str, float]]:
-    """On a worker: one cell over copies of its photos; skips name the driver's paths."""
-    def compute(root: Path) -> tuple[Any, list[dict], dict[str, float]]:
+              job: CellJob) -> tuple[Any, list[dict], dict[str, float], list[tuple[str, dict[str, Cached]]]]:
+    """On a worker: one cell over copies of its photos; skips name the driver's paths; the embeddings it
+    used (computed, or read from this node's cache) go back with the result."""
+    def compute(root: Path) -> tuple[Any, list[dict], dict[str, float], list[tuple[str, dict[str, Cached]]]]:
         copies = staged(photos, root)
-        result, skipped, seconds = compute_cell(work.moved(copies), job)
+        with EmbeddingCache.recording() as embedded:
+            result, skipped, seconds = compute_cell(work.moved(copies), job)
         original = {str(copy): str(path) for path, copy in copies.items()}
-        return result, [{**skip, "path": original.get(skip["path"], skip["path"])} for skip in skipped], seconds
+        skipped = [{**skip, "path": original.get(skip["path"], skip["path"])} for skip in skipped]
+        return result, skipped, seconds, embedded
 
     return in_temporary_folder(compute)

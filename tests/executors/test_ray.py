@@ -15,6 +15,7 @@ from ray.cluster_utils import Cluster
 
 from audit.cli import main
 from audit.executors import RayExecutor, build_executor
+from audit.extractors import Extractor
 
 # a small sweep: 2 seeds × (none, blur) × (faiss, linear-probe) = 8 cells, 4 cloak jobs (one per user and seed)
 SWEEP = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1,2",
@@ -59,6 +60,14 @@ def test_a_sweep_on_the_cluster_gives_the_local_results(cluster, local_report, s
     # the cloaked photos came back through the object store into the driver's own cloak store
     stored = list((tmp_path / "cache" / "cloaked").rglob("*.json"))
     assert len(stored) == report["perturbation"]["n_photos"] > 0
+    # and so did every embedding the cells computed: the same plan run here embeds nothing
+    embedded = []
+    real_embed = Extractor.embed
+    monkeypatch.setattr(Extractor, "embed", lambda self, chips, batch_size=64: embedded.append(len(chips))
+                        or real_embed(self, chips, batch_size))
+    again = audit_run(small_lfw, tmp_path / "local-after-ray")
+    assert again["cells"]["computed"] == 8 and again["results"] == local_report["results"]
+    assert embedded == []
 
 
 def test_a_targeted_cloak_on_the_cluster_gets_its_candidates_photos(cluster, small_lfw, tmp_path, monkeypatch):
