@@ -98,11 +98,15 @@ def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, c
                 mapping[photo] = result
         return mapping
 
-    galleries = (protocol.train, distractors or {})
-    posted = sorted({p for group in galleries for paths in group.values() for p in paths} | set(cloaked.values()))
+    posted = sorted(photos_of(protocol.train, distractors or {}) | set(cloaked.values()))
     train_views = [view(t, posted) for t in transform.draws()] if "train" in transform.stages else []
     tests = [p for paths in protocol.test.values() for p in paths]
     return PreparedCountermeasure(transform, train_views, view(transform, tests) if "test" in transform.stages else None)
+
+
+def photos_of(*groups: Mapping[str, list[Path]]) -> set[Path]:
+    """Every photo of every identity in `groups` (identity → photos)."""
+    return {p for group in groups for paths in group.values() for p in paths}
 
 
 @dataclass(frozen=True)
@@ -123,14 +127,16 @@ class ScenarioCells:
     cloaked: dict[Path, Path]  # each protected user's training photo → its cloaked copy
     rank: int
     isolation: str
-    trackers: list[Tracker]  # all of the run's trackers: robust retraining prepares a model for each
+    trackers: list[Tracker]  # all of the run's trackers: robust retraining prepares a model for each, run here
     cloaker_spec: str  # rebuilt where the cell runs: robust retraining cloaks public photos with it
     cloaker_models: list[str]
     distractors: dict[str, list[Path]] = field(default_factory=dict)  # extra gallery identities (search trackers)
 
-    def prepare(self, countermeasure: Countermeasure, cloaker: Cloaker, skipped: list[dict]) -> PreparedCountermeasure:
-        return prepare_countermeasure(countermeasure, self.protocol, cloaker, self.cloaked, skipped, self.trackers,
-                                      self.distractors)
+    def prepare(self, countermeasure: Countermeasure, cloaker: Cloaker, skipped: list[dict],
+                trackers: list[Tracker] | None = None) -> PreparedCountermeasure:
+        """The countermeasure prepared for `trackers` (all of the run's unless given)."""
+        return prepare_countermeasure(countermeasure, self.protocol, cloaker, self.cloaked, skipped,
+                                      self.trackers if trackers is None else trackers, self.distractors)
 
     def evaluate(self, tracker: Tracker, prepared: PreparedCountermeasure, skipped: list[dict], timings: Timings,
                  session: CloudSession | None) -> CellResult:
@@ -141,7 +147,7 @@ class ScenarioCells:
         """Every file a cell may read: the labels' training and test photos, public photos, cloaked copies,
         distractors."""
         groups = (self.protocol.train, self.protocol.test, self.protocol.public, self.distractors)
-        return sorted({p for group in groups for paths in group.values() for p in paths} | set(self.cloaked.values()))
+        return sorted(photos_of(*groups) | set(self.cloaked.values()))
 
     def moved(self, where: Mapping[Path, Path]) -> ScenarioCells:
         """The same cells over copies of the photos (`where`: each path → its copy)."""
@@ -156,12 +162,13 @@ class ScenarioCells:
 
 def compute_cell(work: ScenarioCells, job: CellJob) -> tuple[CellResult, list[dict], dict[str, float]]:
     """One cell on its own, as a cluster worker computes it: the cloaker rebuilt from its spec and the
-    countermeasure prepared for this cell. Returns the result, its skips and its stage seconds."""
+    countermeasure prepared for this cell's tracker alone (robust retraining fine-tunes only its model).
+    Returns the result, its skips and its stage seconds."""
     timings, skipped = Timings(), []
     cloaker = build_cloaker(work.cloaker_spec)
     cloaker.use_public_identities(work.protocol.public)
     began = time.perf_counter()
-    prepared = work.prepare(job.countermeasure, cloaker, skipped)
+    prepared = work.prepare(job.countermeasure, cloaker, skipped, [job.tracker])
     timings.add("countermeasure", began)
     return work.evaluate(job.tracker, prepared, skipped, timings, None), skipped, timings.seconds
 

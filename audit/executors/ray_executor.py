@@ -25,7 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from audit.cache import Cached, EmbeddingCache
-from audit.cells import CellJob, ScenarioCells, Timings, compute_cell
+from audit.cells import CellJob, ScenarioCells, Timings, compute_cell, photos_of
 from audit.checkpoints import CellStore, FinishedCell
 from audit.cloakers import Cloaker, build_cloaker
 from audit.executors.base import CloakedChunk, Executor
@@ -91,7 +91,7 @@ class RayExecutor(Executor):
         task = ray.remote(cloak_task).options(
             name="cloak", num_cpus=self.num_cpus_per_cloak, num_gpus=self.num_gpus_per_cloak,
             max_retries=self.max_retries)
-        public_photos = ray.put(photo_bytes(sorted({p for paths in public.values() for p in paths})))
+        public_photos = ray.put(photo_bytes(sorted(photos_of(public))))
         refs = [task.remote(cloaker.spec, cloaker.cache_id, chunk, public, photo_bytes(chunk), public_photos)
                 for chunk in chunks]
         need = {"CPU": self.num_cpus_per_cloak, "GPU": self.num_gpus_per_cloak}
