@@ -12,6 +12,7 @@ from pathlib import Path
 
 from audit.checkpoints import CellStore, FinishedCell
 from audit.cloakers import Cloaker, build_cloaker
+from audit.datasets.distractors import NO_DISTRACTORS, Distractors
 from audit.metrics import clustered_rate, mean_accuracy
 from audit.protocol import Protocol, ProtocolOptions
 from audit.records import CellResult, DroppedPhotos, RankK, Rate, Skip, UserRow
@@ -77,10 +78,10 @@ class PreparedCountermeasure:
 
 def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, cloaker: Cloaker,
                            cloaked: dict[Path, Path], skipped: list[dict], trackers: list[Tracker],
-                           distractors: dict[str, list[Path]] | None = None) -> PreparedCountermeasure:
+                           distractors: Distractors = NO_DISTRACTORS) -> PreparedCountermeasure:
     """An adaptive tracker's own preparation, or a transform of every training photo as posted
-    (originals, cloaked copies, distractors: the tracker treats its whole gallery alike) and, if asked, of the
-    test photos."""
+    (originals, cloaked copies, distractors' photos: the tracker treats its whole gallery alike) and, if asked, of
+    the test photos."""
     if isinstance(countermeasure, AdaptiveCountermeasure):
         countermeasure.prepare(protocol, cloaker, skipped, trackers)
         return PreparedCountermeasure(countermeasure)
@@ -98,7 +99,7 @@ def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, c
                 mapping[photo] = result
         return mapping
 
-    posted = sorted(photos_of(protocol.train, distractors or {}) | set(cloaked.values()))
+    posted = sorted(photos_of(protocol.train, distractors.photos) | set(cloaked.values()))
     train_views = [view(t, posted) for t in transform.draws()] if "train" in transform.stages else []
     tests = [p for paths in protocol.test.values() for p in paths]
     return PreparedCountermeasure(transform, train_views, view(transform, tests) if "test" in transform.stages else None)
@@ -130,7 +131,7 @@ class ScenarioCells:
     trackers: list[Tracker]  # all of the run's trackers: robust retraining prepares a model for each, run here
     cloaker_spec: str  # rebuilt where the cell runs: robust retraining cloaks public photos with it
     cloaker_models: list[str]
-    distractors: dict[str, list[Path]] = field(default_factory=dict)  # extra gallery identities (search trackers)
+    distractors: Distractors = NO_DISTRACTORS  # extra gallery identities (search trackers)
 
     def prepare(self, countermeasure: Countermeasure, cloaker: Cloaker, skipped: list[dict],
                 trackers: list[Tracker] | None = None) -> PreparedCountermeasure:
@@ -146,7 +147,7 @@ class ScenarioCells:
     def photos(self) -> list[Path]:
         """Every file a cell may read: the labels' training and test photos, public photos, cloaked copies,
         distractors."""
-        groups = (self.protocol.train, self.protocol.test, self.protocol.public, self.distractors)
+        groups = (self.protocol.train, self.protocol.test, self.protocol.public, self.distractors.photos)
         return sorted(photos_of(*groups) | set(self.cloaked.values()))
 
     def moved(self, where: Mapping[Path, Path]) -> ScenarioCells:
@@ -157,7 +158,7 @@ class ScenarioCells:
         protocol = replace(self.protocol, train=moved(self.protocol.train), test=moved(self.protocol.test),
                            leaked=moved(self.protocol.leaked), public=moved(self.protocol.public))
         return replace(self, protocol=protocol, cloaked={where[o]: where[c] for o, c in self.cloaked.items()},
-                       distractors=moved(self.distractors))
+                       distractors=replace(self.distractors, photos=moved(self.distractors.photos)))
 
 
 def compute_cell(work: ScenarioCells, job: CellJob) -> tuple[CellResult, list[dict], dict[str, float]]:
@@ -196,7 +197,7 @@ def countermeasure_cells(store: CellStore, keys: list[str], trackers: list[Track
 
 def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: list[str],
                  countermeasure: PreparedCountermeasure | None = None,
-                 distractors: dict[str, list[Path]] | None = None) -> tuple[list[Path], list[str]]:
+                 distractor_photos: Mapping[str, list[Path]] | None = None) -> tuple[list[Path], list[str]]:
     """Photos as posted (the cloaked users' cloaked copies; leaked ones and failed cloaks stay
     original), then the distractors' photos, as the countermeasure leaves them: replaced by transformed
     files, or joined by augmented copies."""
@@ -205,7 +206,7 @@ def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: l
     for name in protocol.labels:
         for path in protocol.train[name]:
             posted.append((cloaked.get(path, path) if name in cloaked_set else path, name))
-    posted += [(path, name) for name, paths in (distractors or {}).items() for path in paths]
+    posted += [(path, name) for name, paths in (distractor_photos or {}).items() for path in paths]
     if countermeasure is None or not countermeasure.train_views:
         return [p for p, _ in posted], [name for _, name in posted]
     transform = countermeasure.countermeasure
@@ -228,11 +229,11 @@ def query(model: Tracker, queries: list[Path], depth: int, countermeasure: Prepa
 def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
                      cloaked: dict[Path, Path], rank: int, isolation: str, skipped: list[dict], timings: Timings,
                      countermeasure: PreparedCountermeasure, cloaker_models: list[str],
-                     session: CloudSession | None = None, distractors: dict[str, list[Path]] | None = None
+                     session: CloudSession | None = None, distractors: Distractors = NO_DISTRACTORS
                      ) -> CellResult:
     """One tracker's result: protection and control, per user, and whether it is a transfer test
     (the tracker's model is none of `cloaker_models`, the models the cloak was optimised against).
-    `distractors` join every gallery it fits."""
+    `distractors` join every gallery it fits: photos as the countermeasure leaves them, embeddings as they are."""
     depth = rank if tracker.ranks else 1
     users = protocol.protected
     others = [name for name in protocol.labels if name not in users]
@@ -247,13 +248,14 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
         model = build_tracker(adaptive.tracker_spec(tracker) if adaptive else tracker.spec)
         if isinstance(model, CloudTracker):
             model.use_session(session or CloudSession())
-        photos, labels = training_set(protocol, cloaked, cloaked_users, countermeasure, distractors)
+        photos, labels = training_set(protocol, cloaked, cloaked_users, countermeasure, distractors.photos)
         if adaptive:
             selection = adaptive.select(photos, labels, tracker)
             photos, labels = selection.photos, selection.labels
             dropped[what] = DroppedPhotos(photos=len(selection.dropped), cloaked=len(copies & set(selection.dropped)))
         try:
-            timings.timed("fit", model, lambda: model.fit(photos, labels))
+            precomputed = {} if distractors.embedded is None else {"precomputed": distractors.embedded}
+            timings.timed("fit", model, lambda: model.fit(photos, labels, **precomputed))
             ranking = timings.timed("predict", model, lambda: query(model, queries, depth, countermeasure))
         finally:
             model.close()
@@ -285,7 +287,7 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
         tracker=tracker.label, tracker_params=scored.params(), tracker_extractor=scored.model,
         cloak_extractors=tuple(cloaker_models), transfer=scored.model not in cloaker_models,
         countermeasure=countermeasure.countermeasure.label, seed=scenario.seed, leak_ratio=scenario.leak_ratio,
-        n_labels=len(protocol.labels), n_distractors=len(distractors or {}), isolation=isolation,
+        n_labels=len(protocol.labels), n_distractors=len(distractors), isolation=isolation,
         protection=clustered_rate([u.hidden for u in per_user], totals),
         control=clustered_rate([u.control_hidden for u in per_user], totals),
         normal_accuracy=normal_accuracy(other_tests, cloaked_rankings, users), per_user=tuple(per_user),

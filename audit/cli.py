@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from audit.extractors import available_extractors, load_extractor
 from audit.face.detection import FACE_DETECTORS
@@ -110,7 +109,8 @@ def list_plugins(what: str) -> None:
 @main.command()
 @click.argument("input_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Output .npz: embeddings, paths, identities, skipped.")
+              help="Output .npz: embeddings, paths, identities, skipped, and the extractor that computed them "
+                   "(usable as --distractors of audit run).")
 @click.option("--extractor", default="dlib-resnet", show_default=True, help="Extractor name[:options].")
 @click.option("--face-detector", default="mtcnn", show_default=True,
               help=f"Face detector name[:options]: {', '.join(FACE_DETECTORS)}.")
@@ -120,6 +120,8 @@ def list_plugins(what: str) -> None:
 def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligned: bool, no_cache: bool) -> None:
     """Embed every photo under INPUT_DIR (identity = the photo's folder)."""
     from audit.datasets import list_images
+    from audit.datasets.embedded import write_embeddings
+    from audit.extractors import extractor_spec
 
     _setup_torch()
     paths = list_images(input_dir)
@@ -129,11 +131,9 @@ def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligne
     result = pipeline.embed_files(paths, _cache(no_cache))
     relative = [str(p.relative_to(input_dir)) for p in result.paths]
     identities = [p.parent.name if p.parent != input_dir else "" for p in result.paths]
-    skipped = np.array([(str(p.relative_to(input_dir)), reason) for p, reason in result.skipped],
-                       dtype=str).reshape(-1, 2)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, embeddings=result.embeddings, paths=np.array(relative, dtype=str),
-             identities=np.array(identities, dtype=str), skipped=skipped)
+    skipped = [(str(p.relative_to(input_dir)), reason) for p, reason in result.skipped]
+    write_embeddings(out, result.embeddings, relative, identities, skipped, extractor_spec(extractor).model_id,
+                     pipeline.extractor.embedding_id, pipeline.cache_id)
     click.echo(f"embedded {len(result.paths)} of {len(paths)} photos with {extractor} → {out}")
     for path, reason in skipped:
         click.echo(f"  skipped {path}: {reason}")
@@ -203,7 +203,8 @@ VERIFY_DEFAULTS = verify_defaults()
               help="Identities the tracker knows (default: all eligible); a list sweeps, e.g. 2,4,8,all.")
 @click.option("--distractors", default=None,
               help="Identities added to every search tracker's gallery, never protected: lfw-singletons (LFW's "
-                   "4,069 people with one photo), an identity folder or a CSV manifest.")
+                   "4,069 people with one photo), an identity folder, a CSV manifest, or embeddings computed "
+                   "beforehand with audit embed (FILE.npz, joined as they are).")
 @click.option("--distractor-count", default=None, type=str,
               help="How many distractor identities (default: all); a list sweeps the gallery size, e.g. 0,1000,4069.")
 @click.option("--leak-ratio", default=str(RUN_DEFAULTS["leak_ratio"]), show_default=True, type=str,

@@ -18,6 +18,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
+from audit.datasets.distractors import NO_DISTRACTORS, Distractors
 from audit.options import spec_from_table
 from audit.protocol import Protocol, ProtocolOptions
 
@@ -223,17 +224,20 @@ def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._" else "_" for c in text.split(":")[0])
 
 
-def protocol_digest(protocol: Protocol, distractors: Mapping[str, list[Path]] | None = None) -> str:
+def protocol_digest(protocol: Protocol, distractors: Distractors = NO_DISTRACTORS) -> str:
     """The photos a cell reads, by name and size in their roles (train, test, leaked, public, protected,
-    distractors): a changed data set changes the key without re-reading every photo."""
+    distractors), and any precomputed distractor embeddings by content: a changed data set changes the key
+    without re-reading every photo."""
     def files(groups: Mapping[str, list[Path]]) -> list:
         return [[name, [[f"{p.parent.name}/{p.name}", p.stat().st_size] for p in paths]]
                 for name, paths in sorted(groups.items())]
 
     roles = {"train": files(protocol.train), "test": files(protocol.test), "leaked": files(protocol.leaked),
              "public": files(protocol.public), "protected": protocol.protected}
-    if distractors:  # absent when there are none, so keys of runs without distractors stay as they were
-        roles["distractors"] = files(distractors)
+    if distractors.photos:  # absent when there are none, so keys of runs without distractors stay as they were
+        roles["distractors"] = files(distractors.photos)
+    if distractors.embedded is not None:
+        roles["distractor_embeddings"] = distractors.embedded.digest
     return hashlib.sha256(json.dumps(roles).encode()).hexdigest()
 
 

@@ -18,7 +18,8 @@ from audit.cloakers import Cloaker, build_cloaker
 from audit.cloakers.store import CloakStore
 from audit.costs import measure_cost, perturbation_record
 from audit.datasets import load_photos, resolve_dataset
-from audit.datasets.distractors import choose_distractors, load_distractors
+from audit.datasets.distractors import NO_DISTRACTORS, choose_distractors, load_distractors
+from audit.datasets.embedded import EmbeddedGallery
 from audit.devices import check_devices_here
 from audit.environment import environment
 from audit.executors import Executor, LocalExecutor, build_executor
@@ -28,10 +29,26 @@ from audit.pooling import pool_seeds
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
 from audit.records import (CellResult, CloakerRecord, CloudUse, Detection, ExamplePair, ProtocolRecord, RunReport,
                            Scenario, to_json)
+from countermeasures import AdaptiveCountermeasure, Countermeasure
 from countermeasures.cloak_detectors import (CloakDetector, build_cloak_detector, detection_record, features_model,
                                              tracker_features)
 from cloud_clients import RESOURCE_PREFIX, CloudError, CloudSession
 from trackers import CloudTracker, Tracker, build_tracker
+
+
+def check_precomputed_distractors(gallery: EmbeddedGallery, trackers: list[Tracker],
+                                  countermeasures: list[Countermeasure]) -> None:
+    """Embeddings computed beforehand join only the gallery of a tracker on their own extractor, and only under
+    countermeasures that keep that extractor."""
+    for tracker in trackers:
+        if tracker.model != gallery.extractor:
+            raise ValueError(f"--distractors {gallery.source} holds {gallery.extractor} embeddings; tracker "
+                             f"{tracker.spec} embeds with {tracker.model}: embed the distractors with it "
+                             f"(audit embed DIR --extractor {tracker.model} --out FILE.npz) or use their photos")
+    retraining = [c.spec for c in countermeasures if isinstance(c, AdaptiveCountermeasure) and c.changes_extractor]
+    if retraining:
+        raise ValueError(f"--distractors {gallery.source}: {', '.join(retraining)} changes the tracker's extractor, "
+                         "which embeddings computed beforehand cannot follow: use the distractors' photos instead")
 
 
 def run_audit(plan: RunPlan) -> RunReport:
@@ -59,9 +76,11 @@ def run_audit(plan: RunPlan) -> RunReport:
     protocols = [build_protocol(photos, scenario) for scenario in scenarios]
     for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
         cloaker.use_public_identities(protocol.public)
-    pool = load_distractors(plan.distractors) if plan.distractors else {}
+    pool = load_distractors(plan.distractors) if plan.distractors else NO_DISTRACTORS
+    if pool.embedded is not None:
+        check_precomputed_distractors(pool.embedded, trackers, countermeasures)
     galleries = [choose_distractors(pool, s.distractors, set(q.labels), str(plan.distractors))
-                 if pool else {} for s, q in zip(scenarios, protocols)]
+                 if plan.distractors else NO_DISTRACTORS for s, q in zip(scenarios, protocols)]
     needed = sorted({p for protocol in protocols for user in protocol.protected for p in protocol.to_cloak(user)})
     cloaker_notes = cloaker.check(needed, [photo.path for photo in photos])
     if cloud and not plan.allow_cloud_upload:

@@ -85,6 +85,9 @@ def test_embed_survives_bad_input(corpus, tmp_path):
                                                       "rotated.jpg", "two_faces.jpg", "Zoë_Ñandú_写真.jpg")}
     assert saved["embeddings"].shape == (8, 128) and saved["embeddings"].dtype == np.float32
     assert set(saved["identities"]) == {"person"}
+    # the file names its extractor, so a run can tell whether it may join a tracker's gallery
+    assert str(saved["extractor"]) == "dlib-resnet" and str(saved["embedding_id"]).startswith("dlib-resnet")
+    assert str(saved["pipeline"]).endswith(str(saved["embedding_id"]))
     vectors = dict(zip(embedded, saved["embeddings"]))
     plain = vectors["person/plain.jpg"]
     # the EXIF-rotated photo is embedded upright: the same face as the plain copy

@@ -2,11 +2,13 @@
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from audit.cli import main
 from audit.cloakers.fawkes import FawkesCloak
+from audit.datasets.embedded import write_embeddings
 from audit.extractors.base import Extractor
 from audit.face.detection import MtcnnDetector
 from countermeasures import available_countermeasures
@@ -321,6 +323,44 @@ def test_distractors_join_the_search_gallery_and_sweep_its_size(small_lfw, tmp_p
         assert crowded["hidden"] >= alone["hidden"] and crowded["control_hidden"] >= alone["control_hidden"]
     assert within["normal_accuracy"]["rate"] <= without["normal_accuracy"]["rate"]
     assert "distractors" in (tmp_path / "report.md").read_text()
+
+
+def test_precomputed_distractor_embeddings_act_as_their_photos_do(small_lfw, tmp_path):
+    """`audit embed` of a distractor folder, given as --distractors, changes results exactly as the folder does.
+    The strangers here are doubles: every photo of the data set again, under a stranger's name, so each test
+    photo's nearest face is a stranger and the control tracker misses every one."""
+    doubles = tmp_path / "doubles"
+    for person in small_lfw.iterdir():
+        (doubles / f"double_of_{person.name}").mkdir(parents=True)
+        for photo in person.iterdir():
+            (doubles / f"double_of_{person.name}" / photo.name).symlink_to(photo.resolve())
+    embedded = CliRunner().invoke(main, ["embed", str(doubles), "--out", str(tmp_path / "doubles.npz")])
+    assert embedded.exit_code == 0, embedded.output
+    args = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss:k=1"]
+    reports = []
+    for source in (doubles, tmp_path / "doubles.npz"):
+        out = tmp_path / f"run-{source.suffix or 'folder'}"
+        result = run(small_lfw, out, *args, "--distractors", str(source))
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads((out / "report.json").read_text()))
+    from_photos, from_file = ([{k: v for k, v in r.items() if k != "timings"} for r in report["results"]]
+                              for report in reports)
+    assert from_photos == from_file
+    [cell] = from_file
+    assert cell["n_distractors"] == 8 and cell["control"]["rate"] == 1.0 and cell["normal_accuracy"]["rate"] == 0.0
+    assert reports[1]["protocol"]["distractors"] == str(tmp_path / "doubles.npz")
+
+
+def test_precomputed_distractors_must_fit_every_tracker_and_countermeasure(small_lfw, tmp_path):
+    write_embeddings(tmp_path / "d.npz", np.zeros((3, 128)), ["a.jpg", "b.jpg", "c.jpg"], ["a", "b", "c"], [],
+                     "dlib-resnet", "dlib-resnet|weights|150", "mtcnn|dlib-resnet")
+    base = ["--cloaker", "noise:dssim=0.005", "--distractors", str(tmp_path / "d.npz")]
+    other = run(small_lfw, tmp_path / "a", *base, "--tracker", "faiss", "--tracker", "faiss:extractor=mobilefacenet")
+    assert other.exit_code != 0
+    assert "holds dlib-resnet embeddings; tracker faiss:extractor=mobilefacenet embeds with mobilefacenet" \
+        in other.output, other.output
+    retrained = run(small_lfw, tmp_path / "b", *base, "--tracker", "faiss", "--countermeasure", "robust-retraining")
+    assert retrained.exit_code != 0 and "robust-retraining changes the tracker's extractor" in retrained.output
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from audit.datasets.embedded import EmbeddedGallery
 from audit.devices import check_device
 from audit.extractors import extractor_spec, load_extractor
 from audit.face.detection import build_face_detector
@@ -94,7 +95,10 @@ class EmbeddingTracker(Tracker):
         result = self.pipeline.embed_cached(photos, description, progress=len(photos) > 64)
         return result.embeddings, result.paths, dict(result.skipped)
 
-    def fit(self, photos: list[Path], labels: list[str]) -> "EmbeddingTracker":
+    def fit(self, photos: list[Path], labels: list[str],
+            precomputed: EmbeddedGallery | None = None) -> "EmbeddingTracker":
+        """Enrol the photos under their labels; a search tracker's gallery also takes `precomputed` embeddings
+        as they are (distractors embedded beforehand, which must come from this tracker's extractor)."""
         if len(photos) != len(labels):
             raise ValueError(f"{len(photos)} photos but {len(labels)} labels")
         label_of = dict(zip(photos, labels))
@@ -102,8 +106,21 @@ class EmbeddingTracker(Tracker):
         kept_labels = [label_of[p] for p in kept]
         if len(set(kept_labels)) < 2:
             raise ValueError(f"{self.name}: fewer than two identities have a usable training photo")
+        if precomputed is not None:
+            self.check_precomputed(precomputed)
+            embeddings = np.concatenate([embeddings, precomputed.embeddings])
+            kept_labels += precomputed.identities.tolist()
         self.fit_embeddings(embeddings, kept_labels)
         return self
+
+    def check_precomputed(self, gallery: EmbeddedGallery) -> None:
+        if not self.searches_gallery:
+            raise ValueError(f"{self.name}: only a search tracker's gallery takes precomputed embeddings")
+        own = self.pipeline.extractor.embedding_id
+        if gallery.embedding_id != own:
+            raise ValueError(f"{self.name}: {gallery.source} holds embeddings of {gallery.embedding_id}, but this "
+                             f"tracker embeds with {own}: embed the distractors with its extractor "
+                             f"(audit embed DIR --extractor {self.extractor} --out FILE.npz)")
 
     def predict(self, photos: list[Path], depth: int = 1) -> Ranking:
         embeddings, kept, skipped = self.embed(photos, f"{self.name}: querying")

@@ -43,6 +43,12 @@ class Extractor:
     def cache_id(self) -> str:
         return format_spec(self.name, self.params) + revision_suffix(self.revision)
 
+    @property
+    def embedding_id(self) -> str:
+        """The space its embeddings live in (model, options, exact weights, input size): embeddings with the
+        same id are comparable wherever and however the chips were cut."""
+        return f"{self.cache_id}|{self.weights_id}|{self.input_size}"
+
     def alignment_for(self, scheme: str) -> Alignment:
         """How to cut this model's chip from a face found by a detector with `scheme` landmarks."""
         if self.box_margin is not None:

@@ -72,9 +72,8 @@ class FacePipeline:
 
     @property
     def cache_id(self) -> str:
-        e = self.extractor
         front = "aligned" if self.aligned else f"{self.detection_id}|{self.alignment.cache_id}|{self.fallback}"
-        return f"{front}|{e.cache_id}|{e.weights_id}|{e.input_size}"
+        return f"{front}|{self.extractor.embedding_id}"
 
     @property
     def detection_id(self) -> str:

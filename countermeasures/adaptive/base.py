@@ -32,6 +32,8 @@ class AdaptiveCountermeasure(Countermeasure):
     """
 
     drops_photos: ClassVar[bool] = False  # whether `select` can leave photos out (reported per fit)
+    # whether `tracker_spec` swaps the tracker's extractor (embeddings computed beforehand no longer fit it)
+    changes_extractor: ClassVar[bool] = False
 
     def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[dict], trackers: list[Tracker]) -> None:
         """Work done once before any tracker trains (robust retraining fine-tunes here)."""

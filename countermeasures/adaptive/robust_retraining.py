@@ -42,6 +42,7 @@ class RobustRetraining(AdaptiveCountermeasure):
     """
 
     name = "robust-retraining"
+    changes_extractor = True
 
     def __init__(self, public_users: int = 20, photos: int = 10, epochs: int = 10, lr: float = 1e-3,
                  batch_size: int = 32, extractor: str | None = None, seed: int = 0, device: str = "auto") -> None:

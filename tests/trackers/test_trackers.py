@@ -1,10 +1,12 @@
 """Every registered tracker on real photos, and each one's ranking rules on known embeddings."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from audit.datasets.embedded import EmbeddedGallery
 from tests.cloud_clients.servers import SERVICES, tracker_spec
 from trackers import TRACKERS, available_trackers, build_tracker
 
@@ -102,6 +104,28 @@ def test_fit_needs_two_identities(small_lfw):
     photos = sorted(next(iter(sorted(small_lfw.iterdir()))).glob("*.jpg"))[:3]
     with pytest.raises(ValueError, match="fewer than two identities"):
         build_tracker("faiss").fit(photos, [Path(p).parent.name for p in photos])
+
+
+def test_faiss_joins_precomputed_embeddings_of_its_own_extractor(small_lfw):
+    """Distractor embeddings computed beforehand join the index as they are; another model's are refused."""
+    people = sorted(small_lfw.iterdir())[:3]
+    train = [p for d in people[:2] for p in sorted(d.glob("*.jpg"))[:4]]
+    labels = [p.parent.name for p in train]
+    stranger = sorted(people[2].glob("*.jpg"))
+    tracker = build_tracker("faiss")
+    vectors, kept, _ = tracker.embed(stranger[:6], "strangers")
+    gallery = EmbeddedGallery(source="strangers.npz", extractor="dlib-resnet",
+                              embedding_id=tracker.pipeline.extractor.embedding_id, embeddings=vectors,
+                              identities=np.array(["stranger"] * len(kept)), digest="")
+    tracker.fit(train, labels, precomputed=gallery)
+    assert tracker.index_.ntotal == len(train) + len(kept)
+    ranking = tracker.predict(stranger[6:])
+    assert np.mean([ranking.top(p) == ["stranger"] for p in ranking.ranked]) >= 0.9
+    other_model = replace(gallery, embedding_id="mobilefacenet|weights|112")
+    with pytest.raises(ValueError, match="holds embeddings of mobilefacenet.*embed the distractors with its extractor"):
+        build_tracker("faiss").fit(train, labels, precomputed=other_model)
+    with pytest.raises(ValueError, match="only a search tracker's gallery takes precomputed embeddings"):
+        build_tracker("linear-probe").fit(train, labels, precomputed=gallery)
 
 
 @pytest.mark.parametrize("arch", ["convnet", "resnet"])
