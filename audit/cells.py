@@ -198,15 +198,14 @@ def countermeasure_cells(store: CellStore, keys: list[str], trackers: list[Track
 def training_set(protocol: Protocol, cloaked: dict[Path, Path], cloaked_users: list[str],
                  countermeasure: PreparedCountermeasure | None = None,
                  distractor_photos: Mapping[str, list[Path]] | None = None) -> tuple[list[Path], list[str]]:
-    """Photos as posted (the cloaked users' cloaked copies; leaked ones and failed cloaks stay
-    original), then the distractors' photos, as the countermeasure leaves them: replaced by transformed
-    files, or joined by augmented copies."""
-    posted = []
+    """The distractors' photos (first, as a gallery precomputed from them comes first), then the photos as
+    posted (the cloaked users' cloaked copies; leaked ones and failed cloaks stay original), as the
+    countermeasure leaves them: replaced by transformed files, or joined by augmented copies."""
+    posted = [(path, name) for name, paths in (distractor_photos or {}).items() for path in paths]
     cloaked_set = set(cloaked_users)
     for name in protocol.labels:
         for path in protocol.train[name]:
             posted.append((cloaked.get(path, path) if name in cloaked_set else path, name))
-    posted += [(path, name) for name, paths in (distractor_photos or {}).items() for path in paths]
     if countermeasure is None or not countermeasure.train_views:
         return [p for p, _ in posted], [name for _, name in posted]
     transform = countermeasure.countermeasure

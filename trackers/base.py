@@ -106,16 +106,18 @@ class EmbeddingTracker(Tracker):
         kept_labels = [label_of[p] for p in kept]
         if len(set(kept_labels)) < 2:
             raise ValueError(f"{self.name}: fewer than two identities have a usable training photo")
-        if precomputed is not None:
+        if precomputed is None:
+            self.fit_embeddings(embeddings, kept_labels)
+        else:
             self.check_precomputed(precomputed)
-            embeddings = np.concatenate([embeddings, precomputed.embeddings])
-            kept_labels += precomputed.identities.tolist()
-        self.fit_embeddings(embeddings, kept_labels)
+            self.fit_gallery(precomputed, embeddings, kept_labels)
         return self
 
+    def fit_gallery(self, gallery: EmbeddedGallery, embeddings: np.ndarray, labels: list[str]) -> None:
+        """Enrol precomputed `gallery` embeddings with the photos' (what a `searches_gallery` tracker does)."""
+        raise ValueError(f"{self.name}: only a search tracker's gallery takes precomputed embeddings")
+
     def check_precomputed(self, gallery: EmbeddedGallery) -> None:
-        if not self.searches_gallery:
-            raise ValueError(f"{self.name}: only a search tracker's gallery takes precomputed embeddings")
         own = self.pipeline.extractor.embedding_id
         if gallery.embedding_id != own:
             raise ValueError(f"{self.name}: {gallery.source} holds embeddings of {gallery.embedding_id}, but this "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.datasets.embedded import EmbeddedGallery
 from audit.devices import torch_device
 from trackers.base import EmbeddingTracker
 
@@ -47,25 +48,40 @@ class FaissTracker(EmbeddingTracker):
         self.ef_search = ef_search
 
     def fit_embeddings(self, embeddings: np.ndarray, labels: list[str]) -> None:
-        import faiss
-
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
-        dim = vectors.shape[1]
-        if self.index == "flat":
-            index = faiss.IndexFlatL2(dim)
-        elif self.index == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, self.m)
-            index.hnsw.efSearch = self.ef_search
-        else:
-            nlist = self.nlist or default_nlist(len(vectors))
-            if nlist > len(vectors):
-                raise ValueError(f"faiss: nlist={nlist} exceeds the {len(vectors)} enrolled photos")
-            index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
-            index.train(vectors)
-            index.nprobe = min(self.nprobe or max(8, round(nlist / 20)), nlist)
+        index = self.empty_index(vectors)
         index.add(vectors)
         self.index_ = self.on_gpu(index)
         self.labels_ = np.asarray(labels)
+
+    def fit_gallery(self, gallery: EmbeddedGallery, embeddings: np.ndarray, labels: list[str]) -> None:
+        """The gallery first, then the photos: the gallery's index is built once in a process and copied for each
+        fit (a cell's control and per-user trackers), as a tracker indexes its gallery once and adds new photos."""
+        import faiss
+
+        index = faiss.clone_index(gallery_index(self, gallery))
+        index.add(np.ascontiguousarray(embeddings, dtype=np.float32))
+        self.index_ = self.on_gpu(index)
+        self.labels_ = np.concatenate([gallery.identities, np.asarray(labels)])
+
+    def empty_index(self, vectors: np.ndarray):
+        """An index of this tracker's kind for `vectors`, trained on them where it needs training (IVF)."""
+        import faiss
+
+        dim = vectors.shape[1]
+        if self.index == "flat":
+            return faiss.IndexFlatL2(dim)
+        if self.index == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, self.m)
+            index.hnsw.efSearch = self.ef_search
+            return index
+        nlist = self.nlist or default_nlist(len(vectors))
+        if nlist > len(vectors):
+            raise ValueError(f"faiss: nlist={nlist} exceeds the {len(vectors)} enrolled photos")
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
+        index.train(vectors)
+        index.nprobe = min(self.nprobe or max(8, round(nlist / 20)), nlist)
+        return index
 
     def on_gpu(self, index):
         """The index moved to the tracker's GPU when FAISS is a GPU build (`cloak-audit[gpu]`) that sees it;
@@ -102,6 +118,21 @@ class FaissTracker(EmbeddingTracker):
                 order.sort(key=lambda name: -votes[name])  # stable: ties keep nearest-first order
             ranked.append(order[:depth])
         return ranked
+
+
+_gallery_indexes: dict[tuple, object] = {}  # the last precomputed gallery's index, for the next fit of this process
+
+
+def gallery_index(tracker: FaissTracker, gallery: EmbeddedGallery):
+    """`gallery`'s embeddings in an index of `tracker`'s kind (IVF lists sized and trained on the gallery alone),
+    built once per process for each gallery and kind."""
+    key = (gallery.digest, tracker.index, tracker.nlist, tracker.nprobe, tracker.m, tracker.ef_search)
+    if key not in _gallery_indexes:
+        _gallery_indexes.clear()  # one at a time: a million-face index is most of a GiB
+        index = tracker.empty_index(gallery.embeddings)
+        index.add(gallery.embeddings)
+        _gallery_indexes[key] = index
+    return _gallery_indexes[key]
 
 
 def default_nlist(n: int) -> int:

@@ -9,6 +9,7 @@ import pytest
 from audit.datasets.embedded import EmbeddedGallery
 from tests.cloud_clients.servers import SERVICES, tracker_spec
 from trackers import TRACKERS, available_trackers, build_tracker
+from trackers.faiss_search import gallery_index
 
 
 def clusters(n_per: int = 10, seed: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -106,21 +107,27 @@ def test_fit_needs_two_identities(small_lfw):
         build_tracker("faiss").fit(photos, [Path(p).parent.name for p in photos])
 
 
-def test_faiss_joins_precomputed_embeddings_of_its_own_extractor(small_lfw):
-    """Distractor embeddings computed beforehand join the index as they are; another model's are refused."""
+@pytest.mark.parametrize("spec", ["faiss", "faiss:index=ivf", "faiss:index=hnsw"])
+def test_faiss_joins_precomputed_embeddings_of_its_own_extractor(spec, small_lfw):
+    """Distractor embeddings computed beforehand join the index as they are, indexed once for every fit;
+    another model's are refused."""
     people = sorted(small_lfw.iterdir())[:3]
     train = [p for d in people[:2] for p in sorted(d.glob("*.jpg"))[:4]]
     labels = [p.parent.name for p in train]
     stranger = sorted(people[2].glob("*.jpg"))
-    tracker = build_tracker("faiss")
+    tracker = build_tracker(spec)
     vectors, kept, _ = tracker.embed(stranger[:6], "strangers")
     gallery = EmbeddedGallery(source="strangers.npz", extractor="dlib-resnet",
                               embedding_id=tracker.pipeline.extractor.embedding_id, embeddings=vectors,
-                              identities=np.array(["stranger"] * len(kept)), digest="")
+                              identities=np.array(["stranger"] * len(kept)), digest=spec)
     tracker.fit(train, labels, precomputed=gallery)
     assert tracker.index_.ntotal == len(train) + len(kept)
     ranking = tracker.predict(stranger[6:])
     assert np.mean([ranking.top(p) == ["stranger"] for p in ranking.ranked]) >= 0.9
+    indexed = gallery_index(tracker, gallery)
+    again = build_tracker(spec).fit(train[1:], labels[1:], precomputed=gallery)
+    assert gallery_index(again, gallery) is indexed and indexed.ntotal == len(kept)  # copied, never added to
+    assert again.index_.ntotal == len(train) - 1 + len(kept)
     other_model = replace(gallery, embedding_id="mobilefacenet|weights|112")
     with pytest.raises(ValueError, match="holds embeddings of mobilefacenet.*embed the distractors with its extractor"):
         build_tracker("faiss").fit(train, labels, precomputed=other_model)
