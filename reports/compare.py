@@ -98,8 +98,9 @@ def compare_cell(ra: CellResult, rb: CellResult, paired: bool, seed: int) -> Com
             only_b += len(hidden_b - hidden_a)
         discordant = McNemar(hidden_only_in_a=only_a, hidden_only_in_b=only_b, p=mcnemar(only_a, only_b))
     return ComparedCell(tracker=ra.tracker, countermeasure=ra.countermeasure, seed=ra.seed, leak_ratio=ra.leak_ratio,
-                        n_labels=ra.n_labels, n_distractors=ra.n_distractors, a=ra.protection.rate, b=rb.protection.rate, a_control=ra.control.rate,
-                        b_control=rb.control.rate, change=diff, ci95=ci,
+                        n_labels=ra.n_labels, n_distractors=ra.n_distractors, a=ra.protection.rate,
+                        b=rb.protection.rate, a_control=ra.control.rate, b_control=rb.control.rate, change=diff,
+                        ci95=ci,
                         method="paired bootstrap over users" if paired else "bootstrap over each run's users",
                         mcnemar=discordant, verdict=change_verdict(ci))
 
@@ -114,6 +115,15 @@ def pairing_text(comparison: CompareReport) -> str:
             else "unpaired (the protocols differ)")
 
 
+def scenario_header(cells: list[ComparedCell]) -> list[str]:
+    """The columns that say which scenario a row is: distractors only when some gallery held strangers."""
+    return ["leak ratio", "labels", *(["distractors"] if any(c.n_distractors for c in cells) else [])]
+
+
+def scenario_figures(cell: ComparedCell, header: list[str]) -> list[str]:
+    return [str(cell.leak_ratio), str(cell.n_labels), *([str(cell.n_distractors)] if "distractors" in header else [])]
+
+
 def cell_figures(cell: ComparedCell) -> list[str]:
     """A's and B's protection (with their controls), the change with its interval and McNemar's p, as table cells."""
     return [f"{percent(cell.a)} (control {percent(cell.a_control)})",
@@ -125,14 +135,15 @@ def cell_figures(cell: ComparedCell) -> list[str]:
 def render_comparison_markdown(comparison: CompareReport, name_a: str, name_b: str) -> str:
     a, b = comparison.a, comparison.b
     how = pairing_text(comparison)
+    scenario = scenario_header(comparison.cells)
+    header = ["tracker", "countermeasure", *scenario, "A", "B", "change [95% CI]", "McNemar p", "verdict"]
     lines = ["# cloak-audit comparison", "",
              f"A: `{name_a}` — cloaker {a.cloaker}; B: `{name_b}` — cloaker {b.cloaker}. "
              f"Change = B's protection − A's, with a 95% interval; {how}.", "",
-             "| tracker | countermeasure | leak ratio | labels | A | B | change [95% CI] | McNemar p | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for c in comparison.cells:
-        lines.append(f"| `{c.tracker}` | {c.countermeasure} | {c.leak_ratio} | {c.n_labels} | "
-                     + " | ".join(cell_figures(c)) + f" | **{c.verdict}** |")
+        lines.append(f"| `{c.tracker}` | {c.countermeasure} | "
+                     + " | ".join([*scenario_figures(c, scenario), *cell_figures(c)]) + f" | **{c.verdict}** |")
     for side, only in (("A", comparison.only_in_a), ("B", comparison.only_in_b)):
         if only:
             lines += ["", f"Cells only in {side} (not compared): {', '.join(only)}."]

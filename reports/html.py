@@ -17,7 +17,7 @@ from audit.images import PhotoSkipped, encode_image, read_image
 from audit.records import (CellResult, CompareReport, Environment, ExamplePair, PooledResult, RunReport, Skip,
                            VerifyReport)
 from audit.verdicts import VERDICT_MEANING, cell_verdict
-from reports.compare import cell_figures, comparison_headline, pairing_text
+from reports.compare import cell_figures, comparison_headline, pairing_text, scenario_figures, scenario_header
 from reports.formatting import (POOLED_HEADER, detection_figures, model_matrix, model_text, percent, pooled_figures,
                                 pooled_title, rate_text, swept_columns)
 from reports.plots import change_figure, png_bytes, roc_figure
@@ -240,15 +240,15 @@ def render_compare_html(comparison: CompareReport, name_a: str, name_b: str) -> 
     better = any(c.verdict == "better" for c in cells)
     tone = "bad" if worse else "good" if better else "mixed"
     how = pairing_text(comparison)
-    rows = [[f"<code>{esc(c.tracker)}</code>", esc(c.countermeasure), esc(c.leak_ratio), esc(c.n_labels),
+    scenario = scenario_header(cells)
+    rows = [[f"<code>{esc(c.tracker)}</code>", esc(c.countermeasure), *map(esc, scenario_figures(c, scenario)),
              *cell_figures(c), f"<b>{esc(c.verdict)}</b>"] for c in cells]
     sections = [
         f"<h1>cloak-audit comparison: {esc(comparison.a.cloaker)} → {esc(comparison.b.cloaker)}</h1>",
         verdict_box(f"B against A: <b>{esc(comparison_headline(comparison))}</b>", tone),
         f"<p>A: <code>{esc(name_a)}</code>; B: <code>{esc(name_b)}</code>. Change = B's protection − A's, with a "
         f"95% interval; {esc(how)}.</p>",
-        table(["tracker", "countermeasure", "leak ratio", "labels", "A", "B", "change [95% CI]", "McNemar p",
-               "verdict"], rows),
+        table(["tracker", "countermeasure", *scenario, "A", "B", "change [95% CI]", "McNemar p", "verdict"], rows),
         figure_html(png_bytes(change_figure(cells)), "change in protection per cell"),
         "<h2>Runs</h2>" + table(["", "cloaker", "options", "command"],
                                 [[side.upper(), esc(run.cloaker), esc(json.dumps(run.cloaker_params)),

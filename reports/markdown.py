@@ -55,7 +55,8 @@ def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
         *([f"Search galleries also hold distractor identities from `{protocol.distractors}`, never protected "
            f"users: {', '.join(map(str, sorted({r.n_distractors for r in report.results})))}."]
           if protocol.distractors else []),
-        *(["Swept: " + "; ".join(f"leak ratio {s.leak_ratio} with {s.n_labels} identities"
+        *(["Swept: " + "; ".join((f"seed {s.seed}, " if len({x.seed for x in protocol.sweep}) > 1 else "")
+                                 + f"leak ratio {s.leak_ratio} with {s.n_labels} identities"
                                  + (f" and {s.n_distractors} distractors" if s.n_distractors else "")
                                  + f" ({s.n_leaked_photos} leaked photos)" for s in protocol.sweep) + "."]
           if protocol.sweep else []),

@@ -56,6 +56,17 @@ def test_cells_only_in_one_run_are_listed_not_compared():
         compare_reports(a, replace(b, results=b.results[1:]))
 
 
+def test_a_gallery_size_sweep_is_compared_size_by_size_with_its_column():
+    a, b = report([0, 0]), report([5, 5])
+    a, b = (replace(r, results=(*r.results, replace(r.results[0], n_distractors=4069))) for r in (a, b))
+    comparison = compare_reports(a, b)
+    assert [c.n_distractors for c in comparison.cells] == [0, 4069]
+    text = render_comparison_markdown(comparison, "a", "b")
+    assert "| leak ratio | labels | distractors |" in text and " | 4069 | " in text
+    plain = render_comparison_markdown(compare_reports(report([0, 0]), report([5, 5])), "a", "b")
+    assert "distractors" not in plain
+
+
 def test_single_user_intervals_fall_back_to_newcombe():
     diff, (lo, hi) = difference_interval(([0], [20]), ([20], [20]), paired=True, seed=0)
     assert diff == 1.0 and 0.6 < lo < 1.0 and hi == 1.0
