@@ -41,7 +41,7 @@ class RunPlan:
     seeds: tuple[int, ...] = ()  # a sweep; empty: protocol.seed alone
     leak_ratios: tuple[float, ...] = ()  # a sweep (Fawkes Fig. 10); empty: protocol.leak_ratio alone
     label_counts: tuple[int | None, ...] = ()  # a sweep (Fig. 6); None = every eligible identity
-    distractors: str | None = None  # identities added to search galleries: lfw-singletons, a folder or a CSV
+    distractors: str | None = None  # identities added to search galleries: lfw-singletons, a folder, a CSV, an .npz
     distractor_counts: tuple[int | None, ...] = ()  # a sweep of gallery sizes; None = all of `distractors`
     allow_cloud_upload: bool = False  # without it, a run with a cloud tracker stops before any call
     max_api_calls: int | None = None

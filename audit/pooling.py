@@ -18,8 +18,7 @@ from audit.records import CellResult, OverSeeds, PooledRate, PooledResult
 def pool_seeds(results: list[CellResult]) -> tuple[PooledResult, ...]:
     groups: dict[tuple, list[CellResult]] = {}
     for result in results:
-        cell = (result.tracker, result.countermeasure, result.leak_ratio, result.n_labels, result.n_distractors)
-        groups.setdefault(cell, []).append(result)
+        groups.setdefault(result.cell, []).append(result)
     return tuple(pooled_record(group) for group in groups.values() if len(group) > 1)
 
 

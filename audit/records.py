@@ -110,6 +110,12 @@ class CellResult:
         """`tracker` or `tracker + countermeasure`."""
         return self.tracker + ("" if self.countermeasure == "none" else f" + {self.countermeasure}")
 
+    @property
+    def cell(self) -> tuple:
+        """Which cell this is, its seed aside (tracker, countermeasure, leak ratio, labels, distractors): a seed
+        sweep pools the results of one cell, and two runs are compared cell by cell."""
+        return self.tracker, self.countermeasure, self.leak_ratio, self.n_labels, self.n_distractors
+
 
 @record
 class OverSeeds:

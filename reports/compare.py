@@ -38,8 +38,7 @@ def load_report(path: Path) -> RunReport:
 
 
 def cell_key(result: CellResult, per_seed: bool = False) -> tuple:
-    key = (result.tracker, result.countermeasure, result.leak_ratio, result.n_labels, result.n_distractors)
-    return (*key, result.seed) if per_seed else key
+    return (*result.cell, result.seed) if per_seed else result.cell
 
 
 def swept_seeds(report: RunReport) -> list:
