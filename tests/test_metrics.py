@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from audit.metrics import clustered_rate, dssim, perceptual_cost, ssim, wilson
+from audit.metrics import SsimTo, clustered_rate, dssim, hinge_excess, perceptual_cost, ssim, wilson
 
 
 def test_wilson_interval_known_values():
@@ -82,6 +82,32 @@ def test_ssim_matches_a_direct_computation_of_one_window():
     expected = (2 * mu_a * mu_b + c1) * (2 * cov + c2) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     got = ssim(torch.from_numpy(a)[None, None], torch.from_numpy(b)[None, None]).item()
     assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_hinge_excess_has_the_value_and_gradient_of_the_plain_hinge():
+    """Measured again with a gradient only for images over the budget, the hinge is still max(DSSIM − b, 0)."""
+    torch.manual_seed(0)
+    reference = torch.rand(6, 3, 24, 24) * 255
+    noise = torch.randn_like(reference) * torch.tensor([0.5, 30, 1, 40, 0.2, 25]).view(-1, 1, 1, 1)
+    images = (reference + noise).clamp(0, 255)
+    budget = SsimTo(reference)
+    threshold = float(budget.dssim(images).median())
+
+    def excess_and_gradient(hinge):
+        pixels = images.clone().requires_grad_(True)
+        excess = hinge(pixels)
+        (excess**2).sum().backward()
+        return excess.detach(), pixels.grad
+
+    plain = excess_and_gradient(lambda pixels: torch.relu(budget.dssim(pixels) - threshold))
+    split = excess_and_gradient(lambda pixels: hinge_excess(lambda index: budget.dssim(pixels[index], index),
+                                                            threshold))
+    assert (plain[0] > 0).sum() == 3
+    assert torch.allclose(split[0], plain[0], rtol=1e-6, atol=0)
+    assert torch.allclose(split[1], plain[1], rtol=1e-5, atol=1e-12)
+    assert (split[1][plain[0] == 0] == 0).all() and (split[1][plain[0] > 0] != 0).any()
+    within = hinge_excess(lambda index: budget.dssim(images[index], index), 0.49)
+    assert (within == 0).all()
 
 
 def test_perceptual_cost():

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from audit.cloakers.feature_space import FeatureSpaceCloak, seeded_noise
-from audit.metrics import SsimTo
+from audit.cloakers.feature_space import FeatureSpaceCloak, chip_footprint, seeded_noise, with_region
+from audit.metrics import SsimTo, hinge_excess
 
 # mode: (DSSIM budget th, max steps, learning rate), Fawkes v1.0.2
 MODES = {"low": (0.004, 40, 25.0), "mid": (0.012, 75, 20.0), "high": (0.017, 150, 15.0)}
@@ -93,31 +93,34 @@ class FawkesCloak(FeatureSpaceCloak):
         device = self.torch_device
         models, original, clean_chips, sources = self.start_batch(photos, matrices)
         anchors = [None] * len(models) if targets is None else [torch.from_numpy(t).float().to(device) for t in targets]
-        start = seeded_noise(keys, original.shape[1:]).to(device)
+        rows, cols = chip_footprint(models, *original.shape[2:])
+        face = original[:, :, rows, cols]  # pixels elsewhere get no gradient and stay as they are
+        start = seeded_noise(keys, original.shape[1:]).to(device)[:, :, rows, cols]
         # tanh space keeps every iterate a valid image; measuring the change against the clean
-        # point's own round trip keeps untouched pixels (the background) exactly as they were
-        clean_w = to_tanh_space(original.clamp(0.5, 254.5))
+        # point's own round trip keeps pixels the optimiser leaves alone exactly as they were
+        clean_w = to_tanh_space(face.clamp(0.5, 254.5))
         round_trip = from_tanh_space(clean_w)
         w = (clean_w + START_NOISE * start).requires_grad_(True)
         optimiser = torch.optim.Adadelta([w], lr=lr)
-        best = original.clone()
+        best = face.clone()
         best_score = torch.full((len(photos),), -torch.inf, device=device)
         budget = SsimTo(clean_chips)
         for _ in range(steps):
-            pixels = self._clip_change((original + from_tanh_space(w) - round_trip).clamp(0, 255), original)
+            changed = self._clip_change((face + from_tanh_space(w) - round_trip).clamp(0, 255), face)
+            pixels = with_region(original, changed, rows, cols)
             chips = [model.chips(pixels) for model in models]
             score = sum(self.objective(model.module(c), source, anchor)
                         for model, c, source, anchor in zip(models, chips, sources, anchors))
-            excess = torch.relu(budget.dssim(chips[0]) - th)
+            excess = hinge_excess(lambda index: budget.dssim(chips[0][index], index), th)
             loss = (PENALTY * excess**2 - score).sum()
             optimiser.zero_grad()
             loss.backward()
             with torch.no_grad():
                 better = (excess <= 0) & (score > best_score)
-                best[better] = pixels[better].detach()
+                best[better] = changed[better].detach()
                 best_score = torch.where(better, score.detach(), best_score)
             optimiser.step()
-        return self.finish_batch(best)
+        return self.finish_batch(with_region(original, best, rows, cols))
 
     def _clip_change(self, pixels: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
         if self.max_change >= 255:

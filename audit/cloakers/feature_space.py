@@ -39,6 +39,30 @@ class FrozenModel:
         return warp_chips(photos, self.theta, self.size)
 
 
+def chip_footprint(models: list[FrozenModel], height: int, width: int) -> tuple[slice, slice]:
+    """The rows and columns of a batch's photos that any model's chip reads (its corners mapped into
+    the photo, with a pixel to spare for bilinear reads and rounding): a loss on the chips has no
+    gradient anywhere else, so an optimiser need only carry this region."""
+    points = []
+    for model in models:
+        edge = model.size - 1
+        corners = model.theta.new_tensor([[0, 0, 1], [edge, 0, 1], [0, edge, 1], [edge, edge, 1]]).T
+        points.append((model.theta @ corners).floor())  # N×(x, y)×4 corners
+    x, y = torch.cat(points, dim=2).unbind(1)
+
+    def span(at: torch.Tensor, extent: int) -> slice:
+        return slice(max(0, int(at.min()) - 1), min(extent, int(at.max()) + 3))
+
+    return span(y, height), span(x, width)
+
+
+def with_region(photos: torch.Tensor, region: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
+    """The photos (N×C×H×W) with `region` in place of their pixels at rows × cols (differentiable)."""
+    pasted = photos.clone()
+    pasted[:, :, rows, cols] = region
+    return pasted
+
+
 def seeded_noise(keys: list[str], shape: torch.Size, draw=torch.randn) -> torch.Tensor:
     """One draw per photo, seeded by the photo's key: a photo's cloak never depends on its batch."""
     return torch.stack([draw(shape, generator=torch.Generator().manual_seed(int(key[:15], 16))) for key in keys])

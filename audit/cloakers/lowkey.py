@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from audit.cloakers.fawkes import MODES, PENALTY
 from audit.cloakers.feature_space import FeatureSpaceCloak, seeded_noise
-from audit.metrics import SSIM_WINDOW, SsimTo
+from audit.metrics import ALL, SSIM_WINDOW, SsimTo, hinge_excess
 
 STEPS = 50
 STEP_SIZE = 0.0025 * 255  # the code's 0.0025 in 0–1 pixel units
@@ -65,9 +65,11 @@ def face_windows(chip_to_photo: torch.Tensor, chip_size: int, height: int, width
     return inside_y[:, :, None] & inside_x[:, None, :]
 
 
-def face_dssim(cloaked: torch.Tensor, original: torch.Tensor | SsimTo, windows: torch.Tensor) -> torch.Tensor:
-    """DSSIM per photo over the face, at the photo's own resolution: the SSIM windows in `windows`."""
-    similarity = (original if isinstance(original, SsimTo) else SsimTo(original)).map(cloaked).mean(1)
+def face_dssim(cloaked: torch.Tensor, original: torch.Tensor | SsimTo, windows: torch.Tensor,
+               index: torch.Tensor | slice = ALL) -> torch.Tensor:
+    """DSSIM per photo over the face, at the photo's own resolution: the SSIM windows in `windows`
+    (the originals' at `index` when `original` holds more photos than `cloaked`)."""
+    similarity = (original if isinstance(original, SsimTo) else SsimTo(original)).map(cloaked, index).mean(1)
     return (1 - (similarity * windows).sum((1, 2)) / windows.sum((1, 2)).clamp(min=1)) / 2
 
 
@@ -113,7 +115,8 @@ class LowKeyCloak(FeatureSpaceCloak):
             chips = [[model.chips(view) for view in (pixels, smoothed)] for model in models]
             score = sum(((model.module(c) - source).pow(2).sum(1) / source.norm(dim=1))
                         for model, source, views in zip(models, sources, chips) for c in views)
-            excess = torch.relu(face_dssim(pixels, budget, windows) - self.dssim)
+            excess = hinge_excess(lambda index: face_dssim(pixels[index], budget, windows[index], index),
+                                  self.dssim)
             gain = (score - PENALTY * excess**2).sum()
             (gradient,) = torch.autograd.grad(gain, [pixels])
             with torch.no_grad():

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import audit.cloakers as cloakers
 from audit.cloakers import available_cloakers, build_cloaker
 from audit.cloakers.external import OfficialFawkes
+from audit.cloakers.feature_space import FrozenModel, chip_footprint
 from audit.cloakers.store import CloakStore
 from audit.images import read_image
 from audit.metrics import perceptual_cost
@@ -94,9 +96,15 @@ def test_fawkes_moves_the_face_embedding_more_than_noise_of_the_same_cost(photos
 
     assert cost <= fawkes.budget[0]
     assert (moved(cloaked) > 2 * moved(noisy)).all()
-    # the perturbation stays on the face: the photo's corners are untouched
-    original, first = read_image(photos[0]), read_image(cloaked[photos[0]])
-    assert np.array_equal(original[:20, :20], first[:20, :20])
+    # the perturbation stays where the chip reads: every pixel elsewhere is exactly as it was
+    for photo, copy in cloaked.items():
+        original, changed = read_image(photo), read_image(copy)
+        (matrices,) = fawkes.chip_matrices([original])
+        model = FrozenModel.of(fawkes.pipelines[0].extractor, matrices[0][None], torch.device("cpu"))
+        rows, cols = chip_footprint([model], *original.shape[:2])
+        outside = np.ones(original.shape[:2], bool)
+        outside[rows, cols] = False
+        assert (changed != original).any() and np.array_equal(changed[outside], original[outside])
 
 
 def test_fawkes_skips_a_photo_without_a_face(tmp_path):
