@@ -190,30 +190,45 @@ def area_crops(table: torch.Tensor, owners: np.ndarray, top: np.ndarray, bottom:
 
 def suppress(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float,
              over_smaller: bool = False) -> np.ndarray:
-    """Greedy non-maximum suppression within each group, highest score first; indices kept, in that order.
+    """Greedy non-maximum suppression within each group, highest score first; indices kept, group by
+    group in ascending order, each group's in the order they were kept.
 
     Overlap is intersection over union with areas (x2-x1)·(y2-y1), as torchvision's `nms`, or
     with `over_smaller` intersection over the smaller box with +1 pixel sides, as MTCNN's last
     stage. Arithmetic is float32 and equal scores are ordered as facenet-pytorch orders them
     (torch's descending argsort; numpy's ascending argsort read backwards), so that a photo in a
     batch keeps the boxes it keeps alone, even among the many windows whose scores saturate at 1.
+    The groups run in lockstep: each round keeps every group's best remaining box and drops the
+    boxes it overlaps, so the rounds number the most boxes any one group keeps, not all of them.
     """
     extra = np.float32(1.0 if over_smaller else 0.0)
     x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, i], dtype=np.float32) for i in range(4))
     area = (x2 - x1 + extra) * (y2 - y1 + extra)
-    kept = []
+    ranked = []
     for group in np.unique(groups):
         members = np.flatnonzero(groups == group)
         if over_smaller:
-            order = members[np.argsort(scores[members])[::-1]]
+            ranked.append(members[np.argsort(scores[members])[::-1]])
         else:
-            order = members[torch.from_numpy(scores[members]).argsort(descending=True).numpy()]
-        while order.size:
-            best, rest = order[0], order[1:]
-            kept.append(best)
-            width = np.maximum(0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + extra)
-            height = np.maximum(0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + extra)
-            overlap = width * height
-            overlap /= np.minimum(area[best], area[rest]) if over_smaller else area[best] + area[rest] - overlap
-            order = rest[overlap <= threshold]
-    return np.asarray(kept, dtype=np.int64)
+            ranked.append(members[torch.from_numpy(scores[members]).argsort(descending=True).numpy()])
+    alive = np.concatenate(ranked) if ranked else np.zeros(0, np.int64)
+    kept, rounds = [], []
+    while alive.size:
+        owner = groups[alive]
+        first = np.ones(alive.size, bool)
+        first[1:] = owner[1:] != owner[:-1]  # each group's best remaining box leads its run
+        starts = np.flatnonzero(first)
+        best = alive[starts]
+        kept.append(best)
+        rounds.append(np.full(best.size, len(rounds)))
+        best = np.repeat(best, np.diff(np.append(starts, alive.size)))  # each box's group's best
+        width = np.maximum(0, np.minimum(x2[best], x2[alive]) - np.maximum(x1[best], x1[alive]) + extra)
+        height = np.maximum(0, np.minimum(y2[best], y2[alive]) - np.maximum(y1[best], y1[alive]) + extra)
+        overlap = width * height
+        with np.errstate(invalid="ignore", divide="ignore"):  # a degenerate box against itself
+            overlap /= np.minimum(area[best], area[alive]) if over_smaller else area[best] + area[alive] - overlap
+        alive = alive[(overlap <= threshold) & ~first]
+    if not kept:
+        return np.zeros(0, np.int64)
+    kept_boxes = np.concatenate(kept)
+    return kept_boxes[np.lexsort((np.concatenate(rounds), groups[kept_boxes]))].astype(np.int64)

@@ -61,10 +61,15 @@ def test_suppress_is_greedy_nms_within_each_group(seed):
     scores = rng.uniform(size=80).astype(np.float32)
     groups = rng.integers(0, 3, 80)
     kept = suppress(boxes, scores, groups, 0.5)
-    for group in range(3):
+    expected = []
+    for group in range(3):  # group by group, each in the order its boxes were kept
         members = np.flatnonzero(groups == group)
-        expected = members[_reference_nms(boxes[members].astype(np.float64), scores[members], 0.5)]
-        assert [k for k in kept if groups[k] == group] == list(expected)
+        expected += list(members[_reference_nms(boxes[members].astype(np.float64), scores[members], 0.5)])
+        alone = suppress(boxes[members], scores[members], np.zeros(len(members), int), 0.5, over_smaller=True)
+        in_batch = suppress(boxes, scores, groups, 0.5, over_smaller=True)
+        assert list(members[alone]) == [k for k in in_batch if groups[k] == group]
+    assert list(kept) == expected
+    assert len(suppress(boxes[:0], scores[:0], groups[:0], 0.5)) == 0
 
 
 def test_area_crops_equal_torch_area_interpolation():
