@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import special  # scipy.stats's own quantiles, without its second of imports
 
 from audit.records import Rate
 
@@ -43,8 +43,8 @@ def mean_accuracy(rates: list[float], n: int) -> Rate:
 
 def clopper_pearson(successes: float, n: float) -> tuple[float, float]:
     """Exact binomial 95% interval; `successes` and `n` may be fractional (an effective sample)."""
-    low = 0.0 if successes <= 0 else float(stats.beta.ppf(0.025, successes, n - successes + 1))
-    high = 1.0 if successes >= n else float(stats.beta.ppf(0.975, successes + 1, n - successes))
+    low = 0.0 if successes <= 0 else float(special.betaincinv(successes, n - successes + 1, 0.025))
+    high = 1.0 if successes >= n else float(special.betaincinv(successes + 1, n - successes, 0.975))
     return low, high
 
 
@@ -69,7 +69,7 @@ def clustered_rate(successes: list[int], totals: list[int]) -> Rate:
         variance = users / (users - 1) * float(((s - rate * t) ** 2).sum()) / n**2
         if variance > 0:
             effective = min(n, rate * (1 - rate) / variance)
-        effective *= (stats.t.ppf(0.975, n - 1) / stats.t.ppf(0.975, users - 1)) ** 2
+        effective *= (special.stdtrit(n - 1, 0.975) / special.stdtrit(users - 1, 0.975)) ** 2
     return Rate(rate=rate, ci95=clopper_pearson(rate * effective, effective), n_photos=int(n), n_users=users)
 
 

@@ -9,7 +9,7 @@ says how much the answer depends on which users and photos the seed drew.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from audit.metrics import clustered_rate
 from audit.records import CellResult, OverSeeds, PooledRate, PooledResult
@@ -50,5 +50,5 @@ def over_seeds(rates: list[float]) -> OverSeeds:
     mean = float(values.mean())
     if len(values) < 2:
         return OverSeeds(mean=mean, ci95=(float("nan"), float("nan")), n_seeds=1)
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    half = float(special.stdtrit(len(values) - 1, 0.975) * values.std(ddof=1) / np.sqrt(len(values)))
     return OverSeeds(mean=mean, ci95=(max(0.0, mean - half), min(1.0, mean + half)), n_seeds=len(values))

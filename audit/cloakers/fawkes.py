@@ -3,9 +3,9 @@
 The optimisation follows Fawkes v1.0: untargeted — push the face's embedding away from its
 own, the distance normalised by the source embedding's norm — under a DSSIM hinge penalty
 `const · max(DSSIM − th, 0)²`, in tanh space with Adadelta, one budget per mode. The
-perturbation lives on the full photo and reaches the extractor through the differentiable
-alignment, so "computed on the aligned face, then warped back into the photo" is a single
-step, without a lossy resize of the cloak.
+perturbation lives on the photo itself, over the region the chips read (no other pixel gets a
+gradient), and reaches the extractor through the differentiable alignment, so "computed on the
+aligned face, then warped back into the photo" is a single step, without a lossy resize of the cloak.
 
 `extractor` may name an ensemble, `[dlib-resnet+mobilefacenet]`: the face is detected once,
 each model cuts its own chip, and the objective is the sum of each model's term, each

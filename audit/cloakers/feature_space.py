@@ -1,6 +1,6 @@
 """What the built-in cloaks share: one face detection per photo, every model of an ensemble
 cutting its own chip from it, and photos optimised in batches through the differentiable
-alignment (the perturbation lives on the full photo)."""
+alignment (the perturbation lives on the photo, not on a resampled chip)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +17,22 @@ class Photo:
 
 
 def list_images(root: str | Path) -> list[Path]:
-    """Every image file under root (by suffix, case-insensitive), sorted for determinism."""
-    root = Path(root)
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """Every image file under root (by suffix, case-insensitive), sorted for determinism. Linked files
+    count; linked folders are not entered (as `Path.rglob`). Walked with `os.scandir`, whose entries
+    know their type, so listing LFW's 13,233 photos costs no stat call each."""
+    found: list[str] = []
+
+    def walk(folder: str | Path) -> None:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path)
+                elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
+                    found.append(entry.path)
+
+    if Path(root).is_dir():
+        walk(root)
+    return sorted(map(Path, found))
 
 
 def load_identity_folders(root: str | Path) -> list[Photo]:

@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from audit.datasets import load_identity_folders, load_manifest, load_photos
+from audit.datasets import list_images, load_identity_folders, load_manifest, load_photos
 
 
 def test_identity_folders_and_manifest_agree(lfw_root, tmp_path):
@@ -30,3 +30,17 @@ def test_folder_errors_name_the_problem(tmp_path):
     bad.write_text("path,identity\nmissing.jpg,A\n")
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
         load_manifest(bad)
+
+
+def test_list_images_takes_image_files_and_linked_files_but_enters_no_linked_folder(tmp_path):
+    (tmp_path / "a-b").mkdir()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("a-b/1.JPG", "a/2.png", "a/notes.txt", "elsewhere/3.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "a" / "linked.jpg").symlink_to(tmp_path / "elsewhere" / "3.jpg")
+    (tmp_path / "a" / "linked-folder").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    found = list_images(tmp_path / "a") + list_images(tmp_path / "a-b")
+    assert found == [tmp_path / "a/2.png", tmp_path / "a/linked.jpg", tmp_path / "a-b/1.JPG"]
+    assert list_images(tmp_path) == sorted(p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".txt")
+    assert list_images(tmp_path / "missing") == []
