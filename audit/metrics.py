@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from scipy import special  # scipy.stats's own quantiles, without its second of imports
+from scipy import special  # the quantile functions scipy.stats calls, without importing scipy.stats (0.8 s)
 
 from audit.records import Rate
 
