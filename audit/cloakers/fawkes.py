@@ -95,6 +95,7 @@ class FawkesCloak(FeatureSpaceCloak):
         anchors = [None] * len(models) if targets is None else [torch.from_numpy(t).float().to(device) for t in targets]
         rows, cols = chip_footprint(models, *original.shape[2:])
         face = original[:, :, rows, cols]  # pixels elsewhere get no gradient and stay as they are
+        # drawn for the whole photo and cut, so that each pixel starts where it would without the cut
         start = seeded_noise(keys, original.shape[1:]).to(device)[:, :, rows, cols]
         # tanh space keeps every iterate a valid image; measuring the change against the clean
         # point's own round trip keeps pixels the optimiser leaves alone exactly as they were
