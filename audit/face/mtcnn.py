@@ -4,10 +4,11 @@ facenet-pytorch's `detect_face` spends most of a photo's time outside its networ
 loop that crops and resizes every candidate box one at a time, a non-maximum suppression that
 runs box by box in torch, and channels-first pooling. This module runs the same three stages
 (the same pyramid, thresholds, box regression and suppression rules) with the per-box work
-vectorized: candidate crops are read from a summed-area table of each photo at once, the
-suppression runs in numpy, and the networks run channels-last. Photos of one size go through
-together. Boxes and landmarks agree with facenet-pytorch's one-photo-at-a-time results to
-float rounding (tests/face/test_mtcnn.py checks 200 LFW photos).
+vectorized: the pyramid's levels and the candidate crops are read from a summed-area table of
+each photo, the suppression runs in numpy, and the networks run channels-last (on a CPU, in
+chunks small enough for the processor's cache). Photos of one size go through together.
+Boxes and landmarks agree with facenet-pytorch's one-photo-at-a-time results to float rounding
+(tests/face/test_mtcnn.py checks 200 LFW photos).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import torch.nn.functional as F
 
 PYRAMID_FACTOR = 0.709  # each pyramid level's scale over the previous one's (MTCNN's and facenet's)
 PNET_STRIDE, PNET_CELL = 2, 12  # P-Net's output grid: one 12×12 window every 2 pixels
+# input pixels a network takes at once on a CPU: a chunk's activations then stay in the processor's
+# cache between layers; R-Net and O-Net run ~2.5x faster on 150,000-pixel chunks than on a whole batch
+CHUNK_PIXELS = 150_000
 NORMALISE = (127.5, 0.0078125)  # pixels → (pixel - 127.5) / 128, as the networks were trained
 
 
@@ -56,19 +60,19 @@ class BatchedMtcnn:
     def detect(self, photos: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """For an N×H×W×3 uint8 batch: per photo, its K×5 boxes (x1, y1, x2, y2, score) and K×5×2 points."""
         images = torch.from_numpy(np.ascontiguousarray(photos)).to(self.device).permute(0, 3, 1, 2).float()
-        boxes, owners = self._proposals(images)
         table = summed_area_table(images)
+        boxes, owners = self._proposals(table)
         boxes, owners, _ = self._refine(self.rnet, table, boxes, owners, 24, self.thresholds[1])
         boxes, owners, points = self._refine(self.onet, table, boxes, owners, 48, self.thresholds[2])
         return [(boxes[owners == i], points[owners == i]) for i in range(len(photos))]
 
-    def _proposals(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def _proposals(self, table: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Stage 1: P-Net over the pyramid; windows kept by per-scale then per-photo suppression, regressed, squared."""
-        height, width = images.shape[2:]
+        height, width = table.shape[1] - 1, table.shape[2] - 1
         found, owners = [], []
         for scale in self.scales(height, width):
-            level = F.interpolate(images, size=(int(height * scale + 1), int(width * scale + 1)), mode="area")
-            regression, probabilities = self.pnet(normalised(level).contiguous(memory_format=torch.channels_last))
+            level = area_resized(table, int(height * scale + 1), int(width * scale + 1))
+            regression, probabilities = self._forward(self.pnet, normalised(level))
             score = probabilities[:, 1]
             photo, row, col = (score >= self.thresholds[0]).nonzero(as_tuple=True)
             grid = torch.stack([col, row], 1).float()
@@ -87,6 +91,14 @@ class BatchedMtcnn:
                                 windows[:, 2:4] + windows[:, 7:9] * size, windows[:, 4:5]], 1)
         return squared(boxes), owner
 
+    def _forward(self, network: torch.nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The network's outputs for N×3×h×w inputs, chunk by chunk on a CPU (whole on a GPU)."""
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+        if self.device.type != "cpu":
+            return network(inputs)
+        per_chunk = max(1, CHUNK_PIXELS // (inputs.shape[2] * inputs.shape[3]))
+        return tuple(torch.cat(parts) for parts in zip(*(network(chunk) for chunk in inputs.split(per_chunk))))
+
     def _refine(self, network: torch.nn.Module, table: torch.Tensor, boxes: np.ndarray, owners: np.ndarray,
                 size: int, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stages 2 and 3: score each box's crop, keep those above threshold, suppress, regress.
@@ -101,7 +113,7 @@ class BatchedMtcnn:
         if len(boxes) == 0:
             return np.zeros((0, 5), np.float32), owners, np.zeros((0, 5, 2), np.float32)
         crops = area_crops(table, owners, y - 1, y_end, x - 1, x_end, size)
-        outputs = network(normalised(crops).contiguous(memory_format=torch.channels_last))
+        outputs = self._forward(network, normalised(crops))
         regression, scores = outputs[0].cpu().numpy(), outputs[-1][:, 1].cpu().numpy()
         passed = scores > threshold
         boxes = np.concatenate([boxes[passed, :4], scores[passed, None]], 1)
@@ -158,6 +170,23 @@ def summed_area_table(images: torch.Tensor) -> torch.Tensor:
     return F.pad(table, (0, 0, 1, 0, 1, 0))
 
 
+def area_resized(table: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The photos of a summed-area table resampled to height × width (N×C×h×w, channels-last), equal to the
+    last bit to torch's `area` interpolation: output cell i averages input rows floor(i·H/h) to ceil((i+1)·H/h),
+    the sum divided by the window's height, then its width, as torch divides. Both sums are exact while under
+    2^24 (windows under 65,793 pixels: any pyramid level of a photo up to 3,000 px on its shorter side)."""
+
+    def windows(extent: int, cells: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.arange(cells, device=table.device)
+        return index * extent // cells, ((index + 1) * extent + cells - 1) // cells
+
+    (top, bottom), (left, right) = windows(table.shape[1] - 1, height), windows(table.shape[2] - 1, width)
+    rows = table.index_select(1, bottom) - table.index_select(1, top)
+    sums = rows.index_select(2, right) - rows.index_select(2, left)
+    tall, wide = (bottom - top).float()[:, None, None], (right - left).float()[None, :, None]
+    return (sums.float() / tall / wide).permute(0, 3, 1, 2)
+
+
 def area_crops(table: torch.Tensor, owners: np.ndarray, top: np.ndarray, bottom: np.ndarray,
                left: np.ndarray, right: np.ndarray, size: int) -> torch.Tensor:
     """Each rectangle [top, bottom) × [left, right) of photo `owners[k]`, area-resampled to size×size.
@@ -180,7 +209,7 @@ def area_crops(table: torch.Tensor, owners: np.ndarray, top: np.ndarray, bottom:
     flat = table.reshape(-1, channels)
 
     def at(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return flat[(base + r + c).reshape(-1).to(flat.device)]
+        return flat.index_select(0, (base + r + c).reshape(-1).to(flat.device))  # 3x faster than flat[...]
 
     sums = at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
     area = ((r1 - r0) // cols * (c1 - c0)).reshape(-1, 1).to(flat.device)

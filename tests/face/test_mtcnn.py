@@ -5,7 +5,8 @@ import torch.nn.functional as F
 
 from audit.face._torchvision_shim import import_facenet_pytorch
 from audit.face.detection import MtcnnDetector, pick_face, same_size_batches
-from audit.face.mtcnn import area_crops, summed_area_table, suppress
+from audit.face import mtcnn
+from audit.face.mtcnn import BatchedMtcnn, area_crops, area_resized, summed_area_table, suppress
 from audit.images import PhotoSkipped, read_image
 from tests.conftest import lfw_sample
 from tests.face.test_detection import _reference_nms
@@ -31,6 +32,22 @@ def test_batched_mtcnn_finds_what_facenet_finds_one_photo_at_a_time(lfw_root):
         order = np.argsort([np.abs(np.asarray(chosen.box) - box).sum() for box in boxes])
         assert np.abs(np.asarray(chosen.box) - boxes[order[0]]).max() <= 0.5  # the same face picked
     assert faces >= 200 and worst <= 0.5
+
+
+def test_networks_take_cache_sized_chunks_on_a_cpu_and_find_what_whole_batches_find(lfw_root, monkeypatch):
+    photos = np.stack([read_image(path) for path in lfw_sample(lfw_root, 16, seed=5)])
+    detector = BatchedMtcnn(20, MtcnnDetector.THRESHOLDS)
+    passes = []
+    detector.rnet.register_forward_hook(lambda module, args, output: passes.append(len(args[0])))
+    chunked = detector.detect(photos)
+    assert len(passes) > 1 and max(passes) == mtcnn.CHUNK_PIXELS // 24**2
+    monkeypatch.setattr(mtcnn, "CHUNK_PIXELS", 10**9)
+    passes.clear()
+    whole = detector.detect(photos)
+    assert len(passes) == 1
+    for (boxes, points), (whole_boxes, whole_points) in zip(chunked, whole):
+        assert boxes.shape == whole_boxes.shape and len(boxes) > 0
+        assert np.allclose(boxes, whole_boxes, atol=1e-3) and np.allclose(points, whole_points, atol=1e-3)
 
 
 def test_photos_of_other_sizes_and_too_small_ones_in_one_call(lfw_root):
@@ -81,3 +98,10 @@ def test_area_crops_equal_torch_area_interpolation():
     expected = torch.cat([F.interpolate(images[o : o + 1, :, t:b, l:r], size=(24, 24), mode="area")
                           for o, t, b, l, r in zip(owners, top, bottom, left, right)])
     assert torch.allclose(crops, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("size", [(251, 180), (151, 109), (14, 11)])
+def test_pyramid_levels_from_the_table_equal_torch_area_interpolation_to_the_last_bit(size):
+    images = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 3, 250, 179))).float()
+    resized = area_resized(summed_area_table(images), *size)
+    assert torch.equal(resized, F.interpolate(images, size=size, mode="area"))
