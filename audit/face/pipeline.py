@@ -200,7 +200,7 @@ class FacePipeline:
             began = time.perf_counter()
             images = next(decoded)
             self.seconds["decode"] += time.perf_counter() - began
-            new = self._embed_batch(dict(zip(batch, images)), batch_size)
+            new = self._embed_batch(dict(zip(batch, images)))
             results.update(new)
             if cache:
                 cache.put_many(self.cache_id, new)
@@ -210,7 +210,7 @@ class FacePipeline:
                 fallbacks.append(path)
         return outcome
 
-    def _embed_batch(self, images: dict[str, np.ndarray | PhotoSkipped], batch_size: int) -> dict[str, Cached]:
+    def _embed_batch(self, images: dict[str, np.ndarray | PhotoSkipped]) -> dict[str, Cached]:
         """Decoded photos (by content key) → chips → embeddings, together."""
         done = {key: Cached(image.reason) for key, image in images.items() if isinstance(image, PhotoSkipped)}
         decoded = {key: image for key, image in images.items() if key not in done}
@@ -222,7 +222,7 @@ class FacePipeline:
                 chips[key] = chip
         if chips:
             began = time.perf_counter()
-            vectors = self.extractor.embed(torch.stack([chip for chip, _ in chips.values()]), batch_size)
+            vectors = self.extractor.embed(torch.stack([chip for chip, _ in chips.values()]))
             self.seconds["embed"] += time.perf_counter() - began
             done.update({key: Cached(vector, CENTRE_CROP_NOTE if fallback else None)
                          for (key, (_, fallback)), vector in zip(chips.items(), vectors)})

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from audit.extractors import available_extractors, load_extractor
+from audit.extractors import Extractor, available_extractors, load_extractor
 
 
 def test_registry_lists_every_extractor():
@@ -58,6 +58,17 @@ def test_torchscript_and_onnx_user_models_agree(tmp_path):
         assert np.allclose(extractor.embed(chips), expected, atol=1e-4)
     with pytest.raises(ValueError, match="pixels must be"):
         load_extractor(f"onnx:{onnx_file},pixels=0..2")
+
+
+def test_embedding_runs_small_passes_on_a_cpu():
+    """Passes of 16 chips keep a CPU's cache warm; the embeddings are those of one large pass."""
+    extractor = Extractor("tiny", _Tiny().eval(), 32, {}, "tiny")
+    passes = []
+    extractor.module.register_forward_hook(lambda module, args, output: passes.append(len(args[0])))
+    chips = torch.rand(40, 3, 32, 32) * 255
+    embeddings = extractor.embed(chips)
+    assert passes == [16, 16, 8]
+    assert np.allclose(embeddings, extractor.embed(chips, batch_size=40), atol=1e-6) and passes[3:] == [40]
 
 
 def test_a_saved_torchscript_model_carries_its_settings(dlib_resnet, tmp_path):
