@@ -71,8 +71,8 @@ class Extractor:
     @torch.no_grad()
     def embed(self, chips: torch.Tensor, batch_size: int | None = None) -> np.ndarray:
         """N chips → N×D float32 embeddings, computed on whichever device the module is (`FacePipeline` puts it),
-        `batch_size` chips a pass: by default 16 on a CPU, whose cache then holds a pass's activations (each chip
-        1.1-2.3× faster than in passes of 32 or 64), and 256 on a GPU."""
+        `batch_size` chips a pass: by default 16 on a CPU, whose cache then holds a pass's activations (up to 2.2×
+        faster per chip than passes of 64; bench/bench_embed.py), and 256 on a GPU."""
         self.module.eval()
         module = self.module.to(memory_format=self.memory_format)  # a no-op once converted
         device = module_device(module)
