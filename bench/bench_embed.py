@@ -25,17 +25,19 @@ import torch
 from audit.extractors import load_extractor
 from audit.extractors.base import CPU_EMBED_BATCH
 from audit.face.detection import MtcnnDetector
-from audit.face.pipeline import FacePipeline
+from audit.face.pipeline import FacePipeline, decoded_ahead
 from audit.images import PhotoSkipped, read_image
 
 LFW = Path(os.environ.get("AUDIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets")) / "lfw"
 
 
 def aligned_chips(pipeline: FacePipeline, photos: list[Path], batch: int = 32) -> list[torch.Tensor]:
-    """The pipeline's chip of every photo in which it finds a face, `batch` photos at a time (decode included)."""
+    """The pipeline's chip of every photo in which it finds a face, `batch` photos at a time, each batch decoding
+    in a thread while the one before it is searched, as `FacePipeline.embed_files` runs."""
+    encoded = [[path.read_bytes() for path in photos[start : start + batch]] for start in range(0, len(photos), batch)]
     chips = []
-    for start in range(0, len(photos), batch):
-        images = [read_image(path) for path in photos[start : start + batch]]
+    for decoded in decoded_ahead(encoded):
+        images = [image for image in decoded if not isinstance(image, PhotoSkipped)]
         chips += [found[0] for found in pipeline.chips(images) if not isinstance(found, PhotoSkipped)]
     return chips
 

@@ -13,6 +13,8 @@ Boxes and landmarks agree with facenet-pytorch's one-photo-at-a-time results to 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,6 +36,7 @@ class BatchedMtcnn:
         networks = import_facenet_pytorch().models.mtcnn
         self.pnet, self.rnet, self.onet = (net().eval().to(memory_format=torch.channels_last)
                                            for net in (networks.PNet, networks.RNet, networks.ONet))
+        self.pnet.pool1 = StridedMaxPool(self.pnet.pool1.kernel_size, self.pnet.pool1.stride)
         self.min_face_size = min_face_size
         self.thresholds = thresholds
         self.device = torch.device("cpu")
@@ -129,6 +132,41 @@ class BatchedMtcnn:
         boxes = regressed(boxes, regression, box_size)
         keep = suppress(boxes[:, :4], boxes[:, 4], owners, 0.7, over_smaller=True)
         return boxes[keep], owners[keep], points[keep]
+
+
+class StridedMaxPool(torch.nn.Module):
+    """`nn.MaxPool2d(kernel, stride, ceil_mode=True)` as the maximum of strided views, rows then columns: the
+    same values. On a CPU, for P-Net's channels-last 10 channels, ~5x faster than torch's kernel, which there
+    works pixel by pixel and also writes the indices of the maxima (R-Net's and O-Net's larger chunks of 28-32
+    channels pool faster in torch's own, reading memory once)."""
+
+    def __init__(self, kernel: int, stride: int) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        (height, rows), (width, cols) = (self._span(inputs.shape[2]), self._span(inputs.shape[3]))
+        if height > inputs.shape[2] or width > inputs.shape[3]:  # ceil mode: the last windows run off the edge
+            inputs = F.pad(inputs, (0, width - inputs.shape[3], 0, height - inputs.shape[2]), value=-math.inf)
+        reach = self.stride * (rows - 1) + 1
+        pooled = inputs[:, :, :reach : self.stride]
+        for offset in range(1, self.kernel):
+            pooled = torch.maximum(pooled, inputs[:, :, offset : offset + reach : self.stride])
+        reach = self.stride * (cols - 1) + 1
+        rows_pooled, pooled = pooled, pooled[:, :, :, :reach : self.stride]
+        for offset in range(1, self.kernel):
+            pooled = torch.maximum(pooled, rows_pooled[:, :, :, offset : offset + reach : self.stride])
+        return pooled
+
+    def _span(self, extent: int) -> tuple[int, int]:
+        """(input extent the windows cover, windows): torch's ceil mode, where the last window starts inside."""
+        windows = math.ceil((extent - self.kernel) / self.stride) + 1
+        if (windows - 1) * self.stride >= extent:
+            windows -= 1
+        return (windows - 1) * self.stride + self.kernel, windows
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}"
 
 
 def normalised(pixels: torch.Tensor) -> torch.Tensor:

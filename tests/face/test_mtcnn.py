@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from audit.face._torchvision_shim import import_facenet_pytorch
 from audit.face.detection import MtcnnDetector, pick_face, same_size_batches
 from audit.face import mtcnn
-from audit.face.mtcnn import BatchedMtcnn, area_crops, area_resized, summed_area_table, suppress
+from audit.face.mtcnn import BatchedMtcnn, StridedMaxPool, area_crops, area_resized, summed_area_table, suppress
 from audit.images import PhotoSkipped, read_image
 from tests.conftest import lfw_sample
 from tests.face.test_detection import _reference_nms
@@ -105,3 +105,12 @@ def test_pyramid_levels_from_the_table_equal_torch_area_interpolation_to_the_las
     images = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 3, 250, 179))).float()
     resized = area_resized(summed_area_table(images), *size)
     assert torch.equal(resized, F.interpolate(images, size=size, mode="area"))
+
+
+@pytest.mark.parametrize("kernel", [2, 3])
+@pytest.mark.parametrize("height, width", [(148, 148), (149, 75), (10, 11), (3, 2)])
+def test_strided_max_pool_equals_torch_ceil_mode_pooling(kernel, height, width):
+    inputs = torch.randn(3, 10, height, width).contiguous(memory_format=torch.channels_last)
+    expected = torch.nn.MaxPool2d(kernel, 2, ceil_mode=True)(inputs)
+    assert torch.equal(StridedMaxPool(kernel, 2)(inputs), expected)
+    assert torch.equal(StridedMaxPool(kernel, 2)(inputs.contiguous()), expected)
