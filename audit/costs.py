@@ -12,15 +12,27 @@ from audit.metrics import PerceptualCost, perceptual_cost
 from audit.records import Perturbation
 
 
-def measure_cost(original: Path, cloaked: Path, skipped: list[dict]) -> PerceptualCost | None:
-    """DSSIM, PSNR, L2 and Linf of one cloaked copy; None (and a recorded skip) when it cannot be compared."""
+def cost_or_reason(original: Path, cloaked: Path) -> PerceptualCost | str:
+    """DSSIM, PSNR, L2 and Linf of one cloaked copy, or why it cannot be compared with its original."""
     try:
         return perceptual_cost(read_image(original), read_image(cloaked))
     except PhotoSkipped as skip:
-        skipped.append({"path": str(cloaked), "reason": f"cloaked copy unreadable: {skip.reason}", "stage": "cloak"})
+        return f"cloaked copy unreadable: {skip.reason}"
     except ValueError as err:  # a cloaker that changed the photo's size
-        skipped.append({"path": str(cloaked), "reason": str(err), "stage": "cloak"})
-    return None
+        return str(err)
+
+
+def kept_cost(cost: PerceptualCost | str | None, cloaked: Path, skipped: list[dict]) -> PerceptualCost | None:
+    """A measured cost; a reason it could not be measured becomes a recorded skip of `cloaked` (and None)."""
+    if isinstance(cost, str):
+        skipped.append({"path": str(cloaked), "reason": cost, "stage": "cloak"})
+        return None
+    return cost
+
+
+def measure_cost(original: Path, cloaked: Path, skipped: list[dict]) -> PerceptualCost | None:
+    """DSSIM, PSNR, L2 and Linf of one cloaked copy; None (and a recorded skip) when it cannot be compared."""
+    return kept_cost(cost_or_reason(original, cloaked), cloaked, skipped)
 
 
 def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) -> Perturbation:

@@ -16,7 +16,7 @@ from audit.cells import CellJob, ScenarioCells, Timings, run_countermeasures, tr
 from audit.checkpoints import CellStore
 from audit.cloakers import Cloaker, build_cloaker
 from audit.cloakers.store import CloakStore
-from audit.costs import measure_cost, perturbation_record
+from audit.costs import kept_cost, perturbation_record
 from audit.datasets import load_photos, resolve_dataset
 from audit.datasets.distractors import NO_DISTRACTORS, choose_distractors, load_distractors
 from audit.datasets.embedded import EmbeddedGallery
@@ -233,9 +233,7 @@ def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict],
                     continue
                 cloaked[original] = outcome.path
                 if original not in costs:
-                    changed = cloaker.writes_files or outcome.path != original
-                    cost = measure_cost(original, outcome.path, skipped) if changed else None
-                    costs[original] = (cost, outcome.seconds)
+                    costs[original] = (kept_cost(outcome.cost, outcome.path, skipped), outcome.seconds)
             if user not in user_notes and (note := cloaker.user_notes(paths)):
                 user_notes[user] = note
     return cloaked

@@ -1,4 +1,5 @@
-"""Cloaked photos on disk, keyed by the original's content and the cloaker's exact parameters.
+"""Cloaked photos on disk, keyed by the original's content and the cloaker's exact parameters, each
+with what its cloak costs the photo (measured once: a warm run reads it back).
 
 A user's photos are cloaked a chunk at a time (here or on a cluster: the executor decides) and
 each chunk reaches the store as soon as it is done, so an interrupted run redoes only the chunks
@@ -11,13 +12,15 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from audit.cloakers.base import Cloaker
+from audit.costs import cost_or_reason
+from audit.metrics import PerceptualCost
 from audit.paths import atomic_write_bytes, cache_dir
 
 if TYPE_CHECKING:
@@ -26,11 +29,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CloakOutcome:
-    """A cloaked file (or the reason there is none) and the cloaker's seconds for it."""
+    """A cloaked file (or the reason there is none), the cloaker's seconds for it, and its perceptual cost
+    (or why the copy cannot be compared with the original; None where the photo is unchanged)."""
 
     path: Path | None
     reason: str | None
     seconds: float
+    cost: PerceptualCost | str | None = None
 
 
 def file_digest(path: Path) -> str:
@@ -57,8 +62,8 @@ class CloakStore:
         """Cloak each user's photos through `executor`, reusing every photo already in the store; each chunk
         is stored the moment it comes back. `public` are the identities a targeted cloaker picks from."""
         if not self.cloaker.writes_files:
-            return {user: {p: CloakOutcome(*_as_outcome(r), 0.0) for p, r in self.cloaker.cloak(paths, Path()).items()}
-                    for user, paths in photos.items()}
+            return {user: {p: _measured(p, CloakOutcome(*_as_outcome(r), 0.0))
+                           for p, r in self.cloaker.cloak(paths, Path()).items()} for user, paths in photos.items()}
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "cloaker.txt").write_text(repr(self.cloaker) + "\n")
         digests: dict[Path, str] = {}
@@ -80,6 +85,9 @@ class CloakStore:
                 outcome[photo] = self._store(digests[photo], results[photo], seconds)
             if progress is not None:
                 progress.update(len(chunk))
+        for photo, found in outcome.items():
+            if found.path is not None and found.cost is None:
+                outcome[photo] = self._with_cost(digests[photo], _measured(photo, found))
         return {user: {p: outcome[p] for p in paths} for user, paths in photos.items()}
 
     def _digests(self, photos: list[Path]) -> dict[Path, str]:
@@ -98,7 +106,9 @@ class CloakStore:
         if record["file"] is None:
             return CloakOutcome(None, record["reason"], record["seconds"])
         path = self.folder / record["file"]
-        return CloakOutcome(path, None, record["seconds"]) if path.exists() else None
+        cost = record.get("cost")
+        cost = PerceptualCost(**cost) if isinstance(cost, dict) else cost
+        return CloakOutcome(path, None, record["seconds"], cost) if path.exists() else None
 
     def _store(self, digest: str, result: Path | str, seconds: float) -> CloakOutcome:
         record: dict[str, object] = {"file": None, "reason": None, "seconds": seconds}
@@ -112,6 +122,21 @@ class CloakStore:
         # the record is written last: a crash before it leaves the photo to be cloaked again
         atomic_write_bytes(self.folder / f"{digest}.json", json.dumps(record).encode())
         return self._lookup(digest) or CloakOutcome(None, "cloaked file vanished from the store", seconds)
+
+    def _with_cost(self, digest: str, outcome: CloakOutcome) -> CloakOutcome:
+        """`outcome`, its cost now kept in its record (rewritten whole, so a crash leaves the old one)."""
+        meta = self.folder / f"{digest}.json"
+        record = json.loads(meta.read_text())
+        record["cost"] = asdict(outcome.cost) if isinstance(outcome.cost, PerceptualCost) else outcome.cost
+        atomic_write_bytes(meta, json.dumps(record).encode())
+        return outcome
+
+
+def _measured(original: Path, outcome: CloakOutcome) -> CloakOutcome:
+    """`outcome` with the cost of its copy measured against `original` (none for an unchanged photo)."""
+    if outcome.path is None or outcome.path == original:
+        return outcome
+    return replace(outcome, cost=cost_or_reason(original, outcome.path))
 
 
 def _as_outcome(result: Path | str) -> tuple[Path | None, str | None]:

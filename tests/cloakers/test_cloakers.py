@@ -14,7 +14,9 @@ import audit.cloakers as cloakers
 from audit.cloakers import available_cloakers, build_cloaker
 from audit.cloakers.external import OfficialFawkes
 from audit.cloakers.feature_space import FrozenModel, chip_footprint
+import audit.cloakers.store as store_module
 from audit.cloakers.store import CloakStore
+from audit.costs import cost_or_reason, kept_cost
 from audit.images import read_image
 from audit.metrics import perceptual_cost
 
@@ -195,3 +197,33 @@ def test_store_recomputes_nothing_it_has(photos, tmp_path):
     again = store.cloak_user(photos, "someone")
     assert calls == [2]
     assert {p: o.path for p, o in first.items()} == {p: o.path for p, o in again.items()}
+
+
+def test_store_keeps_each_copys_cost_so_a_rerun_measures_nothing(photos, tmp_path, monkeypatch):
+    measured = []
+
+    def counted(original, cloaked):
+        measured.append(original)
+        return cost_or_reason(original, cloaked)
+
+    monkeypatch.setattr(store_module, "cost_or_reason", counted)
+    store = CloakStore(build_cloaker("noise:dssim=0.01"), root=tmp_path)
+    first = store.cloak_user(photos, "someone")
+    again = CloakStore(build_cloaker("noise:dssim=0.01"), root=tmp_path).cloak_user(photos, "someone")
+    assert measured == photos  # once each, on the first run only
+    for photo in photos:
+        assert first[photo].cost == perceptual_cost(read_image(photo), read_image(first[photo].path))
+        assert first[photo].cost.dssim > 0 and again[photo].cost == first[photo].cost
+
+
+def test_a_copy_of_another_size_keeps_why_it_has_no_cost_and_becomes_a_skip(photos, tmp_path):
+    class Cropping(type(build_cloaker("noise"))):
+        def cloak_images(self, images, keys):
+            return [image[:-1] for image in super().cloak_images(images, keys)]
+
+    for attempt in range(2):  # measured, then read back from the store
+        outcome = CloakStore(Cropping(dssim=0.01), root=tmp_path).cloak_user(photos[:1], "someone")[photos[0]]
+        skipped = []
+        assert kept_cost(outcome.cost, outcome.path, skipped) is None
+        assert skipped == [{"path": str(outcome.path), "stage": "cloak",
+                            "reason": "cloaked photo is 250×249, the original 250×250"}]
