@@ -82,7 +82,7 @@ class MtcnnDetector(FaceDetector):
     landmark_scheme = "mtcnn"
     revision = 2  # batched stages (audit.face.mtcnn): boxes within 1e-4 px of facenet-pytorch's own loop
     THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's defaults for its three stages
-    BATCH_PHOTOS = 16  # photos of one size per pass: the fastest on 2 cores for LFW's 250×250
+    BATCH_PHOTOS = 32  # photos of one size per pass: the fastest on 2 cores for LFW's 250×250 (16: 0.87x, 64: 0.92x)
     BATCH_PIXELS = 4_000_000  # and no more pixels than this, so large photos go one by one
 
     def __init__(self, min_face_size: int = 20) -> None:

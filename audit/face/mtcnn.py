@@ -251,7 +251,10 @@ def area_crops(table: torch.Tensor, owners: np.ndarray, top: np.ndarray, bottom:
 
     sums = at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
     area = ((r1 - r0) // cols * (c1 - c0)).reshape(-1, 1).to(flat.device)
-    crops = sums.double() / area
+    # a float32 quotient of integers exact in float32 is the double quotient rounded to float32 (53 >= 2*24 + 2
+    # bits: rounding twice is innocuous), so doubles are needed only for sums past 2^24
+    exact = torch.float32 if int(area.max()) * 255 < 2**24 else torch.float64
+    crops = sums.to(exact) / area.to(exact)
     return crops.float().reshape(len(owners), size, size, channels).permute(0, 3, 1, 2)
 
 

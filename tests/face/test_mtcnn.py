@@ -100,6 +100,13 @@ def test_area_crops_equal_torch_area_interpolation():
     assert torch.allclose(crops, expected, atol=1e-3)
 
 
+def test_integers_below_2_24_divide_in_float32_as_in_float64_then_rounded():
+    """Why area_crops may divide in float32: rounding the double quotient to float32 changes nothing."""
+    rng = np.random.default_rng(3)
+    sums, areas = (torch.from_numpy(rng.integers(low, 2**24, 1_000_000)) for low in (0, 1))
+    assert torch.equal(sums.float() / areas.float(), (sums.double() / areas.double()).float())
+
+
 @pytest.mark.parametrize("size", [(251, 180), (151, 109), (14, 11)])
 def test_pyramid_levels_from_the_table_equal_torch_area_interpolation_to_the_last_bit(size):
     images = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 3, 250, 179))).float()
