@@ -36,6 +36,8 @@ class BatchedMtcnn:
         networks = import_facenet_pytorch().models.mtcnn
         self.pnet, self.rnet, self.onet = (net().eval().to(memory_format=torch.channels_last)
                                            for net in (networks.PNet, networks.RNet, networks.ONet))
+        # P-Net's first layer has 10 channels, too few for torch's channels-last PReLU and pooling kernels
+        self.pnet.prelu1 = RowsPReLU(self.pnet.prelu1.weight)
         self.pnet.pool1 = StridedMaxPool(self.pnet.pool1.kernel_size, self.pnet.pool1.stride)
         self.min_face_size = min_face_size
         self.thresholds = thresholds
@@ -132,6 +134,23 @@ class BatchedMtcnn:
         boxes = regressed(boxes, regression, box_size)
         keep = suppress(boxes[:, :4], boxes[:, 4], owners, 0.7, over_smaller=True)
         return boxes[keep], owners[keep], points[keep]
+
+
+class RowsPReLU(torch.nn.Module):
+    """PReLU of a channels-last N×C×H×W tensor read as N·H rows of W·C values, each channel's weight repeated
+    along a row: the same values. On a CPU, for P-Net's 10 channels, ~8x faster than torch's channels-last
+    kernel, which goes pixel by pixel; from 16 channels on, torch's own is as fast."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not inputs.is_contiguous(memory_format=torch.channels_last):
+            return F.prelu(inputs, self.weight)
+        n, channels, height, width = inputs.shape
+        rows = inputs.permute(0, 2, 3, 1).reshape(n * height, width * channels)
+        return F.prelu(rows, self.weight.repeat(width)).reshape(n, height, width, channels).permute(0, 3, 1, 2)
 
 
 class StridedMaxPool(torch.nn.Module):

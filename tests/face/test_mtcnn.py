@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from audit.face._torchvision_shim import import_facenet_pytorch
 from audit.face.detection import MtcnnDetector, pick_face, same_size_batches
 from audit.face import mtcnn
-from audit.face.mtcnn import BatchedMtcnn, StridedMaxPool, area_crops, area_resized, summed_area_table, suppress
+from audit.face.mtcnn import (BatchedMtcnn, RowsPReLU, StridedMaxPool, area_crops, area_resized, summed_area_table,
+                              suppress)
 from audit.images import PhotoSkipped, read_image
 from tests.conftest import lfw_sample
 from tests.face.test_detection import _reference_nms
@@ -121,3 +122,13 @@ def test_strided_max_pool_equals_torch_ceil_mode_pooling(kernel, height, width):
     expected = torch.nn.MaxPool2d(kernel, 2, ceil_mode=True)(inputs)
     assert torch.equal(StridedMaxPool(kernel, 2)(inputs), expected)
     assert torch.equal(StridedMaxPool(kernel, 2)(inputs.contiguous()), expected)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_rows_prelu_equals_torch_prelu(channels_last):
+    inputs = torch.randn(3, 10, 13, 7)
+    inputs = inputs.contiguous(memory_format=torch.channels_last) if channels_last else inputs
+    prelu = torch.nn.PReLU(10)
+    torch.nn.init.uniform_(prelu.weight, -1.5, 1.5)
+    with torch.no_grad():
+        assert torch.equal(RowsPReLU(prelu.weight)(inputs), prelu(inputs))
