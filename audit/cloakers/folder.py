@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from audit.cloakers.base import Cloaker
 from audit.cloakers.store import CloakStore
-from audit.costs import kept_cost, measure_cost
+from audit.costs import cost_or_reason, kept_cost
 from audit.datasets.folders import list_images
 from audit.metrics import PerceptualCost
 
@@ -50,6 +50,6 @@ def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloa
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(outcome.path, target)
                 result.written[original] = target
-                cost = outcome.cost if outcome.path != original else measure_cost(original, target, result.skipped)
+                cost = outcome.cost if outcome.path != original else cost_or_reason(original, target)
                 result.costs[original] = (kept_cost(cost, target, result.skipped), outcome.seconds)
     return result
