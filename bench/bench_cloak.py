@@ -1,7 +1,7 @@
 """Speed of a built-in cloak's optimisation step against its floor: the extractor's forward and
 backward pass over the same chips, which every step must pay.
 
-    AUDIT_DATA=../shared/datasets python bench/bench_cloak.py [--photos 19] [--steps 10]
+    AUDIT_DATA=../shared/datasets python bench/bench_cloak.py [--photos 19] [--steps 10] [--device cuda]
 
 Cloaks one LFW identity's photos (one batch, as `audit run` cloaks a user) with Fawkes low and
 high and LowKey on dlib-resnet, and prints milliseconds per photo and step, the floor's, and their
@@ -44,6 +44,8 @@ def floor_per_photo(cloaker: FeatureSpaceCloak, images: list[np.ndarray], repeat
     began = time.perf_counter()
     for _ in range(repeats):
         (models[0].module(chips) - sources[0]).norm(dim=1).sum().backward()
+    if chips.is_cuda:
+        torch.cuda.synchronize()  # a GPU's backward pass is only queued when backward() returns
     return (time.perf_counter() - began) / (repeats * len(images))
 
 
@@ -52,14 +54,15 @@ def main() -> None:
     parser.add_argument("--identity", default="Colin_Powell")
     parser.add_argument("--photos", type=int, default=19, help="the main command's users have 19 or so")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     args = parser.parse_args()
     images = [read_image(p) for p in sorted((LFW / args.identity).glob("*.jpg"))[: args.photos]]
-    lowkey = LowKeyCloak(extractor="dlib-resnet", steps=args.steps, device="cpu")
-    cloakers = {"fawkes low": FawkesCloak(mode="low", max_step=args.steps, device="cpu"),
-                "fawkes high": FawkesCloak(mode="high", max_step=args.steps, device="cpu"),
+    lowkey = LowKeyCloak(extractor="dlib-resnet", steps=args.steps, device=args.device)
+    cloakers = {"fawkes low": FawkesCloak(mode="low", max_step=args.steps, device=args.device),
+                "fawkes high": FawkesCloak(mode="high", max_step=args.steps, device=args.device),
                 "lowkey (dlib-resnet; two views a step)": lowkey}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(images)} photos of {args.identity}, "
-          f"{args.steps} steps")
+    print(f"torch {torch.__version__} on {args.device}, {torch.get_num_threads()} CPU threads; {len(images)} photos "
+          f"of {args.identity}, {args.steps} steps")
     floor = floor_per_photo(cloakers["fawkes low"], images)
     print(f"floor: dlib-resnet forward + backward to the chip, {1000 * floor:.1f} ms per photo")
     for name, cloaker in cloakers.items():
