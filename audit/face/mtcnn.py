@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audit.devices import exact_float32
+
 PYRAMID_FACTOR = 0.709  # each pyramid level's scale over the previous one's (MTCNN's and facenet's)
 PNET_STRIDE, PNET_CELL = 2, 12  # P-Net's output grid: one 12×12 window every 2 pixels
 # input pixels a network takes at once on a CPU: a chunk's activations then stay in the processor's
@@ -97,10 +99,12 @@ class BatchedMtcnn:
         return squared(boxes), owner
 
     def _forward(self, network: torch.nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The network's outputs for N×3×h×w inputs, chunk by chunk on a CPU (whole on a GPU)."""
+        """The network's outputs for N×3×h×w inputs, chunk by chunk on a CPU (whole on a GPU, in full float32 so that
+        it finds the CPU's faces)."""
         inputs = inputs.contiguous(memory_format=torch.channels_last)
         if self.device.type != "cpu":
-            return network(inputs)
+            with exact_float32():
+                return network(inputs)
         per_chunk = max(1, CHUNK_PIXELS // (inputs.shape[2] * inputs.shape[3]))
         return tuple(torch.cat(parts) for parts in zip(*(network(chunk) for chunk in inputs.split(per_chunk))))
 
