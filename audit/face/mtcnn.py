@@ -66,8 +66,7 @@ class BatchedMtcnn:
     @torch.no_grad()
     def detect(self, photos: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """For an N×H×W×3 uint8 batch: per photo, its K×5 boxes (x1, y1, x2, y2, score) and K×5×2 points."""
-        images = torch.from_numpy(np.ascontiguousarray(photos)).to(self.device).permute(0, 3, 1, 2).float()
-        table = summed_area_table(images)
+        table = summed_area_table(torch.from_numpy(np.ascontiguousarray(photos)).to(self.device))
         boxes, owners = self._proposals(table)
         boxes, owners, _ = self._refine(self.rnet, table, boxes, owners, 24, self.thresholds[1])
         boxes, owners, points = self._refine(self.onet, table, boxes, owners, 48, self.thresholds[2])
@@ -222,12 +221,13 @@ def crop_bounds(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray,
     return y, y_end, x, x_end
 
 
-def summed_area_table(images: torch.Tensor) -> torch.Tensor:
-    """N×(H+1)×(W+1)×C running sums of whole pixel values, exact in integers (so no rounding however
-    large the rectangle): any rectangle's sum costs four lookups."""
-    height, width = images.shape[2:]
+def summed_area_table(pixels: torch.Tensor) -> torch.Tensor:
+    """N×(H+1)×(W+1)×C running sums of N×H×W×C whole pixel values (uint8 photos as decoded: converting them
+    to float first cost a third of the table's time, and 4x the bytes sent to a GPU), exact in integers (so no
+    rounding however large the rectangle): any rectangle's sum costs four lookups."""
+    height, width = pixels.shape[1:3]
     exact = torch.int32 if height * width * 255 < 2**31 else torch.int64
-    table = images.permute(0, 2, 3, 1).to(exact).cumsum(2, dtype=exact).cumsum(1, dtype=exact)  # along rows first: 1.4x
+    table = pixels.cumsum(2, dtype=exact).cumsum(1, dtype=exact)  # along rows first: 1.4x
     return F.pad(table, (0, 0, 1, 0, 1, 0))
 
 

@@ -92,10 +92,11 @@ def test_suppress_is_greedy_nms_within_each_group(seed):
 
 def test_area_crops_equal_torch_area_interpolation():
     rng = np.random.default_rng(0)
-    images = torch.from_numpy(rng.integers(0, 256, (2, 3, 61, 47))).float()
+    pixels = torch.from_numpy(rng.integers(0, 256, (2, 61, 47, 3), dtype=np.uint8))
+    images = pixels.permute(0, 3, 1, 2).float()
     owners, top, bottom = np.array([0, 1, 1]), np.array([0, 5, 30]), np.array([61, 29, 40])
     left, right = np.array([0, 7, 3]), np.array([47, 40, 46])
-    crops = area_crops(summed_area_table(images), owners, top, bottom, left, right, 24)
+    crops = area_crops(summed_area_table(pixels), owners, top, bottom, left, right, 24)
     expected = torch.cat([F.interpolate(images[o : o + 1, :, t:b, l:r], size=(24, 24), mode="area")
                           for o, t, b, l, r in zip(owners, top, bottom, left, right)])
     assert torch.allclose(crops, expected, atol=1e-3)
@@ -110,8 +111,9 @@ def test_integers_below_2_24_divide_in_float32_as_in_float64_then_rounded():
 
 @pytest.mark.parametrize("size", [(251, 180), (151, 109), (14, 11)])
 def test_pyramid_levels_from_the_table_equal_torch_area_interpolation_to_the_last_bit(size):
-    images = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 3, 250, 179))).float()
-    resized = area_resized(summed_area_table(images), *size)
+    pixels = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 250, 179, 3), dtype=np.uint8))
+    images = pixels.permute(0, 3, 1, 2).float()
+    resized = area_resized(summed_area_table(pixels), *size)
     assert torch.equal(resized, F.interpolate(images, size=size, mode="area"))
 
 
