@@ -88,6 +88,11 @@ def timed_search(index, probes: np.ndarray, repeats: int = 3) -> tuple[np.ndarra
     return found[:, 0], best
 
 
+def recall_row(label: str, found: np.ndarray, rate: float, truth: np.ndarray, flat_rate: float) -> str:
+    """One line of the table: an index's recall@1 against exact search, and its speed against flat's."""
+    return f"{label:24} recall@1 {np.mean(found == truth):.4f}  {rate:9.0f} q/s  ({rate / flat_rate:.0f}x flat)"
+
+
 def on_gpu(faiss):
     """A function copying a CPU index to the first GPU, when FAISS is a GPU build that sees one (else None);
     HNSW has no GPU form."""
@@ -124,9 +129,7 @@ def main() -> None:
     print(f"{'flat':24} recall@1 1.0000  {flat_rate:9.0f} q/s  {index_mib(flat):.0f} MiB")
     gpu = on_gpu(faiss)
     if gpu:
-        found, rate = timed_search(gpu(flat), probes)
-        print(f"{'flat, GPU':24} recall@1 {np.mean(found == truth):.4f}  {rate:9.0f} q/s  "
-              f"({rate / flat_rate:.0f}x flat)")
+        print(recall_row("flat, GPU", *timed_search(gpu(flat), probes), truth, flat_rate))
 
     nlist = int(4 * np.sqrt(len(gallery)))
     began = time.perf_counter()
@@ -135,20 +138,14 @@ def main() -> None:
     ivf.add(gallery)
     built = time.perf_counter() - began
     print(f"ivf nlist={nlist}: built in {built:.0f} s, {index_mib(ivf):.0f} MiB")
-    for nprobe in map(int, args.nprobe.split(",")):
-        ivf.nprobe = nprobe
-        found, rate = timed_search(ivf, probes)
-        print(f"  {'ivf nprobe=' + str(nprobe):22} recall@1 {np.mean(found == truth):.4f}  {rate:9.0f} q/s  "
-              f"({rate / flat_rate:.0f}x flat)")
+    sweeps = [("ivf", ivf, faiss.ParameterSpace())]
     if gpu:
-        gpu_ivf = gpu(ivf)
+        sweeps.append(("ivf GPU", gpu(ivf), faiss.GpuParameterSpace()))
+    for label, index, space in sweeps:
         for nprobe in map(int, args.nprobe.split(",")):
-            faiss.GpuParameterSpace().set_index_parameter(gpu_ivf, "nprobe", nprobe)
-            found, rate = timed_search(gpu_ivf, probes)
-            print(f"  {'ivf GPU nprobe=' + str(nprobe):22} recall@1 {np.mean(found == truth):.4f}  {rate:9.0f} q/s  "
-                  f"({rate / flat_rate:.0f}x flat)")
-        del gpu_ivf
-    del ivf
+            space.set_index_parameter(index, "nprobe", nprobe)
+            print(recall_row(f"  {label} nprobe={nprobe}", *timed_search(index, probes), truth, flat_rate))
+    del sweeps, ivf
 
     began = time.perf_counter()
     hnsw = faiss.IndexHNSWFlat(dim, 32)
@@ -158,9 +155,7 @@ def main() -> None:
     print(f"hnsw M=32: built in {built:.0f} s, {index_mib(hnsw):.0f} MiB")
     for ef in map(int, args.ef_search.split(",")):
         hnsw.hnsw.efSearch = ef
-        found, rate = timed_search(hnsw, probes)
-        print(f"  {'hnsw efSearch=' + str(ef):22} recall@1 {np.mean(found == truth):.4f}  {rate:9.0f} q/s  "
-              f"({rate / flat_rate:.0f}x flat)")
+        print(recall_row(f"  hnsw efSearch={ef}", *timed_search(hnsw, probes), truth, flat_rate))
 
 
 if __name__ == "__main__":
