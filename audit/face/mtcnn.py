@@ -5,8 +5,9 @@ loop that crops and resizes every candidate box one at a time, a non-maximum sup
 runs box by box in torch, and channels-first pooling. This module runs the same three stages
 (the same pyramid, thresholds, box regression and suppression rules) with the per-box work
 vectorized: the pyramid's levels and the candidate crops are read from a summed-area table of
-each photo, the suppression runs in numpy, and the networks run channels-last (on a CPU, in
-chunks small enough for the processor's cache). Photos of one size go through together.
+each photo, the suppression runs in numpy, and the networks run in chunks small enough for the
+processor's cache on a CPU, P-Net channels-last, R-Net's and O-Net's convolutions on oneDNN's
+blocked tensors. Photos of one size go through together.
 Boxes and landmarks agree with facenet-pytorch's one-photo-at-a-time results to float rounding
 (tests/face/test_mtcnn.py checks 200 LFW photos).
 """
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audit.devices import exact_float32
+from audit.devices import exact_float32, reuse_freed_memory
 
 PYRAMID_FACTOR = 0.709  # each pyramid level's scale over the previous one's (MTCNN's and facenet's)
 PNET_STRIDE, PNET_CELL = 2, 12  # P-Net's output grid: one 12×12 window every 2 pixels
@@ -33,6 +34,21 @@ class BatchedMtcnn:
     """P-Net → R-Net → O-Net over N photos of one size; `detect` returns each photo's boxes and points."""
 
     def __init__(self, min_face_size: int, thresholds: tuple[float, float, float]) -> None:
+        self.min_face_size = min_face_size
+        self.thresholds = thresholds
+        self.device = torch.device("cpu")
+        self._load_networks()
+
+    def to(self, device: torch.device) -> "BatchedMtcnn":
+        """Run the three networks and the crops on `device` (suppression stays in numpy on the CPU)."""
+        if torch.device(device) != self.device:
+            self.device = torch.device(device)
+            self._load_networks()
+        return self
+
+    def _load_networks(self) -> None:
+        """facenet-pytorch's three networks on this detector's device, with the layers a CPU runs faster swapped for
+        ones computing the same values."""
         from audit.face._torchvision_shim import import_facenet_pytorch
 
         networks = import_facenet_pytorch().models.mtcnn
@@ -41,16 +57,12 @@ class BatchedMtcnn:
         # P-Net's first layer has 10 channels, too few for torch's channels-last PReLU and pooling kernels
         self.pnet.prelu1 = RowsPReLU(self.pnet.prelu1.weight)
         self.pnet.pool1 = StridedMaxPool(self.pnet.pool1.kernel_size, self.pnet.pool1.stride)
-        self.min_face_size = min_face_size
-        self.thresholds = thresholds
-        self.device = torch.device("cpu")
-
-    def to(self, device: torch.device) -> "BatchedMtcnn":
-        """Run the three networks and the crops on `device` (suppression stays in numpy on the CPU)."""
+        if self.device.type == "cpu":
+            reuse_freed_memory()  # oneDNN's tensors would otherwise fault on fresh pages, chunk after chunk
+            for network in (self.rnet, self.onet):
+                convolutions_in_blocked_layout(network)
         for network in (self.pnet, self.rnet, self.onet):
-            network.to(device)
-        self.device = device
-        return self
+            network.to(self.device)
 
     def scales(self, height: int, width: int) -> list[float]:
         """The image pyramid: from 12/min_face_size down while the shorter side keeps ≥ 12 px."""
@@ -154,6 +166,38 @@ class RowsPReLU(torch.nn.Module):
         n, channels, height, width = inputs.shape
         rows = inputs.permute(0, 2, 3, 1).reshape(n * height, width * channels)
         return F.prelu(rows, self.weight.repeat(width)).reshape(n, height, width, channels).permute(0, 3, 1, 2)
+
+
+def convolutions_in_blocked_layout(network: torch.nn.Module) -> None:
+    """Swap R-Net's or O-Net's convolutions for oneDNN's on its blocked layout, the first taking the dense input and
+    the last giving a dense output to the dense layers; the PReLUs and poolings between them take the blocked tensors
+    as they are. On a CPU these stacks then run ~1.25x faster than channels-last, where every layer's output is laid
+    out anew and pooling also writes the place of each maximum. The outputs are those of facenet-pytorch's own
+    channels-first networks (to the bit on the machines we test: torch convolves those through oneDNN's layout too)."""
+    convolutions = [name for name, layer in network.named_children() if isinstance(layer, torch.nn.Conv2d)]
+    for name in convolutions:
+        setattr(network, name, BlockedConv2d(getattr(network, name), dense_output=name == convolutions[-1]))
+
+
+class BlockedConv2d(torch.nn.Module):
+    """A convolution computed by oneDNN on its blocked-layout (mkldnn) tensors, for a CPU."""
+
+    def __init__(self, convolution: torch.nn.Conv2d, dense_output: bool) -> None:
+        super().__init__()
+        self.weight = convolution.weight.detach().to_mkldnn()
+        self.bias = convolution.bias.detach()
+        self.padding, self.stride = convolution.padding, convolution.stride
+        self.dilation, self.groups = convolution.dilation, convolution.groups
+        self.dense_output = dense_output
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        blocked = inputs if inputs.is_mkldnn else inputs.to_mkldnn()
+        outputs = torch.mkldnn_convolution(blocked, self.weight, self.bias, self.padding, self.stride, self.dilation,
+                                           self.groups)
+        return outputs.to_dense() if self.dense_output else outputs
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, kernel_size={tuple(self.weight.shape[2:])}"
 
 
 class StridedMaxPool(torch.nn.Module):

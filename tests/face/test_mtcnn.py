@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -6,8 +8,8 @@ import torch.nn.functional as F
 from audit.face._torchvision_shim import import_facenet_pytorch
 from audit.face.detection import MtcnnDetector, pick_face, same_size_batches
 from audit.face import mtcnn
-from audit.face.mtcnn import (BatchedMtcnn, RowsPReLU, StridedMaxPool, area_crops, area_resized, summed_area_table,
-                              suppress)
+from audit.face.mtcnn import (BatchedMtcnn, BlockedConv2d, RowsPReLU, StridedMaxPool, area_crops, area_resized,
+                              convolutions_in_blocked_layout, summed_area_table, suppress)
 from audit.images import PhotoSkipped, read_image
 from tests.conftest import lfw_sample
 from tests.face.test_detection import _reference_nms
@@ -88,6 +90,21 @@ def test_suppress_is_greedy_nms_within_each_group(seed):
         assert list(members[alone]) == [k for k in in_batch if groups[k] == group]
     assert list(kept) == expected
     assert len(suppress(boxes[:0], scores[:0], groups[:0], 0.5)) == 0
+
+
+@pytest.mark.parametrize("name, size", [("RNet", 24), ("ONet", 48)])
+def test_networks_on_onednn_tensors_give_the_dense_outputs_and_each_crop_its_own(name, size):
+    network = getattr(import_facenet_pytorch().models.mtcnn, name)().eval()
+    blocked = copy.deepcopy(network)
+    convolutions_in_blocked_layout(blocked)
+    assert sum(isinstance(layer, BlockedConv2d) for layer in blocked.children()) in (3, 4)
+    crops = torch.rand(100, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        dense, onednn = network(crops), blocked(crops.contiguous(memory_format=torch.channels_last))
+        alone = blocked(crops[7:8])
+    for expected, got, one in zip(dense, onednn, alone):
+        assert torch.allclose(got, expected, rtol=0, atol=1e-6)
+        assert torch.allclose(one, got[7:8], rtol=0, atol=1e-6)  # the dense layers round by batch size, as before
 
 
 def test_area_crops_equal_torch_area_interpolation():
