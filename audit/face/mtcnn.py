@@ -236,7 +236,7 @@ class StridedMaxPool(torch.nn.Module):
 
 
 def normalised(pixels: torch.Tensor) -> torch.Tensor:
-    return (pixels - NORMALISE[0]) * NORMALISE[1]
+    return torch.sub(pixels, NORMALISE[0]).mul_(NORMALISE[1])
 
 
 def regressed(boxes: np.ndarray, regression: np.ndarray, size: np.ndarray) -> np.ndarray:
@@ -269,10 +269,14 @@ def summed_area_table(pixels: torch.Tensor) -> torch.Tensor:
     """N×(H+1)×(W+1)×C running sums of N×H×W×C whole pixel values (uint8 photos as decoded: converting them
     to float first cost a third of the table's time, and 4x the bytes sent to a GPU), exact in integers (so no
     rounding however large the rectangle): any rectangle's sum costs four lookups."""
-    height, width = pixels.shape[1:3]
+    photos, height, width, channels = pixels.shape
     exact = torch.int32 if height * width * 255 < 2**31 else torch.int64
-    table = pixels.cumsum(2, dtype=exact).cumsum(1, dtype=exact)  # along rows first: 1.4x
-    return F.pad(table, (0, 0, 1, 0, 1, 0))
+    table = pixels.new_empty((photos, height + 1, width + 1, channels), dtype=exact)
+    table[:, 0], table[:, 1:, 0] = 0, 0
+    sums = table[:, 1:, 1:]  # summed in place: 1.4x faster than summing into new tensors, then padding
+    sums.copy_(pixels)
+    sums.cumsum_(2).cumsum_(1)
+    return table
 
 
 def area_resized(table: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -287,9 +291,17 @@ def area_resized(table: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
     (top, bottom), (left, right) = windows(table.shape[1] - 1, height), windows(table.shape[2] - 1, width)
     rows = table.index_select(1, bottom) - table.index_select(1, top)
-    sums = rows.index_select(2, right) - rows.index_select(2, left)
+    photos, tall_rows, columns, channels = rows.shape
+    flat = rows.view(photos * tall_rows, columns * channels)
+    channel = torch.arange(channels, device=table.device)
+
+    def at(column: torch.Tensor) -> torch.Tensor:
+        """The rows' values at these columns: a gather of single values, 3x faster than selecting 3-value pixels."""
+        return flat.gather(1, (column[:, None] * channels + channel).view(1, -1).expand(len(flat), -1))
+
+    sums = (at(right) - at(left)).view(photos, tall_rows, width, channels)
     tall, wide = (bottom - top).float()[:, None, None], (right - left).float()[None, :, None]
-    return (sums.float() / tall / wide).permute(0, 3, 1, 2)
+    return sums.float().div_(tall).div_(wide).permute(0, 3, 1, 2)
 
 
 def area_crops(table: torch.Tensor, owners: np.ndarray, top: np.ndarray, bottom: np.ndarray,
@@ -316,7 +328,10 @@ def area_crops(table: torch.Tensor, owners: np.ndarray, top: np.ndarray, bottom:
     def at(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return flat.index_select(0, (base + r + c).reshape(-1).to(flat.device))  # 3x faster than flat[...]
 
-    sums = at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
+    sums = at(r1, c1)
+    sums -= at(r0, c1)  # in place: 2x faster
+    sums -= at(r1, c0)
+    sums += at(r0, c0)
     area = ((r1 - r0) // cols * (c1 - c0)).reshape(-1, 1).to(flat.device)
     # a float32 quotient of integers exact in float32 is the double quotient rounded to float32 (53 >= 2*24 + 2
     # bits: rounding twice is innocuous), so doubles are needed only for sums past 2^24
