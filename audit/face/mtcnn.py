@@ -88,7 +88,8 @@ class BatchedMtcnn:
         """Stage 1: P-Net over the pyramid; windows kept by per-scale then per-photo suppression, regressed, squared."""
         height, width = table.shape[1] - 1, table.shape[2] - 1
         found, owners = [], []
-        for scale in self.scales(height, width):
+        scales = self.scales(height, width)
+        for scale in scales:
             level = area_resized(table, int(height * scale + 1), int(width * scale + 1))
             regression, probabilities = self._forward(self.pnet, normalised(level))
             score = probabilities[:, 1]
@@ -102,7 +103,10 @@ class BatchedMtcnn:
             found.append(windows[keep])
             owners.append(owner[keep])
         windows, owner = np.concatenate(found), np.concatenate(owners)
-        keep = suppress(windows[:, :4], windows[:, 4], owner, 0.7)
+        if level_overlap_bound(scales) < 0.7 - 1e-3:  # the suppression at 0.7 would keep all (1e-3: float32 margin)
+            keep = ranked(windows[:, 4], owner)
+        else:
+            keep = suppress(windows[:, :4], windows[:, 4], owner, 0.7)
         windows, owner = windows[keep], owner[keep]
         size = windows[:, 2:4] - windows[:, 0:2]
         boxes = np.concatenate([windows[:, 0:2] + windows[:, 5:7] * size,
@@ -340,6 +344,31 @@ def area_crops(table: torch.Tensor, owners: np.ndarray, top: np.ndarray, bottom:
     return crops.float().reshape(len(owners), size, size, channels).permute(0, 3, 1, 2)
 
 
+def level_overlap_bound(scales: list[float]) -> float:
+    """The largest intersection over union of two P-Net windows from different pyramid levels: at most the smaller's
+    area over the larger's. At scale s a window spans floor((2g + 12)/s) - floor((2g + 1)/s) pixels each way:
+    floor(11/s) or ceil(11/s). For any min_face_size from 12 up the bound is at most 0.58, so the suppression
+    across levels at 0.7 could drop only windows of one level, and the one within each level at 0.5 left none
+    overlapping by more."""
+    spans = [(PNET_CELL - 1) / scale for scale in scales]
+    ratios = [math.ceil(fine) ** 2 / max(math.floor(coarse), 1) ** 2 for fine, coarse in zip(spans, spans[1:])]
+    return max(ratios, default=0.0)
+
+
+def ranked(scores: np.ndarray, groups: np.ndarray, over_smaller: bool = False) -> np.ndarray:
+    """Indices group by group in ascending order, each group's by descending score, equal scores ordered as
+    facenet-pytorch orders them: torch's descending argsort, or numpy's ascending argsort read backwards for
+    MTCNN's last stage (`over_smaller`)."""
+    order = []
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        if over_smaller:
+            order.append(members[np.argsort(scores[members])[::-1]])
+        else:
+            order.append(members[torch.from_numpy(scores[members]).argsort(descending=True).numpy()])
+    return np.concatenate(order) if order else np.zeros(0, np.int64)
+
+
 def suppress(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float,
              over_smaller: bool = False) -> np.ndarray:
     """Greedy non-maximum suppression within each group, highest score first; indices kept, group by
@@ -356,14 +385,7 @@ def suppress(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshol
     extra = np.float32(1.0 if over_smaller else 0.0)
     x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, i], dtype=np.float32) for i in range(4))
     area = (x2 - x1 + extra) * (y2 - y1 + extra)
-    ranked = []
-    for group in np.unique(groups):
-        members = np.flatnonzero(groups == group)
-        if over_smaller:
-            ranked.append(members[np.argsort(scores[members])[::-1]])
-        else:
-            ranked.append(members[torch.from_numpy(scores[members]).argsort(descending=True).numpy()])
-    alive = np.concatenate(ranked) if ranked else np.zeros(0, np.int64)
+    alive = ranked(scores, groups, over_smaller)
     kept, rounds = [], []
     while alive.size:
         owner = groups[alive]

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from audit.face._torchvision_shim import import_facenet_pytorch
 from audit.face.detection import MtcnnDetector, pick_face, same_size_batches
 from audit.face import mtcnn
-from audit.face.mtcnn import (BatchedMtcnn, BlockedConv2d, RowsPReLU, StridedMaxPool, area_crops, area_resized,
-                              convolutions_in_blocked_layout, summed_area_table, suppress)
+from audit.face.mtcnn import (PNET_CELL, PNET_STRIDE, BatchedMtcnn, BlockedConv2d, RowsPReLU, StridedMaxPool,
+                              area_crops, area_resized, convolutions_in_blocked_layout, level_overlap_bound, ranked,
+                              summed_area_table, suppress)
 from audit.images import PhotoSkipped, read_image
 from tests.conftest import lfw_sample
 from tests.face.test_detection import _reference_nms
@@ -90,6 +91,28 @@ def test_suppress_is_greedy_nms_within_each_group(seed):
         assert list(members[alone]) == [k for k in in_batch if groups[k] == group]
     assert list(kept) == expected
     assert len(suppress(boxes[:0], scores[:0], groups[:0], 0.5)) == 0
+
+
+@pytest.mark.parametrize("min_face_size", [12, 20, 40])
+def test_windows_kept_within_each_level_are_all_kept_across_levels(min_face_size):
+    """Why P-Net's suppression across pyramid levels at 0.7 is skipped: every window of a 100×100 photo's pyramid at
+    random scores (many tied), suppressed within its level at 0.5 as P-Net's windows are, is kept by it."""
+    rng = np.random.default_rng(min_face_size)
+    scales = BatchedMtcnn(min_face_size, MtcnnDetector.THRESHOLDS).scales(100, 100)
+    assert level_overlap_bound(scales) < 0.7
+    kept = []
+    for scale in scales:
+        cells = (int(100 * scale + 1) - PNET_CELL) // PNET_STRIDE + 1
+        grid = np.stack(np.meshgrid(np.arange(cells), np.arange(cells)), -1).reshape(-1, 2).repeat(2, 0)
+        windows = np.concatenate([np.floor((PNET_STRIDE * grid + 1) / scale), np.floor((PNET_STRIDE * grid + PNET_CELL)
+                                  / scale), rng.integers(0, 20, (len(grid), 1)) / 20], 1).astype(np.float32)
+        owners = np.tile([0, 1], len(grid) // 2)
+        keep = suppress(windows[:, :4], windows[:, 4], owners, 0.5)
+        kept.append((windows[keep], owners[keep]))
+    windows, owners = (np.concatenate(parts) for parts in zip(*kept))
+    assert len(windows) > 50
+    assert list(suppress(windows[:, :4], windows[:, 4], owners, 0.7)) == list(ranked(windows[:, 4], owners))
+    assert level_overlap_bound([1.0, 0.9]) > 0.7  # a finer pyramid would need the suppression
 
 
 @pytest.mark.parametrize("name, size", [("RNet", 24), ("ONet", 48)])
