@@ -115,7 +115,7 @@ class FaceCache:
     detected anew, as a tracker would. One per cache folder per process (`shared`).
     """
 
-    _open: ClassVar[dict[tuple[Path, int], "FaceCache"]] = {}
+    _open: ClassVar[dict[tuple[str | None, int], "FaceCache"]] = {}
 
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
@@ -127,10 +127,11 @@ class FaceCache:
     @classmethod
     def shared(cls) -> "FaceCache":
         """The face cache of the current cache folder (`$AUDIT_CACHE`), opened once per process (a forked
-        child opens its own: an SQLite connection must not cross a fork)."""
-        key = (cache_dir() / "faces.sqlite", os.getpid())
+        child opens its own: an SQLite connection must not cross a fork). Looked up by the setting as given:
+        resolving the folder's path on every batch of photos cost a percent of detecting them."""
+        key = (os.environ.get("AUDIT_CACHE"), os.getpid())
         if key not in cls._open:
-            cls._open[key] = cls(key[0])
+            cls._open[key] = cls(cache_dir() / "faces.sqlite")
         return cls._open[key]
 
     @staticmethod
