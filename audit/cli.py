@@ -19,7 +19,10 @@ from audit.records import CellCounts, Document, RunReport
 def _setup_torch() -> None:
     import torch
 
+    from audit.devices import reuse_freed_memory
+
     torch.set_num_threads(os.cpu_count() or 1)
+    reuse_freed_memory()
 
 
 def _pipeline(extractor: str, face_detector: str, no_cache: bool, aligned: bool = False, fallback: str = "skip"):

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 DEVICE_CHOICES = "auto, cpu or cuda[:N]"
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's `mallopt` parameters
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's `mallopt` parameters
 
 
 def check_device(owner: str, device: str) -> str:
@@ -76,14 +76,16 @@ def exact_float32() -> Iterator[None]:
 
 @functools.cache
 def reuse_freed_memory() -> bool:
-    """Have the C library's malloc serve blocks up to 32 MB from memory the process freed before, and keep up to
-    256 MB freed, instead of returning large blocks to the system and mapping fresh pages for the next ones: every
-    first write to a fresh page is a fault. MTCNN's R-Net and O-Net on oneDNN tensors took 380,000 faults per 512
-    LFW photos without this (7% of detection's time); channels-last, their passes over a batch's crops ran 1.28x
-    faster with it. Process-wide, once; False where there is no `mallopt` (only glibc has one: macOS, Windows and
-    musl keep their own malloc's ways)."""
+    """Have glibc's malloc serve every block from memory this process freed before (keeping up to 256 MB of it
+    free), instead of mapping fresh pages for each large block and handing them back when it is freed: torch's CPU
+    kernels allocate each layer's output anew, and every first write to a fresh page is a fault. In a fresh process
+    on 2 cores, without it: mobilefacenet embedded 2.1x slower and faceres 2.0x (3 million faults per 512 chips),
+    and MTCNN's oneDNN tensors took 380,000 faults per 512 LFW photos. What a preloaded jemalloc or tcmalloc does
+    (PyTorch's performance tuning guide), from inside the process; `audit` and its Ray tasks set it as they start.
+    Process-wide, once; False where there is no `mallopt` (only glibc has one: macOS, Windows and musl keep
+    their own malloc's ways)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError, TypeError):
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 256 << 20))
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 256 << 20))

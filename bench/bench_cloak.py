@@ -21,6 +21,7 @@ import torch
 from audit.cloakers.fawkes import FawkesCloak
 from audit.cloakers.feature_space import FeatureSpaceCloak
 from audit.cloakers.lowkey import LowKeyCloak
+from audit.devices import reuse_freed_memory
 from audit.images import read_image
 
 LFW = Path(os.environ.get("AUDIT_DATA", "../shared/datasets")) / "lfw"
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     args = parser.parse_args()
+    reuse_freed_memory()  # as `audit` starts
     images = [read_image(p) for p in sorted((LFW / args.identity).glob("*.jpg"))[: args.photos]]
     lowkey = LowKeyCloak(extractor="dlib-resnet", steps=args.steps, device=args.device)
     cloakers = {"fawkes low": FawkesCloak(mode="low", max_step=args.steps, device=args.device),

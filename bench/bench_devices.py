@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from audit.devices import reuse_freed_memory
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 from audit.images import PhotoSkipped, read_image
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--no-tf32", action="store_true", help="full float32 on the GPU too (torch's default: "
                         "cuDNN convolutions in TF32, 10-bit mantissas)")
     args = parser.parse_args()
+    reuse_freed_memory()  # as `audit` starts
     if not torch.cuda.is_available():
         raise SystemExit("torch sees no GPU here: this benchmark compares a GPU with the CPU")
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = not args.no_tf32

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from audit.datasets import load_photos, resolve_dataset
+from audit.devices import reuse_freed_memory
 from audit.protocol import ProtocolOptions, build_protocol
 from trackers import build_tracker
 
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="lfw")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
+    reuse_freed_memory()  # as `audit` starts
     protocol = build_protocol(load_photos(resolve_dataset(args.dataset)), ProtocolOptions(users=1))
     train = [(p, name) for name in protocol.labels for p in protocol.train[name]]
     test = [(p, name) for name in protocol.labels for p in protocol.test[name]]

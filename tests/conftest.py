@@ -20,6 +20,9 @@ def _models_root() -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from audit.devices import reuse_freed_memory
+
+    reuse_freed_memory()  # as `audit` starts: the same speed, and the same process from the first test to the last
     root = _lfw_root()
     if not (root / "pairs.txt").is_file():
         raise pytest.UsageError(f"LFW is missing at {root}: set AUDIT_DATA to the folder holding lfw/ "

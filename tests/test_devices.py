@@ -113,18 +113,21 @@ def test_the_scratch_network_and_mtcnn_networks_compute_wholly_on_their_device(a
         computes_only_on(network, torch.zeros(2, 3, size, size), "meta")
 
 
-def test_detection_on_a_cpu_reuses_the_memory_it_freed(lfw_root):
-    """Without `reuse_freed_memory`, MTCNN's oneDNN tensors took tens of thousands of page faults per batch of 32
-    LFW photos, fresh pages mapped chunk after chunk."""
+def test_torch_work_on_a_cpu_reuses_the_memory_it_freed(lfw_root):
+    """`audit` starts with `reuse_freed_memory` (and so does this test session, in conftest.py). Without it a second
+    pass took tens of thousands of page faults on fresh pages: MTCNN on 32 LFW photos (its oneDNN tensors), faceres
+    on 32 chips (activations of 50 MB)."""
     from audit.face.mtcnn import BatchedMtcnn
 
-    photos = np.stack([read_image(path) for path in lfw_sample(lfw_root, 32, seed=3)])
-    detector = BatchedMtcnn(20, (0.6, 0.7, 0.7))
     assert reuse_freed_memory()  # glibc's malloc, as on CI
-    detector.detect(photos)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    detector.detect(photos)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 2_000
+    photos = np.stack([read_image(path) for path in lfw_sample(lfw_root, 32, seed=3)])
+    detector, faceres = BatchedMtcnn(20, (0.6, 0.7, 0.7)), load_extractor("faceres")
+    chips = torch.rand(32, 3, faceres.input_size, faceres.input_size, generator=torch.Generator().manual_seed(0)) * 255
+    for work in (lambda: detector.detect(photos), lambda: faceres.embed(chips)):
+        work()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        work()
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 2_000
 
 
 @needs_gpu

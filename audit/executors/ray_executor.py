@@ -28,6 +28,7 @@ from audit.cache import Cached, EmbeddingCache
 from audit.cells import CellJob, ScenarioCells, Timings, compute_cell, photos_of
 from audit.checkpoints import CellStore, FinishedCell
 from audit.cloakers import Cloaker, build_cloaker
+from audit.devices import reuse_freed_memory
 from audit.executors.base import CloakedChunk, Executor
 from cloud_clients import CloudSession
 
@@ -225,6 +226,7 @@ def in_temporary_folder(work: Callable[[Path], Any]) -> Any:
 def cloak_task(cloaker_spec: str, cache_id: str, chunk: list[Path], public: dict[str, list[Path]],
                photos: dict[Path, bytes], public_photos: dict[Path, bytes]) -> tuple[dict[Path, ShippedCloak], float]:
     """On a worker: cloak one chunk; the cloaked files come back as bytes."""
+    reuse_freed_memory()  # as `audit` does: the worker is a process of its own
     cloaker = build_cloaker(cloaker_spec)
 
     def cloak(root: Path) -> tuple[dict[Path, ShippedCloak], float]:
@@ -252,6 +254,8 @@ def cell_task(work: ScenarioCells, photos: dict[Path, bytes],
               job: CellJob) -> tuple[Any, list[dict], dict[str, float], list[tuple[str, dict[str, Cached]]]]:
     """On a worker: one cell over copies of its photos; skips name the driver's paths; the embeddings it
     used (computed, or read from this node's cache) go back with the result."""
+    reuse_freed_memory()
+
     def compute(root: Path) -> tuple[Any, list[dict], dict[str, float], list[tuple[str, dict[str, Cached]]]]:
         copies = staged(photos, root)
         with EmbeddingCache.recording() as embedded:

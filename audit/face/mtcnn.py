@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audit.devices import exact_float32, reuse_freed_memory
+from audit.devices import exact_float32
 
 PYRAMID_FACTOR = 0.709  # each pyramid level's scale over the previous one's (MTCNN's and facenet's)
 PNET_STRIDE, PNET_CELL = 2, 12  # P-Net's output grid: one 12×12 window every 2 pixels
@@ -58,7 +58,6 @@ class BatchedMtcnn:
         self.pnet.prelu1 = RowsPReLU(self.pnet.prelu1.weight)
         self.pnet.pool1 = StridedMaxPool(self.pnet.pool1.kernel_size, self.pnet.pool1.stride)
         if self.device.type == "cpu":
-            reuse_freed_memory()  # oneDNN's tensors would otherwise fault on fresh pages, chunk after chunk
             for network in (self.rnet, self.onet):
                 convolutions_in_blocked_layout(network)
         for network in (self.pnet, self.rnet, self.onet):
