@@ -130,6 +130,17 @@ def test_networks_on_onednn_tensors_give_the_dense_outputs_and_each_crop_its_own
         assert torch.allclose(one, got[7:8], rtol=0, atol=1e-6)  # the dense layers round by batch size, as before
 
 
+def test_a_torch_without_onednn_keeps_the_dense_networks(lfw_root, monkeypatch):
+    photos = np.stack([read_image(path) for path in lfw_sample(lfw_root, 4, seed=8)])
+    onednn = BatchedMtcnn(20, MtcnnDetector.THRESHOLDS)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    dense = BatchedMtcnn(20, MtcnnDetector.THRESHOLDS)
+    assert isinstance(onednn.rnet.conv1, BlockedConv2d) and isinstance(dense.rnet.conv1, torch.nn.Conv2d)
+    for (boxes, points), (dense_boxes, dense_points) in zip(onednn.detect(photos), dense.detect(photos)):
+        assert len(boxes) > 0 and np.allclose(boxes, dense_boxes, atol=1e-3)
+        assert np.allclose(points, dense_points, atol=1e-3)
+
+
 def test_area_crops_equal_torch_area_interpolation():
     rng = np.random.default_rng(0)
     pixels = torch.from_numpy(rng.integers(0, 256, (2, 61, 47, 3), dtype=np.uint8))
