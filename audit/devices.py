@@ -76,16 +76,16 @@ def exact_float32() -> Iterator[None]:
 
 @functools.cache
 def reuse_freed_memory() -> bool:
-    """Have glibc's malloc serve every block from memory this process freed before (keeping up to 256 MB of it
-    free), instead of mapping fresh pages for each large block and handing them back when it is freed: torch's CPU
-    kernels allocate each layer's output anew, and every first write to a fresh page is a fault. In a fresh process
-    on 2 cores, without it: mobilefacenet embedded 2.1x slower and faceres 2.0x (3 million faults per 512 chips),
-    and MTCNN's oneDNN tensors took 380,000 faults per 512 LFW photos. What a preloaded jemalloc or tcmalloc does
-    (PyTorch's performance tuning guide), from inside the process; `audit` and its Ray tasks set it as they start.
-    Process-wide, once; False where there is no `mallopt` (only glibc has one: macOS, Windows and musl keep
-    their own malloc's ways)."""
+    """Have glibc's malloc serve every block from memory this process freed before, keeping up to 1 GB of it free,
+    instead of mapping fresh pages for each large block and handing them back when it is freed: torch's CPU kernels
+    allocate each layer's output anew, and every first write to a fresh page is a fault. In a fresh process on 2
+    cores, without it: mobilefacenet embedded 2.1x slower and faceres 2.0x (3 million faults per 512 chips), and
+    MTCNN's oneDNN tensors took 380,000 faults per 512 LFW photos; keeping only 256 MB, faceres's passes still
+    faulted at times. What a preloaded jemalloc or tcmalloc does (PyTorch's performance tuning guide), from inside
+    the process; `audit` and its Ray tasks set it as they start. Process-wide, once; False where there is no
+    `mallopt` (only glibc has one: macOS, Windows and musl keep their own malloc's ways)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError, TypeError):
         return False
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 256 << 20))
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))

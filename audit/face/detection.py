@@ -111,7 +111,7 @@ class MtcnnDetector(FaceDetector):
         if self._mtcnn is None:
             from audit.face.mtcnn import BatchedMtcnn
 
-            self._mtcnn = BatchedMtcnn(self.min_face_size, self.THRESHOLDS).to(self._device)
+            self._mtcnn = BatchedMtcnn(self.min_face_size, self.THRESHOLDS, self._device)
         found: list[list[Face]] = [[] for _ in images]
         for batch in same_size_batches(images, self.BATCH_PHOTOS, self.BATCH_PIXELS):
             for index, (boxes, points) in zip(batch, self._mtcnn.detect(np.stack([images[i] for i in batch]))):

@@ -33,10 +33,11 @@ NORMALISE = (127.5, 0.0078125)  # pixels → (pixel - 127.5) / 128, as the netwo
 class BatchedMtcnn:
     """P-Net → R-Net → O-Net over N photos of one size; `detect` returns each photo's boxes and points."""
 
-    def __init__(self, min_face_size: int, thresholds: tuple[float, float, float]) -> None:
+    def __init__(self, min_face_size: int, thresholds: tuple[float, float, float],
+                 device: torch.device = torch.device("cpu")) -> None:
         self.min_face_size = min_face_size
         self.thresholds = thresholds
-        self.device = torch.device("cpu")
+        self.device = torch.device(device)
         self._load_networks()
 
     def to(self, device: torch.device) -> "BatchedMtcnn":
