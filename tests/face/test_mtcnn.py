@@ -126,8 +126,9 @@ def test_networks_on_onednn_tensors_give_the_dense_outputs_and_each_crop_its_own
         dense, onednn = network(crops), blocked(crops.contiguous(memory_format=torch.channels_last))
         alone = blocked(crops[7:8])
     for expected, got, one in zip(dense, onednn, alone):
-        assert torch.allclose(got, expected, rtol=0, atol=1e-6)
-        assert torch.allclose(one, got[7:8], rtol=0, atol=1e-6)  # the dense layers round by batch size, as before
+        # equal here; another processor's kernels may sum in another order (a layer without its bias errs by 7e-3+)
+        assert torch.allclose(got, expected, rtol=0, atol=1e-5)
+        assert torch.allclose(one, got[7:8], rtol=0, atol=1e-5)  # the dense layers round by batch size, as before
 
 
 def test_a_torch_without_onednn_keeps_the_dense_networks(lfw_root, monkeypatch):
