@@ -116,7 +116,7 @@ def test_windows_kept_within_each_level_are_all_kept_across_levels(min_face_size
 
 
 @pytest.mark.parametrize("name, size", [("RNet", 24), ("ONet", 48)])
-def test_networks_on_onednn_tensors_give_the_dense_outputs_and_each_crop_its_own(name, size):
+def test_networks_on_onednn_tensors_give_the_dense_outputs_in_a_batch_or_alone(name, size):
     network = getattr(import_facenet_pytorch().models.mtcnn, name)().eval()
     blocked = copy.deepcopy(network)
     convolutions_in_blocked_layout(blocked)
