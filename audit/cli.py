@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from audit.cloakers.matching import FAWKES_V03_MODES
 from audit.extractors import available_extractors, load_extractor
 from audit.face.detection import FACE_DETECTORS
 from audit.plan import defaults, verify_defaults
@@ -127,17 +128,19 @@ def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligne
     from audit.extractors import extractor_spec
 
     _setup_torch()
-    paths = list_images(input_dir)
+    listing = list_images(input_dir)
+    paths = listing.paths
     if not paths:
-        raise click.ClickException(f"no photos (.jpg, .jpeg, .png, .webp) under {input_dir}")
+        raise click.ClickException(f"no photos (.jpg, .jpeg, .png, .webp) under {input_dir}"
+                                   + (f" ({len(listing.broken)} broken link(s))" if listing.broken else ""))
     pipeline = _pipeline(extractor, face_detector, no_cache, aligned)
     result = pipeline.embed_files(paths, _cache(no_cache))
     relative = [str(p.relative_to(input_dir)) for p in result.paths]
     identities = [p.parent.name if p.parent != input_dir else "" for p in result.paths]
-    skipped = [(str(p.relative_to(input_dir)), reason) for p, reason in result.skipped]
+    skipped = sorted((str(p.relative_to(input_dir)), reason) for p, reason in [*result.skipped, *listing.broken.items()])
     write_embeddings(out, result.embeddings, relative, identities, skipped, extractor_spec(extractor).model_id,
                      pipeline.extractor.embedding_id, pipeline.cache_id)
-    click.echo(f"embedded {len(result.paths)} of {len(paths)} photos with {extractor} → {out}")
+    click.echo(f"embedded {len(result.paths)} of {len(paths) + len(listing.broken)} photos with {extractor} → {out}")
     for path, reason in skipped:
         click.echo(f"  skipped {path}: {reason}")
 
@@ -343,7 +346,10 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
 @click.option("--original", "originals", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Your original photos (at least 5; 10 or more for a tighter answer).")
 @click.option("--cloaked", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The cloaked copies you posted, named like the originals (x.jpg ↔ x.png, x_cloaked.png).")
+              help="The cloaked copies you posted, named like the originals (x.jpg ↔ x.png, x_cloaked.png, "
+                   "x_high_cloaked.png, x_attacked.png).")
+@click.option("--mode", type=click.Choice(FAWKES_V03_MODES),
+              help="Take the copies of this Fawkes v0.3 mode (x_MODE_cloaked.png) where --cloaked holds several.")
 @click.option("--tracker", multiple=True,
               help="Tracker name[:key=value,...], repeatable. Default: faiss and linear-probe on every face model "
                    "available (dlib-resnet, mobilefacenet, faceres).")
@@ -367,9 +373,9 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
               type=click.Path(file_okay=False, path_type=Path),
               help="Folder for verify.json, verify.md and verify.html, and the finished cells the same command "
                    "reuses.")
-def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str, crowd_min_photos: int,
-           crowd_max_photos: int, folds: int, countermeasure: tuple[str, ...], cloaker: str | None, seed: int,
-           out: Path) -> None:
+def verify(originals: Path, cloaked: Path, mode: str | None, tracker: tuple[str, ...], crowd: str,
+           crowd_min_photos: int, crowd_max_photos: int, folds: int, countermeasure: tuple[str, ...],
+           cloaker: str | None, seed: int, out: Path) -> None:
     """Does cloaking protect you? Plays a tracker that collected your cloaked photos, then meets a new one."""
     from audit.personal_verify import verify_person
     from audit.plan import VerifyOptions
@@ -381,7 +387,7 @@ def verify(originals: Path, cloaked: Path, tracker: tuple[str, ...], crowd: str,
     command = " ".join(["audit", *sys.argv[1:]])
     try:
         options = VerifyOptions(
-            originals, cloaked, trackers=tracker, crowd=crowd, folds=folds, countermeasures=countermeasure,
+            originals, cloaked, mode=mode, trackers=tracker, crowd=crowd, folds=folds, countermeasures=countermeasure,
             cloaker=cloaker, crowd_min_photos=crowd_min_photos, crowd_max_photos=crowd_max_photos, seed=seed, out=out,
             command_line=command)
         record = verify_person(options)

@@ -1,5 +1,5 @@
-"""Run history: every `run`, `verify` and `compare`, one row each, in SQLite under the data folder
-(`$AUDIT_HISTORY` names another file).
+"""Run history: every `run`, `verify` and `compare`, one row each, in SQLite in cloak-audit's user data
+folder (`$AUDIT_HISTORY` names another file; never the data sets' folder, `$AUDIT_DATA`).
 
 SQLite in WAL mode with a generous busy timeout, so runs that finish at the same moment are
 all recorded intact.
@@ -8,13 +8,12 @@ all recorded intact.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.paths import data_dir
+from audit.paths import history_file
 from audit.records import Document, read_document, to_json
 
 KINDS = ("run", "verify", "compare")
@@ -41,7 +40,7 @@ class Entry:
 
 class History:
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or Path(os.environ.get("AUDIT_HISTORY") or data_dir() / "history.sqlite")
+        self.path = path or history_file()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=120)
         self._initialise()

@@ -19,6 +19,13 @@ def data_dir() -> Path:
     return Path(os.environ.get("AUDIT_DATA") or platformdirs.user_data_dir("cloak-audit")).expanduser().resolve()
 
 
+def history_file() -> Path:
+    """`$AUDIT_HISTORY`, else cloak-audit's own user data folder: never `$AUDIT_DATA`, which may be a data set
+    folder that several machines share, or one that is read-only."""
+    default = Path(platformdirs.user_data_dir("cloak-audit")) / "history.sqlite"
+    return Path(os.environ.get("AUDIT_HISTORY") or default).expanduser().resolve()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so that readers see either nothing or all of it, even after a crash."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from audit.cells import (Timings, countermeasure_cells, evaluate_tracker, prepar
                          unique_skips)
 from audit.checkpoints import CellStore
 from audit.cloakers import build_cloaker
-from audit.cloakers.matching import match_cloaked
+from audit.cloakers.matching import match_cloaked, rules_used
 from audit.cloakers.store import file_digest
 from audit.costs import measure_cost, perturbation_record
 from audit.datasets import Photo, load_photos, resolve_dataset
@@ -53,6 +53,7 @@ class PersonPhotos:
     usable: list[Path]  # originals with a face, in folder order
     cloaked: dict[Path, Path]
     skipped: list[dict] = field(default_factory=list)
+    naming: dict[str, int] = field(default_factory=dict)  # how many copies each naming rule matched
 
 
 def default_trackers() -> tuple[list[str], list[dict]]:
@@ -119,7 +120,7 @@ def verify_person(options: VerifyOptions) -> VerifyReport:
         models_missing=tuple(MissingModel(**m) for m in missing),
         person=PersonRecord(originals=str(options.originals), cloaked=str(options.cloaked),
                             n_photos=len(person.usable) + len(person.skipped), n_usable=len(person.usable),
-                            identical_copies=identical, folds=len(folds)),
+                            identical_copies=identical, folds=len(folds), naming=person.naming),
         crowd=CrowdRecord(dataset=options.crowd, n_identities=len(crowd.labels),
                           n_train_photos=sum(map(len, crowd.train.values())),
                           n_test_photos=sum(map(len, crowd.test.values())), excluded=tuple(excluded)),
@@ -148,16 +149,22 @@ def imitated_cloaker(options: VerifyOptions, countermeasures: list):
 
 def person_photos(options: VerifyOptions) -> PersonPhotos:
     """The originals with a face and their cloaked copies; clear errors for what makes a verdict impossible."""
-    originals = list_images(options.originals)
+    listing = list_images(options.originals)
+    originals = listing.paths
+    unusable = {**listing.broken}
     if not originals:
-        raise FileNotFoundError(f"no photos (.jpg, .jpeg, .png, .webp) under {options.originals}")
+        raise FileNotFoundError(f"no photos (.jpg, .jpeg, .png, .webp) under {options.originals}"
+                                + (f" ({len(unusable)} broken link(s))" if unusable else ""))
     if len(originals) < MIN_PHOTOS:
         raise ValueError(f"{options.originals} holds {len(originals)} photo(s); at least {MIN_PHOTOS} are needed "
                          "(each is queried once while the others are posted; 10 or more give a tighter answer)")
-    pairs = match_cloaked(originals, options.cloaked, allow_extra=False)
+    copies = match_cloaked(originals, options.cloaked, options.mode, allow_extra=False)
+    copy_links = list_images(options.cloaked).broken
+    unusable |= {o: f"its cloaked copy {c.path.name} is a {copy_links[c.path]}" for o, c in copies.items()
+                 if c.path in copy_links}
     pipeline = FacePipeline(load_extractor("dlib-resnet"))
-    no_face = dict(pipeline.embed_cached(originals, "finding your face").skipped)
-    usable = [p for p in originals if p not in no_face]
+    no_face = dict(pipeline.embed_cached([p for p in originals if p not in unusable], "finding your face").skipped)
+    usable = [p for p in originals if p not in no_face and p not in unusable]
     if not usable:
         raise ValueError(f"no face was found in any photo under {options.originals} "
                          f"(e.g. {originals[0].name}: {no_face[originals[0]]})")
@@ -165,14 +172,15 @@ def person_photos(options: VerifyOptions) -> PersonPhotos:
         listed = ", ".join(p.name for p in no_face)
         raise ValueError(f"only {len(usable)} of {len(originals)} photos show a face the tracker can find "
                          f"(none found in {listed}); at least {MIN_PHOTOS} are needed")
-    skipped = [{"path": str(p), "reason": reason, "stage": "finding your face"} for p, reason in no_face.items()]
-    return PersonPhotos(usable, {p: pairs[p] for p in usable}, skipped)
+    skipped = [{"path": str(p), "reason": reason, "stage": "your photos"} for p, reason in unusable.items()]
+    skipped += [{"path": str(p), "reason": reason, "stage": "finding your face"} for p, reason in no_face.items()]
+    return PersonPhotos(usable, {p: copies[p].path for p in usable}, skipped, rules_used(copies))
 
 
 def crowd_protocol(options: VerifyOptions, person: list[Path]) -> tuple[Protocol, list[str]]:
     """The crowd's split (as `audit run` draws it), without any identity holding one of the person's
     photos: were the person in the crowd under another name, the tracker would find that name."""
-    photos = load_photos(resolve_dataset(options.crowd))
+    photos = load_photos(resolve_dataset(options.crowd)).photos
     own = {file_digest(p) for p in person}
     sizes = {p.stat().st_size for p in person}
     excluded = sorted({photo.identity for photo in photos

@@ -102,6 +102,7 @@ class VerifyOptions:
     folds: int = 5
     countermeasures: tuple[str, ...] = ()  # e.g. robust-retraining, which imitates `cloaker`
     cloaker: str | None = None  # the cloaker the person used; robust retraining needs it
+    mode: str | None = None  # the Fawkes v0.3 mode whose copies to take, where --cloaked holds several
     crowd_min_photos: int = 20
     crowd_max_photos: int | None = 40
     seed: int = 0

@@ -356,6 +356,7 @@ class PersonRecord:
     n_usable: int
     identical_copies: int
     folds: int
+    naming: dict[str, int] | None = None  # how many copies each naming rule matched (fawkes-v0.3, same-name, ...)
 
 
 @record

@@ -71,7 +71,8 @@ def run_audit(plan: RunPlan) -> RunReport:
     if cloud and not isinstance(executor, LocalExecutor):
         raise ValueError(f"--executor {plan.executor}: cloud trackers ({', '.join(spec for spec, _ in cloud)}) run "
                          "with --executor local, where their API budget and cleanup live")
-    photos = load_photos(resolve_dataset(plan.dataset))
+    dataset = load_photos(resolve_dataset(plan.dataset))
+    photos = dataset.photos
     scenarios = plan.scenarios()
     protocols = [build_protocol(photos, scenario) for scenario in scenarios]
     for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
@@ -87,7 +88,8 @@ def run_audit(plan: RunPlan) -> RunReport:
         raise CloudUploadRefused(cloud_plan(cloud, protocols, len(countermeasures), plan))
     session = CloudSession(plan.max_api_calls)
     cells = CellStore(plan.cells_folder)
-    skipped: list[dict] = []
+    skipped = [{"path": str(path), "reason": reason, "stage": "dataset"} for path, reason in dataset.unusable.items()]
+    skipped += [{"path": str(path), "reason": reason, "stage": "distractors"} for path, reason in pool.unusable.items()]
     costs: dict[Path, tuple[PerceptualCost | None, float]] = {}
     user_notes: dict[str, dict] = {}
     results: dict[str, CellResult] = {}  # by cell key, as cells finish (a cluster finishes them in any order)

@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     reuse_freed_memory()  # as `audit` starts
-    protocol = build_protocol(load_photos(resolve_dataset(args.dataset)), ProtocolOptions(users=1))
+    protocol = build_protocol(load_photos(resolve_dataset(args.dataset)).photos, ProtocolOptions(users=1))
     train = [(p, name) for name in protocol.labels for p in protocol.train[name]]
     test = [(p, name) for name in protocol.labels for p in protocol.test[name]]
     tracker = build_tracker(args.spec)

@@ -101,3 +101,15 @@ def run_headline(report: RunReport) -> str:
         parts.append(f"{name}: {percent(r.protection.rate)} (control {percent(r.control.rate)})")
     text = "; ".join(parts) if parts else "no results"
     return ("stopped early: " if report.stopped else "") + text
+
+
+def precomputed_lines(notes: dict | None) -> list[str]:
+    """What a `precomputed` cloaker found in its folder: copies used, unused, missing and stray."""
+    if not notes or "copies" not in notes:
+        return []
+    stray = notes["not_in_dataset"]
+    naming = ", ".join(f"{rule} ({n})" for rule, n in notes.get("naming", {}).items())
+    return [f"Precomputed copies in `{notes['dir']}`: {notes['copies']} found, {notes['used']} used, "
+            f"{notes['unused']} unused, {notes['missing']} needed but missing (skipped)"
+            + (f"; {len(stray)} match no photo of the data set (e.g. `{stray[0]}`)" if stray else "")
+            + (f"; matched by the naming rule {naming}" if naming else "") + "."]

@@ -19,9 +19,9 @@ from audit.records import (CellResult, CompareReport, Environment, ExamplePair, 
 from audit.verdicts import VERDICT_MEANING, cell_verdict
 from reports.compare import cell_figures, comparison_headline, pairing_text, scenario_figures, scenario_header
 from reports.formatting import (POOLED_HEADER, detection_figures, model_matrix, model_text, percent, pooled_figures,
-                                pooled_title, rate_text, swept_columns)
+                                pooled_title, precomputed_lines, rate_text, swept_columns)
 from reports.plots import change_figure, png_bytes, roc_figure
-from reports.verify import model_lines, tracker_sentence
+from reports.verify import model_lines, naming_text, tracker_sentence
 
 DIFFERENCE_GAIN = 10  # cloaks change pixels by a few levels; ×10 makes them visible
 
@@ -155,6 +155,7 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
         f"users ({esc(protocol.isolation)}), {protocol.n_labels} identities, {protocol.n_train_photos} "
         f"training and {protocol.n_test_photos} test photos.</p>",
         *([f"<p>Substitution — {esc(notes['substitution'])}.</p>"] if "substitution" in notes else []),
+        *[f"<p>{esc(line.replace('`', ''))}</p>" for line in precomputed_lines(notes)],
         "<h2>Results</h2>",
         "<p>Protection: the share of a protected user's uncloaked test photos the tracker does not identify "
         "(top-1). Control: the same tracker trained on uncloaked photos. 95% intervals that count both the users "
@@ -223,6 +224,7 @@ def render_verify_html(record: VerifyReport) -> str:
         f"<code>{esc(crowd.dataset)}</code>. In each of {person.folds} rounds the tracker collected the cloaked "
         "copies of your other photos and was asked who is in this round's photos, which it had never seen. The "
         "control posts your originals instead. Intervals are Wilson's over your photos.</p>",
+        *([f"<p>{esc(naming_text(person))}</p>"] if person.naming else []),
         table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
               [[f"<code>{esc(r.tracker)}</code>", esc(r.countermeasure), str(r.tries),
                 esc(rate_text(r.protection)), esc(rate_text(r.control)), esc(percent(r.normal_accuracy.rate)),

@@ -5,22 +5,13 @@ from __future__ import annotations
 from audit.records import CellResult, CloudUse, RunReport, Skip
 from audit.verdicts import cell_verdict
 from reports.formatting import (POOLED_HEADER, SWEPT, detection_figures, model_matrix, model_text, percent,
-                                pooled_figures, pooled_title, rate_text, swept_columns, swept_values)
+                                pooled_figures, pooled_title, precomputed_lines, rate_text, swept_columns,
+                                swept_values)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A Markdown table's lines."""
     return [f"| {' | '.join(header)} |", "|" + "---|" * len(header)] + [f"| {' | '.join(row)} |" for row in rows]
-
-
-def precomputed_lines(notes: dict | None) -> list[str]:
-    """What a `precomputed` cloaker found in its folder: copies used, unused, missing and stray."""
-    if not notes or "copies" not in notes:
-        return []
-    stray = notes["not_in_dataset"]
-    return [f"Precomputed copies in `{notes['dir']}`: {notes['copies']} found, {notes['used']} used, "
-            f"{notes['unused']} unused, {notes['missing']} needed but missing (skipped)"
-            + (f"; {len(stray)} match no photo of the data set (e.g. `{stray[0]}`)" if stray else "") + "."]
 
 
 def render_markdown(report: RunReport, plots: list[str] = ()) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audit.records import Rate, VerifyReport, VerifyResult
+from audit.records import PersonRecord, Rate, VerifyReport, VerifyResult
 from audit.verdicts import VERDICT_MEANING
 from reports.formatting import percent, rate_text
 from reports.markdown import skipped_lines, table
@@ -67,6 +67,7 @@ def render_verify_markdown(record: VerifyReport) -> str:
         "which it had never seen, cloaked or not. The control posts your originals instead.",
         *([f"People left out of the crowd because they hold your photos: {', '.join(crowd.excluded)}."]
           if crowd.excluded else []),
+        *([naming_text(person)] if person.naming else []),
         "",
         *table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
                [[f"`{r.tracker}`", r.countermeasure, str(r.tries), rate_text(r.protection), rate_text(r.control),
@@ -82,6 +83,12 @@ def render_verify_markdown(record: VerifyReport) -> str:
         f"Command: `{record.environment.command_line}`",
     ]
     return "\n".join(lines) + "\n"
+
+
+def naming_text(person: PersonRecord) -> str:
+    """Which naming rule paired the copies with the originals (Fawkes v0.3 and v1.0 name theirs differently)."""
+    rules = ", ".join(f"{rule} ({n})" for rule, n in (person.naming or {}).items())
+    return f"Copies matched to your photos by the naming rule {rules}."
 
 
 def warnings(record: VerifyReport) -> list[str]:

@@ -95,3 +95,27 @@ def test_two_runs_started_together_are_both_in_the_history(small_lfw, tmp_path):
     shown = CliRunner().invoke(main, ["history", "show", str(latest[0].id)])
     assert shown.exit_code == 0 and "command: audit run" in shown.output and "# cloak-audit report" in shown.output
     assert CliRunner().invoke(main, ["history", "show", "999999"]).exit_code == 1
+
+
+def test_the_history_stays_out_of_the_data_folder_and_an_unwritable_one_loses_no_report(small_lfw, tmp_path,
+                                                                                        monkeypatch):
+    data = tmp_path / "shared-data"  # the data sets' folder: several machines may share it, read-only
+    data.mkdir()
+    monkeypatch.setenv("AUDIT_DATA", str(data))
+    monkeypatch.delenv("AUDIT_HISTORY")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))  # the platform's user data folder
+    command = ["run", "--cloaker", "none", "--tracker", "faiss", "--dataset", str(small_lfw), "--users", "1",
+               "--min-photos", "10", "--max-photos", "12", "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0, result.output
+    assert list(data.iterdir()) == []
+    with History(tmp_path / "user-data" / "cloak-audit" / "history.sqlite") as history:
+        assert [Path(e.report_path).parent.name for e in history.entries()] == ["run"]
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "a-file" / "below"))  # no folder can be made there
+    (tmp_path / "run" / "report.json").unlink()
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0, result.output
+    assert "warning: the run history could not be written" in result.output
+    assert (tmp_path / "run" / "report.json").is_file()

@@ -1,6 +1,7 @@
 """`audit run` end to end on real LFW photos: the report, determinism, resuming, configuration."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -371,3 +372,17 @@ def test_precomputed_distractors_must_fit_every_tracker_and_countermeasure(small
 def test_distractor_options_are_checked(small_lfw, tmp_path, args, message):
     result = run(small_lfw, tmp_path, "--cloaker", "noise:dssim=0.005", *args)
     assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_a_broken_link_in_the_data_set_is_a_recorded_skip(small_lfw, tmp_path):
+    dataset = tmp_path / "faces"
+    shutil.copytree(small_lfw, dataset, symlinks=True)
+    person = sorted(dataset.iterdir())[0]
+    broken = person / f"{person.name}_9999.jpg"
+    broken.symlink_to(tmp_path / "deleted.jpg")
+    result = CliRunner().invoke(main, ["run", "--dataset", str(dataset), "--out", str(tmp_path / "out"), *SMALL,
+                                       "--cloaker", "none", "--tracker", "faiss"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {"path": str(broken), "reason": f"broken link → {tmp_path / 'deleted.jpg'}", "stage": "dataset"} \
+        in report["skipped"]

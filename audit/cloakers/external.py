@@ -9,9 +9,7 @@ import tempfile
 from pathlib import Path
 
 from audit.cloakers.base import Cloaker, cloaked_name
-from audit.cloakers.matching import index_cloaked, match_copies, original_stem
-
-FAWKES_MODES = ("low", "mid", "high")
+from audit.cloakers.matching import FAWKES_V03_MODES, Copy, CopyIndex, match_copies
 
 
 def run_program(argv: list[str], what: str, timeout: float | None) -> None:
@@ -28,17 +26,22 @@ def run_program(argv: list[str], what: str, timeout: float | None) -> None:
                            + (":\n  " + "\n  ".join(tail) if tail else ""))
 
 
-def stage(photos: list[Path], folder: Path) -> None:
+def stage(photos: list[Path], folder: Path) -> list[Path]:
     """Copy the photos into a fresh folder, where an external tool may read (and write) freely."""
+    staged = []
     for photo in photos:
         shutil.copy2(photo, folder / photo.name)
+        staged.append(folder / photo.name)
+    return staged
 
 
-def collect(photos: list[Path], produced: dict[str, Path], out_dir: Path, why_missing: str) -> dict[Path, Path | str]:
-    """Move each photo's output into out_dir; a photo without one becomes a skip."""
+def collect(photos: list[Path], produced: dict[Path, Copy], out_dir: Path, why_missing: str) -> dict[Path, Path | str]:
+    """Move each photo's output (matched to the staged photo of the same name) into out_dir; a photo
+    without one becomes a skip."""
+    outputs = {staged.name: copy.path for staged, copy in produced.items()}
     outcome: dict[Path, Path | str] = {}
     for photo in photos:
-        source = produced.get(photo.stem)
+        source = outputs.get(photo.name)
         if source is None:
             outcome[photo] = why_missing
             continue
@@ -49,15 +52,16 @@ def collect(photos: list[Path], produced: dict[str, Path], out_dir: Path, why_mi
 
 
 class OfficialFawkes(Cloaker):
-    """The official `fawkes` command line: `fawkes -d DIR --mode M --format png` writes `*_cloaked.png`."""
+    """The official `fawkes` command line: `fawkes -d DIR --mode M --format png` writes `x_cloaked.png`
+    (v1.0) or `x_M_cloaked.png` (v0.3.x, whose modes also include min and ultra) beside each photo."""
 
     name = "fawkes"
     implementation = "official"
     routing = {"impl": "official"}
 
     def __init__(self, mode: str = "low", binary: str = "fawkes", timeout: float = 3600.0) -> None:
-        if mode not in FAWKES_MODES:
-            raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(FAWKES_MODES)}")
+        if mode not in FAWKES_V03_MODES:
+            raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(FAWKES_V03_MODES)} (v1.0 knows low, mid, high)")
         if timeout <= 0:
             raise ValueError(f"fawkes: timeout={timeout} must be positive (seconds)")
         self.mode = mode
@@ -75,16 +79,17 @@ class OfficialFawkes(Cloaker):
                                "(pip install fawkes needs Python ≤ 3.8 and TensorFlow 2.4), or use impl=builtin")
         with tempfile.TemporaryDirectory(prefix="fawkes-") as work:
             folder = Path(work)
-            stage(photos, folder)
+            staged = stage(photos, folder)
             run_program([binary, "-d", str(folder), "--mode", self.mode, "--format", "png"], "fawkes", self.timeout)
-            produced = {original_stem(p): p for p in folder.glob("*_cloaked.png")}
+            produced = match_copies(staged, CopyIndex.of(folder), self.mode)
             return collect(photos, produced, out_dir, "fawkes wrote no cloaked copy (it found no face)")
 
 
 class CommandCloak(Cloaker):
     """Any cloaker with a command line: `template` gets `{input_dir}` and `{output_dir}`.
 
-    Outputs are matched to inputs by name (`x_cloaked.*`, `x_attacked.*` or `x.*`).
+    Outputs are matched to inputs by the naming rules of `audit.cloakers.matching` (`x_high_cloaked.*`,
+    `x_cloaked.*`, `x_attacked.*` or `x.*`).
     """
 
     name = "command"
@@ -101,9 +106,8 @@ class CommandCloak(Cloaker):
     def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
         with tempfile.TemporaryDirectory(prefix="cloak-in-") as given, \
                 tempfile.TemporaryDirectory(prefix="cloak-out-") as written:
-            stage(photos, Path(given))
+            staged = stage(photos, Path(given))
             argv = [part.format(input_dir=given, output_dir=written) for part in shlex.split(self.template)]
             run_program(argv, "command cloaker", self.timeout)
-            produced = match_copies(photos, Path(written), index_cloaked(Path(written)))
-            return collect(photos, {p.stem: copy for p, copy in produced.items()}, out_dir,
-                           "the command wrote no cloaked copy")
+            produced = match_copies(staged, CopyIndex.of(Path(written)))
+            return collect(photos, produced, out_dir, "the command wrote no cloaked copy")

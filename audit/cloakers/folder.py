@@ -28,7 +28,8 @@ class FolderCloaked:
 
 
 def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloaked:
-    photos = list_images(input_dir)
+    listing = list_images(input_dir)
+    photos = listing.paths
     if not photos:
         raise FileNotFoundError(f"no photos (.jpg, .jpeg, .png, .webp) under {input_dir}")
     if out_dir.resolve() == input_dir.resolve() or input_dir.resolve() in out_dir.resolve().parents:
@@ -37,7 +38,8 @@ def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloa
     for photo in photos:
         people.setdefault(photo.parent, []).append(photo)
     cloaker.check(photos, photos)
-    result = FolderCloaked()
+    result = FolderCloaked(skipped=[{"path": str(p), "reason": reason, "stage": "listing"}
+                                    for p, reason in listing.broken.items()])
     store = CloakStore(cloaker)
     with tqdm(total=len(photos), desc=f"cloaking ({cloaker.name})", unit="photo") as bar:
         for folder, own in people.items():

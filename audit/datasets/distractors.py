@@ -26,6 +26,7 @@ class Distractors:
 
     photos: dict[str, list[Path]] = field(default_factory=dict)
     embedded: EmbeddedGallery | None = None
+    unusable: dict[Path, str] = field(default_factory=dict)  # files among the distractors that are no photos
 
     @property
     def names(self) -> list[str]:
@@ -50,13 +51,14 @@ def load_distractors(source: str) -> Distractors:
             raise FileNotFoundError(f"--distractors {source}: no such file")
         return Distractors(embedded=read_embedded_gallery(Path(source)))
     by_identity: dict[str, list[Path]] = {}
-    for photo in load_photos(resolve_dataset("lfw" if source == LFW_SINGLETONS else source)):
+    dataset = load_photos(resolve_dataset("lfw" if source == LFW_SINGLETONS else source))
+    for photo in dataset.photos:
         by_identity.setdefault(photo.identity, []).append(photo.path)
     if source == LFW_SINGLETONS:
         by_identity = {name: paths for name, paths in by_identity.items() if len(paths) == 1}
     if not by_identity:
         raise ValueError(f"--distractors {source}: no identity with a photo there")
-    return Distractors(photos=by_identity)
+    return Distractors(photos=by_identity, unusable=dataset.unusable)
 
 
 def choose_distractors(pool: Distractors, count: int | None, exclude: set[str], source: str) -> Distractors:

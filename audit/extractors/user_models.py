@@ -5,12 +5,18 @@ five-point frame; `dlib`: dlib's face-chip frame) and `pixels` (the input range 
 expects: `0..255`, `0..1` or `-1..1`). A TorchScript file saved by `save_torchscript` carries
 its own settings, so `torchscript:PATH` alone loads it (the robust extractor of
 `robust-retraining` is one).
+
+ONNX files from older converters (MXNet → ONNX, as many published face models are) list their
+weights as graph inputs, some unused, and often fix the batch at 1: such a graph is cleaned before
+onnxruntime sees it and run in batches it accepts. onnxruntime prints only errors unless
+`$AUDIT_ONNX_LOG` asks for more (`warning`, `info`, `verbose`).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 from abc import ABC
 from pathlib import Path
@@ -37,21 +43,79 @@ class _ScalePixels(nn.Module):
         return (x - self.offset) / self.divisor
 
 
+ONNX_LOG_LEVELS = {"verbose": 0, "info": 1, "warning": 2, "error": 3, "fatal": 4}  # onnxruntime's severities
+
+
+def onnx_log_level() -> int:
+    """onnxruntime's log severity from `$AUDIT_ONNX_LOG` (default `error`: older models draw a warning per weight)."""
+    level = os.environ.get("AUDIT_ONNX_LOG", "error").lower()
+    if level not in ONNX_LOG_LEVELS:
+        raise ValueError(f"AUDIT_ONNX_LOG={level!r}; choose {', '.join(ONNX_LOG_LEVELS)}")
+    return ONNX_LOG_LEVELS[level]
+
+
+def runnable_graph(path: Path) -> bytes:
+    """The model with only its real inputs: older exporters list every weight as a graph input, so that
+    onnxruntime demands a value for each one that has none (an unused weight they pruned) and warns about
+    each one that has. Weights stay as initializers (constants); inputs and weights no node reads are dropped."""
+    try:
+        import onnx
+    except ImportError:
+        raise RuntimeError("onnx extractors need onnx and onnxruntime: pip install 'cloak-audit[onnx]'") from None
+    model = onnx.load(str(path))
+    graph = model.graph
+    weights = {initializer.name for initializer in graph.initializer}
+    read = read_names(graph) | {output.name for output in graph.output}
+    real = [value for value in graph.input if value.name not in weights and value.name in read]
+    used = [initializer for initializer in graph.initializer if initializer.name in read]
+    del graph.input[:], graph.initializer[:]
+    graph.input.extend(real)
+    graph.initializer.extend(used)
+    return model.SerializeToString()
+
+
+def read_names(graph) -> set[str]:
+    """Every value name a node of `graph` (or of a subgraph in its attributes) reads."""
+    names = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attribute in node.attribute:
+            for subgraph in [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]:
+                names |= read_names(subgraph)
+    return names
+
+
 class OnnxModule(nn.Module):
-    """Runs an ONNX model with onnxruntime (inference only: no gradients flow through it)."""
+    """Runs an ONNX model with onnxruntime (inference only: no gradients flow through it), in batches of the
+    size its input fixes, if it fixes one (many published models take exactly 1)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         try:
             import onnxruntime
         except ImportError:
-            raise RuntimeError("onnx extractors need onnxruntime: pip install onnxruntime") from None
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
+            raise RuntimeError("onnx extractors need onnx and onnxruntime: pip install 'cloak-audit[onnx]'") from None
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = onnx_log_level()
+        self.session = onnxruntime.InferenceSession(runnable_graph(path), options, providers=["CPUExecutionProvider"])
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ValueError(f"onnx: {path} takes {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+                             "a face model takes one batch of images")
+        self.input_name = inputs[0].name
+        batch = inputs[0].shape[0] if inputs[0].shape else None
+        self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (out, *_) = self.session.run(None, {self.input_name: x.detach().cpu().numpy().astype(np.float32)})
-        return torch.from_numpy(out.reshape(len(out), -1))
+        images = x.detach().cpu().numpy().astype(np.float32)
+        step = self.fixed_batch or max(len(images), 1)
+        outputs = []
+        for start in range(0, len(images), step):
+            part = images[start : start + step]
+            padded = np.concatenate([part, np.zeros((step - len(part), *part.shape[1:]), np.float32)])
+            (out, *_) = self.session.run(None, {self.input_name: padded})
+            outputs.append(out[: len(part)].reshape(len(part), -1))
+        return torch.from_numpy(np.concatenate(outputs)) if outputs else torch.zeros(0, 0)
 
 
 def check_settings(kind: str, size: int | None, template: str | None, pixels: str | None) -> None:

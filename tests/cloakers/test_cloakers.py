@@ -20,20 +20,25 @@ from audit.costs import cost_or_reason, kept_cost
 from audit.images import read_image
 from audit.metrics import perceptual_cost
 
-STAND_IN = f"""#!{sys.executable}
-# Stand-in for the official fawkes CLI: same arguments, same output names (x.jpg -> x_cloaked.png).
+# Stand-ins for the official fawkes CLI: same arguments, the output names of v1.0 (x.jpg -> x_cloaked.png)
+# and of v0.3.x (x.jpg -> x_high_cloaked.png), written beside the photos as the real tool does.
+FAWKES_OUTPUT_NAMES = {"v1.0": "{stem}_cloaked.png", "v0.3": "{stem}_{mode}_cloaked.png"}
+
+
+def stand_in(version: str) -> str:
+    return f"""#!{sys.executable}
 import argparse, pathlib
 from PIL import Image
 parser = argparse.ArgumentParser()
 parser.add_argument("-d"); parser.add_argument("--mode"); parser.add_argument("--format")
 args = parser.parse_args()
-assert args.format == "png" and args.mode in ("low", "mid", "high")
+assert args.format == "png" and args.mode in ("min", "low", "mid", "high", "ultra")
 for path in sorted(pathlib.Path(args.d).glob("*.jpg")):
     if path.name.startswith("noface"):
         continue  # as if no face were found
     image = Image.open(path).convert("RGB")
     image.putpixel((0, 0), (0, 0, 0))
-    image.save(path.with_name(path.stem + "_cloaked.png"))
+    image.save(path.with_name({FAWKES_OUTPUT_NAMES[version]!r}.format(stem=path.stem, mode=args.mode)))
 """
 
 
@@ -117,9 +122,10 @@ def test_fawkes_skips_a_photo_without_a_face(tmp_path):
     assert build_cloaker("fawkes:max_step=1,impl=builtin").cloak([blank], tmp_path) == {blank: "no face detected"}
 
 
-def test_official_fawkes_adapter_honours_the_command_line_contract(photos, tmp_path, monkeypatch):
+@pytest.mark.parametrize("version", sorted(FAWKES_OUTPUT_NAMES))
+def test_official_fawkes_adapter_honours_the_command_line_contract(version, photos, tmp_path, monkeypatch):
     (tmp_path / "bin").mkdir()
-    binary = executable(tmp_path / "bin" / "fawkes", STAND_IN)
+    binary = executable(tmp_path / "bin" / "fawkes", stand_in(version))
     monkeypatch.setenv("PATH", f"{binary.parent}{os.pathsep}{os.environ['PATH']}")
     cloaker = build_cloaker("fawkes:mode=mid")  # impl=auto finds the installed command line
     assert isinstance(cloaker, OfficialFawkes) and cloaker.implementation == "official"
@@ -150,7 +156,7 @@ def test_command_failure_shows_the_command_and_its_error(photos, tmp_path):
 def test_precomputed_uses_what_it_needs_and_says_what_is_missing_or_stray(photos, precomputed_dir, caplog):
     cloaker = build_cloaker(f"precomputed:dir={precomputed_dir}")
     assert cloaker.check(photos, photos) == {"dir": str(precomputed_dir), "copies": 2, "used": 2, "unused": 0,
-                                             "missing": 0, "not_in_dataset": []}
+                                             "missing": 0, "not_in_dataset": [], "naming": {"fawkes-v1.0": 2}}
     # a superset is fine: the unused copy is counted, not refused
     assert cloaker.check(photos[:1], photos)["unused"] == 1
     # a needed copy that is missing is a skip for that photo, named with the rule that was searched
