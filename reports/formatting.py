@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+from audit.options import parse_spec
 from audit.records import CellResult, Detection, OverSeeds, PooledRate, PooledResult, Rate, RunReport
 
 
@@ -27,7 +29,7 @@ def model_text(result: CellResult | PooledResult) -> str:
     cloak was not optimised against it, `dlib-resnet (white-box)` when it was."""
     if result.tracker_extractor is None:
         return "?"  # a report from before results named their models
-    return f"{result.tracker_extractor} ({'transfer' if result.transfer else 'white-box'})"
+    return f"{short_model(result.tracker_extractor)} ({'transfer' if result.transfer else 'white-box'})"
 
 
 def model_matrix(results: tuple[CellResult, ...]
@@ -113,3 +115,49 @@ def precomputed_lines(notes: dict | None) -> list[str]:
             f"{notes['unused']} unused, {notes['missing']} needed but missing (skipped)"
             + (f"; {len(stray)} match no photo of the data set (e.g. `{stray[0]}`)" if stray else "")
             + (f"; matched by the naming rule {naming}" if naming else "") + "."]
+
+
+LABEL_CHARS = 48  # a tracker's label in tables; its full spec is listed once, in the Trackers table
+NESTED = ("extractor", "face_detector", "cloak_detector")  # options whose value is a plugin spec of its own
+
+
+def short_model(spec: str) -> str:
+    """A model (or any plugin nested in a spec) by its file's name when it has one (`w600k_r50.onnx` for
+    `onnx:path=/srv/models/w600k_r50.onnx`), else as written (`faceres:margin=0.2`)."""
+    parsed = parse_spec(spec)
+    file = parsed.positional or parsed.options.get("path") or parsed.options.get("weights")
+    return Path(file).name if file else spec
+
+
+def short_label(spec: str) -> str:
+    """`linear-probe · arcface_r100.onnx` for `linear-probe:extractor=[onnx:/models/arcface_r100.onnx,size=112]`:
+    the tracker, then each option's value, a nested model by its name or its file's name, paths by file name."""
+    parsed = parse_spec(spec)
+    parts = [parsed.name] + ([Path(parsed.positional).name] if parsed.positional else [])
+    for key, value in parsed.options.items():
+        if key in NESTED:
+            parts.append(short_model(value))
+        else:
+            parts.append(f"{key}={Path(value).name if '/' in value else value}")
+    label = " · ".join(parts)
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
+def tracker_labels(specs: list[str]) -> dict[str, str]:
+    """A readable, unique label per tracker spec (`short_label`); a label two specs would share gets a number."""
+    labels: dict[str, str] = {}
+    for spec in specs:
+        label = short_label(spec)
+        unique, n = label, 1
+        while unique in labels.values():
+            n += 1
+            unique = f"{label} ({n})"
+        labels[spec] = unique
+    return labels
+
+
+def run_title(report: RunReport) -> str:
+    """`fawkes against 8 trackers`, or against the one tracker's label: a heading of one line."""
+    trackers = report.trackers
+    against = tracker_labels(trackers)[trackers[0]] if len(trackers) == 1 else f"{len(trackers)} trackers"
+    return f"{report.cloaker.name} against {against}"

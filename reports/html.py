@@ -19,19 +19,21 @@ from audit.records import (CellResult, CompareReport, Environment, ExamplePair, 
 from audit.verdicts import VERDICT_MEANING, cell_verdict
 from reports.compare import cell_figures, comparison_headline, pairing_text, scenario_figures, scenario_header
 from reports.formatting import (POOLED_HEADER, detection_figures, model_matrix, model_text, percent, pooled_figures,
-                                pooled_title, precomputed_lines, rate_text, swept_columns)
+                                pooled_title, precomputed_lines, rate_text, run_title, short_model, swept_columns,
+                                tracker_labels)
 from reports.plots import change_figure, png_bytes, roc_figure
 from reports.verify import model_lines, naming_text, tracker_sentence
 
 DIFFERENCE_GAIN = 10  # cloaks change pixels by a few levels; ×10 makes them visible
 
 CSS = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+body { font-family: system-ui, sans-serif; max-width: 1240px; margin: 2em auto; padding: 0 1em; color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 .verdict { font-size: 1.15em; padding: 0.8em 1em; border-radius: 6px; margin: 0.5em 0; background: #f3f3f3; }
 .good { background: #e3f4e3; } .bad { background: #fbe3e3; } .mixed { background: #fdf3d8; }
 .whitebox { color: #777; font-style: italic; } .transfer { font-weight: bold; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+.wide { overflow-x: auto; max-width: 100%; } td code.spec { overflow-wrap: anywhere; } .label { white-space: nowrap; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } code, pre { background: #f6f6f6; font-size: 0.9em; }
 pre { padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }
@@ -49,11 +51,13 @@ def page(title: str, sections: list[str]) -> str:
             f"<style>{CSS}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """Cells are HTML already (escape text with `esc`)."""
+def table(header: list[str], rows: list[list[str]], row_ids: list[str] | None = None) -> str:
+    """Cells are HTML already (escape text with `esc`). A table wider than the page scrolls inside it."""
     head = "".join(f"<th>{h}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    ids = [f' id="{row_id}"' for row_id in row_ids] if row_ids else [""] * len(rows)
+    body = "".join(f"<tr{row_id}>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+                   for row_id, row in zip(ids, rows))
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def data_uri(png: bytes) -> str:
@@ -123,7 +127,7 @@ def model_matrix_section(results: tuple[CellResult, ...]) -> str:
     return ("<h2>Cloak model × tracker model</h2><p>Protection with no countermeasure. The diagonal, where the "
             "tracker uses a model the cloak was optimised against, is a white-box self-check; every other cell "
             "asks whether the cloak transfers.</p>" + table(
-                ["cloak optimised against", *(f"<code>{esc(c)}</code>" for c in columns)],
+                ["cloak optimised against", *(f"<code>{esc(short_model(c))}</code>" for c in columns)],
                 [[f"<code>{esc(row)}</code>", *("<br>".join(esc(x) for x in cells.get((row, c), ["—"]))
                                                for c in columns)] for row in rows]))
 
@@ -138,14 +142,20 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
     results = report.results
     notes = cloaker.notes or {}
     seeds = "seed" in swept_columns(results)
-    sections = [f"<h1>cloak-audit: {esc(cloaker.name)} against {esc(', '.join(report.trackers) or 'no tracker')}</h1>"]
+    labels = tracker_labels(report.trackers)
+    anchors = {spec: f"tracker-{i}" for i, spec in enumerate(report.trackers, start=1)}
+
+    def tracker_cell(spec: str) -> str:
+        return f'<a class="label" href="#{anchors[spec]}"><code>{esc(labels[spec])}</code></a>'
+
+    sections = [f"<h1>cloak-audit: {esc(run_title(report) if report.trackers else cloaker.name)}</h1>"]
     if report.stopped:
         sections.append(verdict_box(f"<b>Incomplete run</b>: it stopped ({esc(report.stopped)}); only the results "
                                     "finished before are shown.", "mixed"))
     for r in results:
         where = "" if r.countermeasure == "none" else f" with {esc(r.countermeasure)}"
         sections.append(verdict_box(
-            f"<b>{esc(r.tracker)}</b>{where}, leak ratio {esc(r.leak_ratio)}: protection "
+            f"<b>{esc(labels[r.tracker])}</b>{where}, leak ratio {esc(r.leak_ratio)}: protection "
             f"<b>{esc(rate_text(r.protection))}</b>, control {esc(rate_text(r.control))} — "
             f"<b>{esc(cell_verdict(r))}</b>", run_tone(r)))
     sections += [
@@ -162,18 +172,23 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
         "and their photos (Korn–Graubard).</p>",
         table(["tracker", "tracker model", "countermeasure", *(["seed"] if seeds else []), "leak ratio", "labels",
                "protection", "control", "normal accuracy", "rank-k protection", "verdict"],
-              [[f"<code>{esc(r.tracker)}</code>", model_html(r), esc(r.countermeasure),
+              [[tracker_cell(r.tracker), model_html(r), esc(r.countermeasure),
                 *([esc(r.seed)] if seeds else []), esc(r.leak_ratio), esc(r.n_labels),
                 esc(rate_text(r.protection)), esc(rate_text(r.control)), esc(rate_text(r.normal_accuracy)),
                 esc(f"{rate_text(r.rank_k.protection)} (k={r.rank_k.k})" if r.rank_k else "—"),
                 esc(cell_verdict(r))] for r in results]),
+        "<h2>Trackers</h2>",
+        table(["tracker", "full spec", "face model"],
+              [[f"<code>{esc(labels[spec])}</code>", f'<code class="spec">{esc(spec)}</code>',
+                esc(next(r.tracker_extractor or "—" for r in results if r.tracker == spec))]
+               for spec in report.trackers], row_ids=[anchors[spec] for spec in report.trackers]),
     ]
     if report.pooled:
         sections.append(f"<h2>{esc(pooled_title(report).capitalize())}</h2>"
                         "<p>Pooled: every seed's test photos, users counted once however many seeds drew them. "
                         "Mean over seeds: the per-seed rates' mean with Student's t interval.</p>" + table(
                             ["tracker", "tracker model", "countermeasure", "leak ratio", "labels", *POOLED_HEADER],
-                            [[f"<code>{esc(p.tracker)}</code>", model_html(p), esc(p.countermeasure),
+                            [[tracker_cell(p.tracker), model_html(p), esc(p.countermeasure),
                               esc(p.leak_ratio), esc(p.n_labels), *map(esc, pooled_figures(p))]
                              for p in report.pooled]))
     sections.append(model_matrix_section(results))
@@ -195,7 +210,7 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
         examples_section(report.examples),
         "<h2>Per user</h2>",
         table(["tracker", "countermeasure", "leak ratio", "user", "test photos", "protection", "control"],
-              [[f"<code>{esc(r.tracker)}</code>", esc(r.countermeasure), esc(r.leak_ratio), esc(u.user),
+              [[tracker_cell(r.tracker), esc(r.countermeasure), esc(r.leak_ratio), esc(u.user),
                 str(u.n_test), percent(u.protection), percent(u.control)] for r in results for u in r.per_user]),
         skipped_section(report.skipped),
         environment_section(report.environment),

@@ -6,7 +6,7 @@ from audit.records import CellResult, CloudUse, RunReport, Skip
 from audit.verdicts import cell_verdict
 from reports.formatting import (POOLED_HEADER, SWEPT, detection_figures, model_matrix, model_text, percent,
                                 pooled_figures, pooled_title, precomputed_lines, rate_text, swept_columns,
-                                swept_values)
+                                short_model, swept_values, tracker_labels)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -21,10 +21,12 @@ def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
     notes = cloaker.notes or {}
     swept = swept_columns(report.results)
     lead_header = ["tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in swept)]
+    labels = tracker_labels(report.trackers)
 
     def lead(result: CellResult) -> list[str]:
         """The cells that say which result a row belongs to."""
-        return [f"`{result.tracker}`", model_text(result), result.countermeasure, *swept_values(result, swept)]
+        return [f"`{labels[result.tracker]}`", model_text(result), result.countermeasure,
+                *swept_values(result, swept)]
 
     def rank_text(result: CellResult) -> str:
         rank = result.rank_k
@@ -61,6 +63,9 @@ def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
         *table(lead_header + ["protection", "control", "normal accuracy", "rank-k protection", "verdict"],
                [lead(r) + [rate_text(r.protection), rate_text(r.control), rate_text(r.normal_accuracy),
                            rank_text(r), cell_verdict(r)] for r in report.results]),
+        *(["", "Trackers by their full spec:", "",
+           *table(["tracker", "full spec"], [[f"`{labels[spec]}`", f"`{spec}`"] for spec in report.trackers])]
+          if any(label != spec for spec, label in labels.items()) else []),
     ]
     if report.pooled:
         unswept = [k for k in swept if k != "seed"]
@@ -68,17 +73,17 @@ def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
                   "Pooled: every seed's test photos, users counted once however many seeds drew them. Mean over "
                   "seeds: the per-seed rates' mean with Student's t interval, how much the draw matters.", "",
                   *table(["tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in unswept), *POOLED_HEADER],
-                         [[f"`{p.tracker}`", model_text(p), p.countermeasure, *swept_values(p, unswept),
+                         [[f"`{labels[p.tracker]}`", model_text(p), p.countermeasure, *swept_values(p, unswept),
                            *pooled_figures(p)] for p in report.pooled])]
     matrix = model_matrix(report.results)
     if matrix:
         rows, columns, cells = matrix
         lines += ["", "## Cloak model × tracker model", "",
-                  *table(["cloak optimised against", *(f"`{c}`" for c in columns)],
+                  *table(["cloak optimised against", *(f"`{short_model(c)}`" for c in columns)],
                          [[f"`{row}`", *("; ".join(cells.get((row, c), ["—"])) for c in columns)] for row in rows])]
     if plots:
         lines += ["", "## Sweeps", ""] + [f"![{name}]({name})" for name in plots]
-    lines += adaptive_lines(report.results, lead_header, lead)
+    lines += adaptive_lines(report.results, lead_header, lead, labels)
     psnr = "n/a" if cost.psnr_mean is None else f"{cost.psnr_mean:.1f} dB"
     lines += [
         "",
@@ -116,7 +121,8 @@ def skipped_lines(skipped: tuple[Skip, ...]) -> list[str]:
             *table(["photo", "stage", "reason"], [[f"`{s.path}`", s.stage, s.reason] for s in skipped])]
 
 
-def adaptive_lines(results: tuple[CellResult, ...], lead_header: list[str], lead) -> list[str]:
+def adaptive_lines(results: tuple[CellResult, ...], lead_header: list[str], lead,
+                   labels: dict[str, str]) -> list[str]:
     """What the adaptive trackers did: photos dropped per training set, and how the extractor was retrained."""
     lines = []
     dropping = [r for r in results if r.dropped]
@@ -129,7 +135,7 @@ def adaptive_lines(results: tuple[CellResult, ...], lead_header: list[str], lead
     for r in results:
         notes = r.countermeasure_notes
         if notes:
-            lines += ["", f"{r.countermeasure} for `{r.tracker}`: "
+            lines += ["", f"{r.countermeasure} for `{labels[r.tracker]}`: "
                       + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in notes.items()) + "."]
     return lines
 

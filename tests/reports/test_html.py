@@ -3,6 +3,7 @@ loaded, nothing fetched from outside the file; a screenshot of each is taken."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -17,7 +18,10 @@ from PIL import Image
 
 from audit.cli import main
 from audit.personal_verify import VerifyOptions, verify_person
-from reports.html import render_verify_html
+from reports.console import print_summary
+from reports.formatting import rate_text
+from reports.html import render_run_html, render_verify_html
+from tests.builders import cell, run_report
 
 # Runs before anything else on the page: records errors (capture phase, so failed image loads too)
 # and, once loaded, which images failed and which resources came from outside the page.
@@ -47,18 +51,33 @@ def browse(page: Path, *arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
-def probe(html_file: Path) -> dict:
+# Measures the laid-out page: how wide it is against the window, how many lines the title takes, and
+# which tables reach past the window's right edge without a scrolling box of their own.
+LAYOUT = """<script>
+window.addEventListener('load', () => {
+  const width = document.documentElement.clientWidth, title = document.querySelector('h1');
+  const line = parseFloat(getComputedStyle(title).fontSize) * 1.4;
+  const clipped = [...document.querySelectorAll('table')].filter(
+    t => (t.closest('.wide') || t).getBoundingClientRect().right > width + 1).length;
+  const report = {page: document.documentElement.scrollWidth, window: width, clipped: clipped,
+                  title_lines: Math.round(title.getBoundingClientRect().height / line)};
+  document.body.insertAdjacentHTML('beforeend', '<pre id="audit-check">' + JSON.stringify(report) + '</pre>');
+});
+</script>"""
+
+
+def probe(html_file: Path, script: str = CHECK, *arguments: str) -> dict:
     """Load a copy with the check script at the top of its head; return what the script found."""
     copy = html_file.with_name("probe-" + html_file.name)
-    copy.write_text(html_file.read_text().replace("<head>", "<head>" + CHECK, 1))
-    dumped = browse(copy, "--dump-dom")
+    copy.write_text(html_file.read_text().replace("<head>", "<head>" + script, 1))
+    dumped = browse(copy, "--dump-dom", *arguments)
     found = re.findall(r'<pre id="audit-check">(\{.*?)</pre>', dumped.stdout, re.S)  # not the script's own text
     assert found, dumped.stderr[-2000:]
     return json.loads(found[-1].replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
 
 
-def take_screenshot(html_file: Path, screenshot: Path) -> None:
-    shot = browse(html_file, f"--screenshot={screenshot}", "--window-size=1200,2400")
+def take_screenshot(html_file: Path, screenshot: Path, size: str = "1200,2400") -> None:
+    shot = browse(html_file, f"--screenshot={screenshot}", f"--window-size={size}")
     assert screenshot.is_file(), shot.stderr[-2000:]
     assert "CONSOLE" not in shot.stderr, shot.stderr  # no console message of any level
     pixels = np.asarray(Image.open(screenshot).convert("L"), float)
@@ -143,3 +162,41 @@ def test_the_check_can_fail(tmp_path):
     assert found["broken"] == ["missing"] and any("undefinedFunction" in e for e in found["errors"])
     with pytest.raises(AssertionError):
         assert_self_contained(page)
+
+
+MANY_TRACKERS = [f"{kind}:extractor={model}" for model in ("dlib-resnet", "mobilefacenet", "faceres",
+                                                           "[onnx:/srv/models/insightface/buffalo_l/w600k_r50.onnx]")
+                 for kind in ("faiss", "linear-probe")]
+
+
+def many_tracker_report():
+    models = {spec: spec.partition("=")[2].strip("[]").replace("onnx:", "onnx:path=") for spec in MANY_TRACKERS}
+    results = [cell(spec, tracker_extractor=models[spec], transfer=True) for spec in MANY_TRACKERS]
+    return run_report(results)
+
+
+def test_a_run_with_eight_trackers_fits_a_1280_px_window(tmp_path):
+    report = many_tracker_report()
+    html_file = tmp_path / "report.html"
+    html_file.write_text(render_run_html(report, []))
+    text = html_file.read_text()
+    assert "<h1>cloak-audit: fawkes against 8 trackers</h1>" in text
+    for spec in MANY_TRACKERS:  # every full spec is one click away, in the Trackers table
+        assert text.count(html.escape(spec)) == 1, spec
+    assert 'linear-probe · w600k_r50.onnx' in text
+    layout = probe(html_file, LAYOUT, "--window-size=1280,900")
+    assert layout["page"] <= layout["window"] and layout["clipped"] == 0, layout
+    assert layout["title_lines"] == 1, layout
+    take_screenshot(html_file, tmp_path / "eight-trackers.png", "1280,2000")
+
+
+def test_the_console_table_in_a_log_file_keeps_every_cell_whole(capsys):
+    report = many_tracker_report()
+    print_summary(report)  # captured: not a terminal, as when written to a log file
+    out = capsys.readouterr().out
+    assert "…" not in out
+    rows = [line for line in out.splitlines() if "%" in line]
+    assert len(rows) == len(MANY_TRACKERS)  # one line per result: nothing wrapped
+    for row, spec in zip(rows, MANY_TRACKERS):
+        tracker, model = spec.split(":")[0], Path(spec.partition("=")[2].strip("[]")).name
+        assert f"{tracker} · {model}" in row and rate_text(report.results[0].protection) in row
