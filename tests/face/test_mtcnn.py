@@ -62,8 +62,9 @@ def test_photos_of_other_sizes_and_too_small_ones_in_one_call(lfw_root):
     results = detector.detect_many([photo, tiny, wide, photo])
     assert isinstance(results[1], PhotoSkipped) and "too small" in results[1].reason
     alone = detector.find_faces(photo)
-    for found in (results[0], results[3]):
-        assert [f.box for f in found] == [f.box for f in alone]
+    for found in (results[0], results[3]):  # the same faces; a batch's chunks may round differently (1e-5 px)
+        assert len(found) == len(alone)
+        assert np.allclose([f.box for f in found], [f.box for f in alone], rtol=0, atol=1e-4)
     shifted = pick_face(results[2], wide.shape)
     assert np.abs(shifted.landmarks - pick_face(alone, photo.shape).landmarks - [40, 0]).max() < 1.5
 
