@@ -72,7 +72,7 @@ def cases(f: dict[str, str]) -> dict[tuple[str, str], tuple[dict, dict]]:
         ("cloaker", "fawkes official"): ({}, {"mode": "high", "binary": "fawkes-other", "timeout": 60.0}),
         ("cloaker", "command"): ({"template": copy}, {"template": copy.replace("fawkes ", "fawkes-other "),
                                                        "timeout": 60.0}),
-        ("cloaker", "precomputed"): ({"dir": f["copies-a"]}, {"dir": f["copies-b"]}),
+        ("cloaker", "precomputed"): ({"dir": f["copies-a"]}, {"dir": f["copies-b"], "mode": "high"}),
         ("tracker", "faiss"): ({}, {"index": "hnsw", "k": 3, "threshold": 0.5, "nlist": 4, "nprobe": 2, "m": 16, "ef_search": 16,
                                     **pipeline}),
         ("tracker", "linear-probe"): ({}, {"head": "softmax", "c": 0.5, "epochs": 5, "lr": 0.1, "seed": 1, **pipeline}),
