@@ -325,6 +325,7 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
     from audit.cloakers import build_cloaker
     from audit.cloakers.folder import cloak_folder
     from audit.costs import perturbation_record
+    from reports.formatting import cost_text
 
     _setup_torch()
     try:
@@ -333,11 +334,8 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
         done = cloak_folder(chosen, input_dir, out_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
-    cost = perturbation_record(done.costs)
-    psnr = "n/a" if cost.psnr_mean is None else f"{cost.psnr_mean:.1f} dB"
     click.echo(f"cloaked {len(done.written)} photos with {chosen!r} → {out_dir}")
-    click.echo(f"perceptual cost: DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f}; PSNR mean {psnr}; "
-               f"Linf max {cost.linf_max:.0f}; {cost.seconds_per_photo:.2f} s per photo")
+    click.echo(f"perceptual cost (whole photo, as saved): {cost_text(perturbation_record(done.costs))}")
     for skip in done.skipped:
         click.echo(f"  skipped {skip['path']}: {skip['reason']}")
 

@@ -1,8 +1,13 @@
 """What a cloak costs the photo: measured per cloaked copy (a skip when the copy is unreadable or
-resized), summed up per run or per verified person."""
+resized), summed up per run or per verified person. Every cost is measured on the whole photo at its own
+size, as posted: DSSIM, PSNR, L2, L∞ and LPIPS (AlexNet, v0.1; left out, with a warning, only where its
+weights can be neither found nor fetched)."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +16,43 @@ from audit.images import PhotoSkipped, read_image
 from audit.metrics import PerceptualCost, perceptual_cost
 from audit.records import Perturbation
 
+log = logging.getLogger(__name__)
+
+
+def photo_cost(metric: str, original: np.ndarray, photo: np.ndarray) -> float:
+    """One metric of `photo` against `original` (H×W×3 uint8, same size), whole photo, as reports state it."""
+    if metric == "lpips":
+        from audit.lpips import lpips_distance
+
+        return lpips_distance(original, photo)
+    if metric == "dssim":
+        return perceptual_cost(original, photo).dssim
+    raise ValueError(f"unknown perceptual metric {metric!r}")
+
+
+@lru_cache(maxsize=1)
+def _lpips_missing() -> str | None:
+    """Why LPIPS cannot be measured here (its weights are nowhere and cannot be fetched), or None."""
+    from audit.lpips import load_lpips
+
+    try:
+        load_lpips()
+    except (RuntimeError, FileNotFoundError, ValueError) as err:
+        log.warning("LPIPS left out of the perceptual costs: %s", err)
+        return str(err)
+    return None
+
+
+def measured_cost(original: np.ndarray, cloaked: np.ndarray) -> PerceptualCost:
+    """Every metric of one cloaked photo against its original."""
+    cost = perceptual_cost(original, cloaked)
+    return cost if _lpips_missing() else replace(cost, lpips=photo_cost("lpips", original, cloaked))
+
 
 def cost_or_reason(original: Path, cloaked: Path) -> PerceptualCost | str:
-    """DSSIM, PSNR, L2 and Linf of one cloaked copy, or why it cannot be compared with its original."""
+    """DSSIM, PSNR, L2, Linf and LPIPS of one cloaked copy, or why it cannot be compared with its original."""
     try:
-        return perceptual_cost(read_image(original), read_image(cloaked))
+        return measured_cost(read_image(original), read_image(cloaked))
     except PhotoSkipped as skip:
         return f"cloaked copy unreadable: {skip.reason}"
     except ValueError as err:  # a cloaker that changed the photo's size
@@ -31,12 +68,12 @@ def kept_cost(cost: PerceptualCost | str | None, cloaked: Path, skipped: list[di
 
 
 def measure_cost(original: Path, cloaked: Path, skipped: list[dict]) -> PerceptualCost | None:
-    """DSSIM, PSNR, L2 and Linf of one cloaked copy; None (and a recorded skip) when it cannot be compared."""
+    """The cost of one cloaked copy; None (and a recorded skip) when it cannot be compared."""
     return kept_cost(cost_or_reason(original, cloaked), cloaked, skipped)
 
 
 def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) -> Perturbation:
-    """Perceptual cost over every distinct photo cloaked in the run, and the cloaker's seconds per photo."""
+    """Perceptual cost over every distinct photo cloaked, and the cloaker's seconds per photo."""
     measured = [cost for cost, _ in costs.values() if cost is not None]
     seconds = [s for _, s in costs.values()]
     per_photo = float(np.mean(seconds)) if seconds else 0.0
@@ -44,6 +81,7 @@ def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) 
         return Perturbation(n_photos=0, dssim_mean=0.0, dssim_max=0.0, psnr_mean=None, l2_mean=0.0, linf_max=0.0,
                             seconds_per_photo=per_photo)
     finite_psnr = [c.psnr for c in measured if np.isfinite(c.psnr)]
+    lpips = [c.lpips for c in measured if c.lpips is not None]
     return Perturbation(
         n_photos=len(measured),
         dssim_mean=float(np.mean([c.dssim for c in measured])),
@@ -52,4 +90,6 @@ def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) 
         l2_mean=float(np.mean([c.l2 for c in measured])),
         linf_max=float(np.max([c.linf for c in measured])),
         seconds_per_photo=per_photo,
+        lpips_mean=float(np.mean(lpips)) if len(lpips) == len(measured) else None,
+        lpips_max=float(np.max(lpips)) if len(lpips) == len(measured) else None,
     )

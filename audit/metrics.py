@@ -190,6 +190,7 @@ class PerceptualCost:
     psnr: float
     l2: float
     linf: float
+    lpips: float | None = None  # LPIPS(AlexNet, v0.1), measured where its weights are (audit.costs)
 
 
 def perceptual_cost(original: np.ndarray, cloaked: np.ndarray) -> PerceptualCost:

@@ -175,6 +175,8 @@ class Perturbation:
     l2_mean: float
     linf_max: float
     seconds_per_photo: float | None = None  # verify does not time the person's own cloaker
+    lpips_mean: float | None = None  # LPIPS (AlexNet, v0.1) on the whole photo; absent in older documents
+    lpips_max: float | None = None
 
 
 @record

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from audit.records import RunReport
 from audit.verdicts import cell_verdict
-from reports.formatting import (POOLED_HEADER, SWEPT, model_text, pooled_figures, pooled_title, rate_text,
+from reports.formatting import (POOLED_HEADER, SWEPT, cost_text, model_text, pooled_figures, pooled_title, rate_text,
                                 swept_columns, swept_values, tracker_labels)
 
 UNBOUNDED = 1_000_000  # columns: rich lays a table out at its natural width when it has room for it
@@ -43,9 +43,7 @@ def print_summary(report: RunReport, console: Console | None = None) -> None:
         for p in report.pooled:
             pooled.add_row(labels[p.tracker], p.countermeasure, *swept_values(p, unswept), *pooled_figures(p))
         console.print(pooled)
-    cost = report.perturbation
-    console.print(f"cloaks: DSSIM mean {cost.dssim_mean:.4f} (max {cost.dssim_max:.4f}), "
-                  f"{cost.seconds_per_photo:.2f} s/photo; {len(report.skipped)} photo(s) skipped")
+    console.print(f"cost: {cost_text(report.perturbation)}; {len(report.skipped)} photo(s) skipped")
     if report.cloud:
         cloud = report.cloud
         left = f"LEFT BEHIND: {', '.join(cloud.leftovers)}" if cloud.leftovers else "nothing left behind"

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from audit.options import parse_spec
-from audit.records import CellResult, Detection, OverSeeds, PooledRate, PooledResult, Rate, RunReport
+from audit.records import CellResult, Detection, OverSeeds, Perturbation, PooledRate, PooledResult, Rate, RunReport
 
 
 def percent(value: float | None) -> str:
@@ -161,3 +161,13 @@ def run_title(report: RunReport) -> str:
     trackers = report.trackers
     against = tracker_labels(trackers)[trackers[0]] if len(trackers) == 1 else f"{len(trackers)} trackers"
     return f"{report.cloaker.name} against {against}"
+
+
+def cost_text(cost: Perturbation) -> str:
+    """`40 cloaked photos: LPIPS mean 0.0412, max 0.0498; DSSIM mean …; PSNR mean …; L2 mean …; Linf max …; 0.90 s
+    per photo`: one sentence for every report (LPIPS where it was measured, seconds where the cloaker was timed)."""
+    psnr = "n/a" if cost.psnr_mean is None else f"{cost.psnr_mean:.1f} dB"
+    lpips = "" if cost.lpips_mean is None else f"LPIPS mean {cost.lpips_mean:.4f}, max {cost.lpips_max:.4f}; "
+    seconds = "" if cost.seconds_per_photo is None else f"; {cost.seconds_per_photo:.2f} s per photo"
+    return (f"{cost.n_photos} cloaked photos: {lpips}DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f}; "
+            f"PSNR mean {psnr}; L2 mean {cost.l2_mean:.2f}; Linf max {cost.linf_max:.0f}{seconds}")

@@ -18,7 +18,7 @@ from audit.records import (CellResult, CompareReport, Environment, ExamplePair, 
                            VerifyReport)
 from audit.verdicts import VERDICT_MEANING, cell_verdict
 from reports.compare import cell_figures, comparison_headline, pairing_text, scenario_figures, scenario_header
-from reports.formatting import (POOLED_HEADER, detection_figures, model_matrix, model_text, percent, pooled_figures,
+from reports.formatting import (POOLED_HEADER, cost_text, detection_figures, model_matrix, model_text, percent, pooled_figures,
                                 pooled_title, precomputed_lines, rate_text, run_title, short_model, swept_columns,
                                 tracker_labels)
 from reports.plots import change_figure, png_bytes, roc_figure
@@ -202,11 +202,9 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
         roc = roc_figure(report.detection)
         if roc is not None:
             sections.append(figure_html(png_bytes(roc), "ROC: protected classes flagged vs clean classes flagged"))
-    psnr = "n/a" if cost.psnr_mean is None else f"{cost.psnr_mean:.1f} dB"
     sections += [
         "<h2>Perceptual cost</h2>",
-        f"<p>{cost.n_photos} cloaked photos: DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f}; "
-        f"PSNR mean {psnr}; Linf max {cost.linf_max:.0f}; {cost.seconds_per_photo:.2f} s per photo.</p>",
+        f"<p>{esc(cost_text(cost))}, each measured on the whole photo as posted.</p>",
         examples_section(report.examples),
         "<h2>Per user</h2>",
         table(["tracker", "countermeasure", "leak ratio", "user", "test photos", "protection", "control"],
@@ -240,6 +238,7 @@ def render_verify_html(record: VerifyReport) -> str:
         "copies of your other photos and was asked who is in this round's photos, which it had never seen. The "
         "control posts your originals instead. Intervals are Wilson's over your photos.</p>",
         *([f"<p>{esc(naming_text(person))}</p>"] if person.naming else []),
+        f"<p>Perceptual cost of your cloaks (whole photo, as posted): {esc(cost_text(record.perturbation))}.</p>",
         table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
               [[f"<code>{esc(r.tracker)}</code>", esc(r.countermeasure), str(r.tries),
                 esc(rate_text(r.protection)), esc(rate_text(r.control)), esc(percent(r.normal_accuracy.rate)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from audit.records import CellResult, CloudUse, RunReport, Skip
 from audit.verdicts import cell_verdict
-from reports.formatting import (POOLED_HEADER, SWEPT, detection_figures, model_matrix, model_text, percent,
+from reports.formatting import (POOLED_HEADER, SWEPT, cost_text, detection_figures, model_matrix, model_text, percent,
                                 pooled_figures, pooled_title, precomputed_lines, rate_text, swept_columns,
                                 short_model, swept_values, tracker_labels)
 
@@ -84,14 +84,11 @@ def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
     if plots:
         lines += ["", "## Sweeps", ""] + [f"![{name}]({name})" for name in plots]
     lines += adaptive_lines(report.results, lead_header, lead, labels)
-    psnr = "n/a" if cost.psnr_mean is None else f"{cost.psnr_mean:.1f} dB"
     lines += [
         "",
         "## Perceptual cost of the cloaks",
         "",
-        f"{cost.n_photos} cloaked photos: DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f}; "
-        f"PSNR mean {psnr}; L2 mean {cost.l2_mean:.2f}; Linf max {cost.linf_max:.0f}; "
-        f"{cost.seconds_per_photo:.2f} s per photo.",
+        f"{cost_text(cost)}.",
         "",
         "## Per user",
         "",

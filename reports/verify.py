@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from audit.records import PersonRecord, Rate, VerifyReport, VerifyResult
 from audit.verdicts import VERDICT_MEANING
-from reports.formatting import percent, rate_text
+from reports.formatting import cost_text, percent, rate_text
 from reports.markdown import skipped_lines, table
 
 
@@ -76,8 +76,7 @@ def render_verify_markdown(record: VerifyReport) -> str:
         "Intervals are Wilson's over your photos. Normal accuracy: how often the same tracker names the other "
         "people of the crowd correctly (a tracker that works).",
         "",
-        f"Perceptual cost of your cloaks: DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f} "
-        f"over {cost.n_photos} photos.",
+        f"Perceptual cost of your cloaks (whole photo, as posted): {cost_text(cost)}.",
         *skipped_lines(record.skipped),
         "",
         f"Command: `{record.environment.command_line}`",

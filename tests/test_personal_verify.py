@@ -61,6 +61,8 @@ def test_unmodified_copies_are_not_protected(small_lfw, tmp_path):
     assert record["person"]["identical_copies"] == 10
     assert "NOT PROTECTED" in result.output and "found you in" in result.output
     assert "carry no cloak" in (out / "verify.md").read_text()
+    # the person's own copies are measured like any cloak: LPIPS too (none here: they are the originals)
+    assert record["perturbation"]["lpips_mean"] == 0.0 and "LPIPS mean 0.0000" in (out / "verify.md").read_text()
     with History() as history:
         entry = history.entries(1)[0]
     assert entry.kind == "verify" and entry.headline.startswith("NOT PROTECTED")

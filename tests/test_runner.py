@@ -35,6 +35,8 @@ def test_report_has_the_documented_fields_and_is_deterministic(small_lfw, tmp_pa
                                  "cloak_extractors": []}
     assert report["perturbation"]["dssim_mean"] == pytest.approx(0.005, abs=0.0005)
     assert {"dssim_max", "psnr_mean", "seconds_per_photo"} <= set(report["perturbation"])
+    assert 0 < report["perturbation"]["lpips_mean"] <= report["perturbation"]["lpips_max"] < 0.5
+    assert "LPIPS mean" in (tmp_path / "a" / "report.md").read_text()
     assert [r["tracker"] for r in report["results"]] == ["faiss", "linear-probe"]
     for result in report["results"]:
         assert result["countermeasure"] == "none" and result["leak_ratio"] == 0.0

@@ -107,7 +107,8 @@ class CloakStore:
             return CloakOutcome(None, record["reason"], record["seconds"])
         path = self.folder / record["file"]
         cost = record.get("cost")
-        cost = PerceptualCost(**cost) if isinstance(cost, dict) else cost
+        if isinstance(cost, dict):  # kept before LPIPS was measured, or where it could not be: measured again
+            cost = PerceptualCost(**cost) if cost.get("lpips") is not None else None
         return CloakOutcome(path, None, record["seconds"], cost) if path.exists() else None
 
     def _store(self, digest: str, result: Path | str, seconds: float) -> CloakOutcome:

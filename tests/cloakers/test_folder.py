@@ -31,6 +31,7 @@ def test_cloak_keeps_relative_names_and_prints_the_cost(small_lfw, tmp_path):
         assert before.shape == after.shape and (before != after).any()
     dssim = float(re.search(r"DSSIM mean ([0-9.]+)", result.output).group(1))
     assert 0.002 < dssim < 0.004 and "cloaked 4 photos" in result.output
+    assert float(re.search(r"LPIPS mean ([0-9.]+)", result.output).group(1)) > 0
 
 
 def test_cloak_refuses_an_output_inside_the_input(tmp_path):

@@ -117,7 +117,8 @@ def test_a_version_1_report_renders_exactly_as_before_typed_records():
     """report_v1.json was written by main at 591de87 (a 2-seed, 2-leak-ratio sweep with detection, rank-k and
     detect-and-drop); report_v1.md and .html are main's renderings of it, kept byte for byte (but for the Markdown's
     "Swept:" line, which has named each scenario's seed since, and the HTML re-made once for the layout that fits
-    many trackers: a short title, a Trackers table, tables that scroll inside the page)."""
+    many trackers (a short title, a Trackers table, tables that scroll inside the page) and the one cost sentence
+    every report shares)."""
     report = read_document("run", json.loads((DATA / "report_v1.json").read_text()))
     sweeps = sweep_pngs(report)
     assert [axis for axis, _ in sweeps] == ["leak_ratio", "detect-and-drop", "jpeg"]
