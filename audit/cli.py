@@ -193,7 +193,8 @@ VERIFY_DEFAULTS = verify_defaults()
 
 @main.command()
 @click.option("--cloaker", default=RUN_DEFAULTS["cloaker"], show_default=True,
-              help="Cloaker name[:key=value,...], e.g. fawkes:mode=high, noise:dssim=0.007, precomputed:dir=DIR.")
+              help="Cloaker name[:key=value,...], e.g. fawkes:mode=high, noise:budget=dssim:0.007, "
+                   "precomputed:dir=DIR; budget=lpips:0.02,0.04,0.12 sweeps the cloak's visibility.")
 @click.option("--tracker", multiple=True, default=RUN_DEFAULTS["tracker"], show_default=True,
               help="Tracker name[:key=value,...]; repeat for several, e.g. linear-probe:head=softmax.")
 @click.option("--dataset", default=RUN_DEFAULTS["dataset"], show_default=True,

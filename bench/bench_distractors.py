@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--gallery", type=int, default=1_000_000, help="distractor photos (vectors)")
     parser.add_argument("--per-identity", type=int, default=10)
     parser.add_argument("--tracker", default="faiss")
-    parser.add_argument("--cloaker", default="noise:dssim=0.005")
+    parser.add_argument("--cloaker", default="noise:budget=dssim:0.005")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-distractors-") as scratch:
         root = Path(scratch)

@@ -21,4 +21,4 @@ run lowkey "lowkey"
 run fawkes-high-ensemble "fawkes:impl=builtin,mode=high,extractor=[dlib-resnet+mobilefacenet]"
 dssim=$("$PYTHON" -c "import json,sys; print(round(json.load(open(sys.argv[1]))['perturbation']['dssim_mean'], 4))" \
         "$OUT/fawkes-high/report.json")
-run noise "noise:dssim=$dssim"
+run noise "noise:budget=dssim:$dssim"

@@ -18,9 +18,9 @@ from audit.records import (CellResult, CompareReport, Environment, ExamplePair, 
                            VerifyReport)
 from audit.verdicts import VERDICT_MEANING, cell_verdict
 from reports.compare import cell_figures, comparison_headline, pairing_text, scenario_figures, scenario_header
-from reports.formatting import (POOLED_HEADER, cost_text, detection_figures, model_matrix, model_text, percent, pooled_figures,
-                                pooled_title, precomputed_lines, rate_text, run_title, short_model, swept_columns,
-                                tracker_labels)
+from reports.formatting import (POOLED_HEADER, cost_text, detection_figures, model_matrix, model_text, percent,
+                                pooled_figures, pooled_title, precomputed_lines, rate_text, run_title, short_model,
+                                swept_columns, tracker_labels)
 from reports.plots import change_figure, png_bytes, roc_figure
 from reports.verify import model_lines, naming_text, tracker_sentence
 

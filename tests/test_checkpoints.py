@@ -19,7 +19,7 @@ from trackers.linear_probe import LinearProbeTracker
 
 SMALL = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1"]
 # 2 trackers × 2 countermeasures (none and jpeg): 4 cells, in the order none/faiss, none/lp, jpeg/faiss, jpeg/lp
-SWEEP = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss", "--tracker", "linear-probe",
+SWEEP = ["--cloaker", "noise:budget=dssim:0.005", "--tracker", "faiss", "--tracker", "linear-probe",
          "--countermeasure", "jpeg:quality=50"]
 
 # `audit run` in a child process that SIGKILLs itself once it has written $KILL_AFTER cells: the

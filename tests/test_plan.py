@@ -21,7 +21,7 @@ def test_config_then_command_line_override_the_defaults(tmp_path):
     config.write_text('[run]\ncloaker = {name = "noise", dssim = 0.01}\nseeds = [0, 1]\nleak-ratio = 0.2\n')
     values = merge_options({"leak_ratio": "0.3"}, config)
     plan = RunPlan.from_values(values)
-    assert plan.cloaker == "noise:dssim=0.01" and plan.seeds == (0, 1)
+    assert plan.cloaker == "noise:budget=dssim:0.01" and plan.seeds == (0, 1)
     assert [(s.seed, s.leak_ratio) for s in plan.scenarios()] == [(0, 0.3), (1, 0.3)]
 
 

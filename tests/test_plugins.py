@@ -58,16 +58,17 @@ def cases(f: dict[str, str]) -> dict[tuple[str, str], tuple[dict, dict]]:
     pipeline = {"extractor": other_model, "face_detector": "dlib-hog:upsample=0", "device": "cpu"}
     output = {"output_format": "jpeg", "quality": 80}
     fawkes = {"mode": "high", **pipeline, "th": 0.01, "max_step": 5, "lr": 2.0, "max_change": 8.0,
-              "batch_size": 4, "device": "cpu", **output}
+              "budget": "lpips:0.03", "batch_size": 4, "device": "cpu", **output}
     copy = f"{f['bin']}/fawkes {{input_dir}} {{output_dir}}"
     return {
         ("cloaker", "none"): ({}, {}),
-        ("cloaker", "noise"): ({}, {"dssim": 0.01, "seed": 1, **output}),
+        ("cloaker", "noise"): ({}, {"budget": "lpips:0.02", "seed": 1, **output}),
         ("cloaker", "fawkes"): ({}, fawkes),
         ("cloaker", "fawkes v0.3"): ({}, {**fawkes, "candidates": 3, "min_target_photos": 2, "target_photos": 4,
                                           "seed": 1}),
         ("cloaker", "lowkey"): ({}, {"extractor": f"dlib-resnet+[{other_model}]", "face_detector": "dlib-hog",
-                                     "dssim": 0.01, "steps": 5, "step_size": 1.0, "batch_size": 4, "device": "cpu",
+                                     "perceptual": "dssim", "weight": 0.1, "dssim": 0.01, "steps": 5, "step_size": 1.0,
+                                     "smoothed": False, "budget": "dssim:0.02", "batch_size": 4, "device": "cpu",
                                      **output}),
         ("cloaker", "fawkes official"): ({}, {"mode": "high", "binary": "fawkes-other", "timeout": 60.0}),
         ("cloaker", "command"): ({"template": copy}, {"template": copy.replace("fawkes ", "fawkes-other "),

@@ -23,15 +23,15 @@ def run(small_lfw, out, *extra):
 
 
 def test_report_has_the_documented_fields_and_is_deterministic(small_lfw, tmp_path):
-    args = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss", "--tracker", "linear-probe"]
+    args = ["--cloaker", "noise:budget=dssim:0.005", "--tracker", "faiss", "--tracker", "linear-probe"]
     first = run(small_lfw, tmp_path / "a", *args)
     assert first.exit_code == 0, first.output
     second = run(small_lfw, tmp_path / "b", *args)
     assert second.exit_code == 0, second.output
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert report["schema_version"] == 2 and report["kind"] == "run"
-    assert report["cloaker"] == {"name": "noise", "spec": "noise:dssim=0.005", "implementation": "built-in",
-                                 "params": {"dssim": 0.005, "seed": 0, "output_format": "png", "quality": 95},
+    assert report["cloaker"] == {"name": "noise", "spec": "noise:budget=dssim:0.005", "implementation": "built-in",
+                                 "params": {"budget": "dssim:0.005", "seed": 0, "output_format": "png", "quality": 95},
                                  "cloak_extractors": []}
     assert report["perturbation"]["dssim_mean"] == pytest.approx(0.005, abs=0.0005)
     assert {"dssim_max", "psnr_mean", "seconds_per_photo"} <= set(report["perturbation"])
@@ -162,7 +162,7 @@ def test_countermeasure_sweeps_give_one_result_each_beside_none(small_lfw, tmp_p
 
 
 def test_leak_ratio_and_label_sweeps_give_one_result_per_scenario(small_lfw, tmp_path):
-    args = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss", "--leak-ratio", "0,0.5", "--labels", "4,all",
+    args = ["--cloaker", "noise:budget=dssim:0.005", "--tracker", "faiss", "--leak-ratio", "0,0.5", "--labels", "4,all",
             "--cloak-detector", "2-means"]
     result = run(small_lfw, tmp_path / "out", *args)
     assert result.exit_code == 0, result.output
@@ -197,7 +197,7 @@ def test_list_cloakers_and_trackers():
 @pytest.mark.parametrize("spec", sorted(available_countermeasures()))
 def test_every_registered_countermeasure_runs_beside_none(spec, small_lfw, tmp_path):
     small = {"robust-retraining": "robust-retraining:public_users=2,photos=2,epochs=1", "augment": "augment:copies=1"}
-    args = ["--cloaker", "noise:dssim=0.005", "--tracker", "linear-probe", "--labels", "4",
+    args = ["--cloaker", "noise:budget=dssim:0.005", "--tracker", "linear-probe", "--labels", "4",
             "--countermeasure", small.get(spec, spec)]
     result = run(small_lfw, tmp_path / "out", *args)
     assert result.exit_code == 0, result.output
@@ -217,7 +217,7 @@ def test_every_registered_countermeasure_runs_beside_none(spec, small_lfw, tmp_p
         assert f"{names[-1]} for `linear-probe`: extractor {notes['extractor']}" in markdown
         assert report["results"][-1]["tracker_params"]["extractor"] == notes["extractor"]
         # the oblivious tracker: a model made later than the cloaks, given to any tracker by name
-        later = run(small_lfw, tmp_path / "later", "--cloaker", "noise:dssim=0.005", "--labels", "4",
+        later = run(small_lfw, tmp_path / "later", "--cloaker", "noise:budget=dssim:0.005", "--labels", "4",
                     "--tracker", f"faiss:extractor={notes['extractor']}")
         assert later.exit_code == 0, later.output
         (entry,) = json.loads((tmp_path / "later" / "report.json").read_text())["results"]
@@ -247,7 +247,7 @@ def test_every_option_is_checked_before_any_photo_is_read(small_lfw, tmp_path, m
     cache = tmp_path / "cache"
     cache.mkdir()
     monkeypatch.setenv("AUDIT_CACHE", str(cache))
-    result = run(small_lfw, tmp_path / "out", "--cloaker", "noise:dssim=0.005", *args)
+    result = run(small_lfw, tmp_path / "out", "--cloaker", "noise:budget=dssim:0.005", *args)
     assert result.exit_code == 1 and error in result.output, result.output
     assert list(cache.rglob("*")) == [] and "cloaking" not in result.output
 
@@ -270,7 +270,7 @@ def test_cloak_detectors_score_each_trackers_own_model(small_lfw, tmp_path):
     extractor = load_extractor("dlib-resnet")
     model = tmp_path / "other.pt"
     save_torchscript(extractor.module, model, extractor.input_size, "dlib", "0..255")
-    result = run(small_lfw, tmp_path / "out", "--cloaker", "noise:dssim=0.005", "--labels", "4", "--tracker", "faiss",
+    result = run(small_lfw, tmp_path / "out", "--cloaker", "noise:budget=dssim:0.005", "--labels", "4", "--tracker", "faiss",
                  "--tracker", f"faiss:extractor=torchscript:{model}", "--cloak-detector", "2-means",
                  "--cloak-detector", "target-closeness:extractor=dlib-resnet")
     assert result.exit_code == 0, result.output
@@ -293,7 +293,7 @@ def test_the_run_command_gives_the_process_its_sigterm_handler_back(small_lfw, t
 
 
 def test_a_seed_sweep_reports_each_seed_and_pools_them(small_lfw, tmp_path):
-    args = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss", "--seed", "0,1,2", "--users", "1"]
+    args = ["--cloaker", "noise:budget=dssim:0.005", "--tracker", "faiss", "--seed", "0,1,2", "--users", "1"]
     result = run(small_lfw, tmp_path, *args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
@@ -339,7 +339,7 @@ def test_precomputed_distractor_embeddings_act_as_their_photos_do(small_lfw, tmp
             (doubles / f"double_of_{person.name}" / photo.name).symlink_to(photo.resolve())
     embedded = CliRunner().invoke(main, ["embed", str(doubles), "--out", str(tmp_path / "doubles.npz")])
     assert embedded.exit_code == 0, embedded.output
-    args = ["--cloaker", "noise:dssim=0.005", "--tracker", "faiss:k=1"]
+    args = ["--cloaker", "noise:budget=dssim:0.005", "--tracker", "faiss:k=1"]
     reports = []
     for source in (doubles, tmp_path / "doubles.npz"):
         out = tmp_path / f"run-{source.suffix or 'folder'}"
@@ -357,7 +357,7 @@ def test_precomputed_distractor_embeddings_act_as_their_photos_do(small_lfw, tmp
 def test_precomputed_distractors_must_fit_every_tracker_and_countermeasure(small_lfw, tmp_path):
     write_embeddings(tmp_path / "d.npz", np.zeros((3, 128)), ["a.jpg", "b.jpg", "c.jpg"], ["a", "b", "c"], [],
                      "dlib-resnet", "dlib-resnet|weights|150", "mtcnn|dlib-resnet")
-    base = ["--cloaker", "noise:dssim=0.005", "--distractors", str(tmp_path / "d.npz")]
+    base = ["--cloaker", "noise:budget=dssim:0.005", "--distractors", str(tmp_path / "d.npz")]
     other = run(small_lfw, tmp_path / "a", *base, "--tracker", "faiss", "--tracker", "faiss:extractor=mobilefacenet")
     assert other.exit_code != 0
     assert "holds dlib-resnet embeddings; tracker faiss:extractor=mobilefacenet embeds with mobilefacenet" \
@@ -372,7 +372,7 @@ def test_precomputed_distractors_must_fit_every_tracker_and_countermeasure(small
     (["--distractors", "lfw-singletons", "--distractor-count", "5000"], "lfw-singletons has 4069 identities"),
 ])
 def test_distractor_options_are_checked(small_lfw, tmp_path, args, message):
-    result = run(small_lfw, tmp_path, "--cloaker", "noise:dssim=0.005", *args)
+    result = run(small_lfw, tmp_path, "--cloaker", "noise:budget=dssim:0.005", *args)
     assert result.exit_code != 0 and message in result.output, result.output
 
 

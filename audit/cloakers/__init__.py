@@ -42,7 +42,7 @@ def available_cloakers() -> dict[str, str]:
 
 
 def build_cloaker(spec_text: str) -> Cloaker:
-    """`none`, `noise:dssim=0.007`, `fawkes:mode=high,impl=auto`, `precomputed:dir=DIR`, a plugin, ..."""
+    """`none`, `noise:budget=dssim:0.007`, `fawkes:mode=high,impl=auto`, `precomputed:dir=DIR`, a plugin, ..."""
     spec = parse_spec(spec_text)
     options = dict(spec.options)
     if "format" in options:  # the short spelling of output_format

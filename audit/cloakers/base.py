@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from audit.cloakers.budget import Budget, within_budget
 from audit.images import OUTPUT_FORMATS, PhotoSkipped, decode_image, encode_image
 from audit.paths import atomic_write_bytes
 from audit.plugins import Plugin
@@ -67,13 +68,31 @@ def cloaked_name(original: Path, suffix: str) -> str:
 
 
 class ImageCloaker(Cloaker):
-    """A cloaker that works on decoded photos and saves them as posted (PNG, or JPEG at a quality)."""
+    """A cloaker that works on decoded photos and saves them as posted (PNG, or JPEG at a quality).
 
-    def __init__(self, output_format: str = "png", quality: int = 95) -> None:
+    `budget` (`lpips:0.05`, `dssim:0.01`) bounds each saved photo's cost, measured as the reports measure it:
+    a photo the cloak left over it is scaled back towards the original (`audit.cloakers.budget`), and one that
+    fits only unchanged is a skip.
+    """
+
+    def __init__(self, output_format: str = "png", quality: int = 95, budget: str | None = None) -> None:
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"format={output_format!r}: use png or jpeg")
         self.output_format = output_format
         self.quality = quality
+        self.budget = None if budget is None else str(Budget.parse(budget))  # one spelling per budget
+
+    @property
+    def photo_budget(self) -> Budget | None:
+        return None if self.budget is None else Budget.parse(self.budget)
+
+    def check(self, needed: list[Path], dataset: list[Path]) -> dict[str, object]:
+        """An LPIPS budget needs LPIPS's weights: found or fetched before any photo is cloaked."""
+        if self.photo_budget is not None and self.photo_budget.metric == "lpips":
+            from audit.lpips import lpips_weights_file
+
+            lpips_weights_file()
+        return {}
 
     @abstractmethod
     def cloak_images(self, images: list[np.ndarray], keys: list[str]) -> list[np.ndarray | str]:
@@ -94,7 +113,10 @@ class ImageCloaker(Cloaker):
                 continue
             keys.append(hashlib.sha256(data).hexdigest())
             sources.append(path)
-        for path, result in zip(sources, self.cloak_images(images, keys)):
+        budget = self.photo_budget
+        for path, image, result in zip(sources, images, self.cloak_images(images, keys)):
+            if budget is not None and not isinstance(result, str):
+                result = within_budget(budget, image, result, self.output_format, self.quality)
             if isinstance(result, str):
                 outcome[path] = result
                 continue

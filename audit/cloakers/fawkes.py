@@ -9,8 +9,10 @@ aligned face, then warped back into the photo" is a single step, without a lossy
 
 `extractor` may name an ensemble, `[dlib-resnet+mobilefacenet]`: the face is detected once,
 each model cuts its own chip, and the objective is the sum of each model's term, each
-normalised by that model's own source embedding as Fawkes normalises its one. The DSSIM budget
-is measured on the first model's chip.
+normalised by that model's own source embedding as Fawkes normalises its one. The mode's DSSIM
+budget is measured on the first model's chip, as Fawkes measures it; `budget=lpips:L` (or `dssim:D`)
+replaces it by a bound on the whole photo as saved, the cost every report states, so that a single
+model and an ensemble are held to the same visibility (the mode still sets steps and learning rate).
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class FawkesCloak(FeatureSpaceCloak):
     """Fawkes v1.0 cloak against `extractor`, one model or `a+b` (white-box when the tracker uses one of them).
 
     `max_change` clips each pixel's change (in grey levels; 255 = unclipped beyond the valid
-    pixel range). `device=auto` optimises on a GPU when torch sees one (the cloak is the same
+    pixel range). `budget` bounds the photo's cost instead of the mode's chip DSSIM (a hinge in the
+    objective, then the saved photo checked: see `audit.cloakers.budget`). `device=auto` optimises on
+    a GPU when torch sees one (the cloak is the same
     computation; only float rounding differs). The iterate kept for each photo is the one that
     scores best (v1.0: moves its embedding the farthest) while its face stays within the DSSIM budget.
     """
@@ -51,9 +55,9 @@ class FawkesCloak(FeatureSpaceCloak):
     routing = {"impl": "builtin"}
     def __init__(self, mode: str = "low", extractor: str = "dlib-resnet", face_detector: str = "mtcnn",
                  th: float | None = None, max_step: int | None = None, lr: float | None = None,
-                 max_change: float = 255.0, batch_size: int = 32, device: str = "auto",
+                 max_change: float = 255.0, budget: str | None = None, batch_size: int = 32, device: str = "auto",
                  output_format: str = "png", quality: int = 95) -> None:
-        super().__init__(extractor, face_detector, batch_size, device, output_format, quality)
+        super().__init__(extractor, face_detector, batch_size, device, output_format, quality, budget)
         if mode not in MODES:
             raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(MODES)}")
         if (th is not None and not 0 < th < 0.5) or (max_step is not None and max_step < 1) or \
@@ -67,8 +71,8 @@ class FawkesCloak(FeatureSpaceCloak):
         self.max_change = max_change
 
     @property
-    def budget(self) -> tuple[float, int, float]:
-        """(DSSIM budget, steps, learning rate): the mode's, unless set one by one."""
+    def settings(self) -> tuple[float, int, float]:
+        """(chip DSSIM threshold, steps, learning rate): the mode's, unless set one by one."""
         default_th, default_steps, default_lr = MODES[self.mode]
         return (default_th if self.th is None else self.th, default_steps if self.max_step is None else self.max_step,
                 default_lr if self.lr is None else self.lr)
@@ -89,7 +93,7 @@ class FawkesCloak(FeatureSpaceCloak):
         Each photo starts from a tiny perturbation seeded by its key (the feature distance has
         no gradient at zero), so its cloak never depends on which photos share its batch.
         """
-        th, steps, lr = self.budget
+        th, steps, lr = self.settings
         device = self.torch_device
         models, original, clean_chips, sources = self.start_batch(photos, matrices)
         anchors = [None] * len(models) if targets is None else [torch.from_numpy(t).float().to(device) for t in targets]
@@ -105,14 +109,21 @@ class FawkesCloak(FeatureSpaceCloak):
         optimiser = torch.optim.Adadelta([w], lr=lr)
         best = face.clone()
         best_score = torch.full((len(photos),), -torch.inf, device=device)
-        budget = SsimTo(clean_chips)
+        photo_budget = self.photo_budget
+        if photo_budget is None:  # the mode's own: DSSIM on the first model's chip
+            chip_dssim, limit = SsimTo(clean_chips).dssim, th
+        else:
+            photo_cost, limit = photo_budget.on_batch(original), photo_budget.limit
         for _ in range(steps):
             changed = self._clip_change((face + from_tanh_space(w) - round_trip).clamp(0, 255), face)
             pixels = with_region(original, changed, rows, cols)
             chips = [model.chips(pixels) for model in models]
             score = sum(self.objective(model.module(c), source, anchor)
                         for model, c, source, anchor in zip(models, chips, sources, anchors))
-            excess = hinge_excess(lambda index: budget.dssim(chips[0][index], index), th)
+            if photo_budget is None:
+                excess = hinge_excess(lambda index: chip_dssim(chips[0][index], index), limit)
+            else:
+                excess = hinge_excess(lambda index: photo_cost(pixels[index], index), limit)
             loss = (PENALTY * excess**2 - score).sum()
             optimiser.zero_grad()
             loss.backward()

@@ -75,8 +75,9 @@ class FeatureSpaceCloak(ImageCloaker):
     renamed = {"detector": "face_detector"}
 
     def __init__(self, extractor: str = "dlib-resnet", face_detector: str = "mtcnn", batch_size: int = 32,
-                 device: str = "auto", output_format: str = "png", quality: int = 95) -> None:
-        super().__init__(output_format, quality)
+                 device: str = "auto", output_format: str = "png", quality: int = 95,
+                 budget: str | None = None) -> None:
+        super().__init__(output_format, quality, budget)
         if batch_size < 1:
             raise ValueError(f"{self.name}: batch_size must be at least 1")
         check_device(self.name, device)

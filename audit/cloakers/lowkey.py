@@ -1,24 +1,23 @@
 """LowKey (Cherepanova et al., "LowKey: Leveraging Adversarial Attacks to Protect Social Media
 Users from Facial Recognition", ICLR 2021), re-implemented on cloak-audit's torch extractors.
 
-The objective, from the paper (eq. 1) and its public code (`lowkey_attack.py` with
-`util/attack_utils.py`, as FaceCure runs it): push the embedding of the photo, and of its
-Gaussian-smoothed copy, away from the clean photo's, each term normalised by the clean
-embedding's norm and summed over an ensemble of extractors,
+The objective is the public code's (`lowkey_attack.py` with `util/attack_utils.py`, as FaceCure runs
+it): push the unit-length embedding of the photo, and of its Gaussian-smoothed copy, away from the
+clean photo's, the squared distance averaged over embedding dimensions, views and the models of
+the ensemble, less 0.05·LPIPS(AlexNet) of the photo,
 
-    max_x'  Σ_models  ‖f(x') − f(x)‖² / ‖f(x)‖  +  ‖f(G(x')) − f(x)‖² / ‖f(x)‖  −  penalty(x, x')
+    max_x'  mean_{models, views, dims} (f(v(x')) − f(x))²  −  0.05 · LPIPS(x, x'),   v ∈ {identity, G}
 
-with G a 7×7 Gaussian of σ = 3 (reflect-padded), a uniform start of ±0.005 (in 0–1 pixel
-units), 50 signed-gradient steps of 0.0025, one start, the result clipped to the valid range.
-The code's perceptual penalty is 0.05·LPIPS(AlexNet); LPIPS's backbone weights cannot be
-fetched here, so the penalty is the one Fawkes uses, `1e6 · max(DSSIM − th, 0)²`, and the
-iterate kept is the one that moves the features farthest within that DSSIM budget (the
-`dssim=` option; the report names the substitution). The perturbation lives on the full photo
-and reaches every model through the differentiable alignment, as LowKey's own warp does; so
-its DSSIM is measured on the photo too, over the boxes around every model's chip
-(`face_dssim`): not on the first model's resampled chip, whose interpolation averages the sign
-steps' pixel-to-pixel noise away and which misses the forehead MobileFaceNet's chip sees, so
-that cloaks came out at twice the budget.
+with G a 7×7 Gaussian of σ = 3 (reflect-padded), a uniform start of ±0.005 (in 0–1 pixel units),
+50 signed-gradient steps of 0.0025, one start, and the final iterate clipped to the valid range.
+The perturbation lives on the full photo and reaches every model through the differentiable
+alignment of the face detected in the original (LowKey's own warp does the same); LPIPS is taken
+over the whole photo at its own size, as the reports measure it.
+
+`perceptual=dssim` replaces the LPIPS penalty by Fawkes's hinge `1e6 · max(DSSIM − dssim, 0)²` over
+the boxes around every model's chip and keeps the farthest iterate within it: the stand-in used
+before LPIPS's weights were at hand, kept for comparison. A `budget` (every built-in cloak's) adds a
+hinge on the photo's cost beside the penalty and keeps the farthest iterate within it.
 """
 
 from __future__ import annotations
@@ -30,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from audit.cloakers.fawkes import MODES, PENALTY
-from audit.cloakers.feature_space import FeatureSpaceCloak, seeded_noise
+from audit.cloakers.feature_space import FeatureSpaceCloak, FrozenModel, seeded_noise
+from audit.lpips import LpipsTo, load_lpips, lpips_weights_file
 from audit.metrics import ALL, SSIM_WINDOW, SsimTo, hinge_excess
 
 STEPS = 50
@@ -73,56 +73,93 @@ def face_dssim(cloaked: torch.Tensor, original: torch.Tensor | SsimTo, windows: 
     return (1 - (similarity * windows).sum((1, 2)) / windows.sum((1, 2)).clamp(min=1)) / 2
 
 
-class LowKeyCloak(FeatureSpaceCloak):
-    """LowKey against an ensemble (default dlib-resnet+mobilefacenet, leaving faceres unseen), DSSIM-budgeted.
+PERCEPTUAL = ("lpips", "dssim")
+LPIPS_WEIGHT = 0.05  # the code's c_sim
 
-    `dssim` is the DSSIM budget that stands in for LPIPS (default: Fawkes high's 0.017); `steps`
-    and `step_size` (grey levels) are the paper's code's 50 and 0.0025·255.
+
+class LowKeyCloak(FeatureSpaceCloak):
+    """LowKey against an ensemble (default dlib-resnet+mobilefacenet, leaving faceres unseen), as its code runs it.
+
+    `perceptual=lpips` (default): the code's objective, `weight`·LPIPS subtracted, the final iterate kept;
+    `perceptual=dssim`: a DSSIM hinge at `dssim` over the face instead (the former stand-in). `steps` and
+    `step_size` (grey levels) are the code's 50 and 0.0025·255; `smoothed=false` drops the smoothed view and
+    `weight=0` the penalty (ablations). `budget` bounds the saved photo's cost as for every built-in cloak.
     """
 
     name = "lowkey"
-    revision = 2  # 2: the DSSIM budget measured on the photo over every model's face box, not on one resampled chip
+    revision = 3  # 3: the public code's objective (unit embeddings, means, LPIPS), the DSSIM hinge an option
 
     def __init__(self, extractor: str = "dlib-resnet+mobilefacenet", face_detector: str = "mtcnn",
-                 dssim: float = MODES["high"][0], steps: int = STEPS, step_size: float = STEP_SIZE,
+                 perceptual: str = "lpips", weight: float = LPIPS_WEIGHT, dssim: float = MODES["high"][0],
+                 steps: int = STEPS, step_size: float = STEP_SIZE, smoothed: bool = True, budget: str | None = None,
                  batch_size: int = 32, device: str = "auto", output_format: str = "png", quality: int = 95) -> None:
-        super().__init__(extractor, face_detector, batch_size, device, output_format, quality)
-        if not 0 < dssim < 0.5 or steps < 1 or step_size <= 0:
-            raise ValueError("lowkey: dssim must lie in (0, 0.5), steps be at least 1, step_size positive")
+        super().__init__(extractor, face_detector, batch_size, device, output_format, quality, budget)
+        if perceptual not in PERCEPTUAL:
+            raise ValueError(f"lowkey: perceptual={perceptual!r}; choose {', '.join(PERCEPTUAL)}")
+        if weight < 0 or not 0 < dssim < 0.5 or steps < 1 or step_size <= 0:
+            raise ValueError("lowkey: weight must be at least 0, dssim lie in (0, 0.5), steps be at least 1, "
+                             "step_size positive")
+        self.perceptual = perceptual
+        self.weight = weight
         self.dssim = dssim
         self.steps = steps
         self.step_size = step_size
+        self.smoothed = smoothed
 
     def check(self, needed: list[Path], dataset: list[Path]) -> dict[str, object]:
-        return {"substitution": f"perceptual penalty: DSSIM with Fawkes's hinge at {self.dssim} in place of "
-                                "LowKey's 0.05·LPIPS(AlexNet), whose weights cannot be fetched here"}
+        notes = dict(super().check(needed, dataset))
+        if self.perceptual == "lpips":
+            lpips_weights_file()  # found or fetched before any photo is cloaked
+        else:
+            notes["substitution"] = (f"perceptual penalty: DSSIM with Fawkes's hinge at {self.dssim} over the face "
+                                     "in place of LowKey's 0.05·LPIPS(AlexNet) (perceptual=dssim)")
+        return notes
+
+    def features_moved(self, models: list[FrozenModel], targets: list[torch.Tensor],
+                       pixels: torch.Tensor) -> torch.Tensor:
+        """Per photo, the code's feature term: (f(v(x')) − f(x))² of unit embeddings, averaged over dimensions,
+        views and models."""
+        views = [pixels, gaussian_smoothing(pixels)] if self.smoothed else [pixels]
+        terms = [(F.normalize(model.module(model.chips(view)), dim=1) - target).pow(2).mean(1)
+                 for model, target in zip(models, targets) for view in views]
+        return torch.stack(terms).mean(0)
 
     def optimise(self, photos: np.ndarray, matrices: list[np.ndarray], keys: list[str],
                  targets: list[np.ndarray] | None = None) -> np.ndarray:
-        """Signed-gradient ascent from a uniform start seeded by each photo's key (so a photo's cloak
-        never depends on its batch); the kept iterate is the farthest within the DSSIM budget."""
+        """Signed-gradient ascent from a uniform start seeded by each photo's key (so a photo's cloak never
+        depends on its batch). Without a hinge the final iterate is the cloak (as in the code); with one
+        (perceptual=dssim, a budget) it is the farthest iterate within every hinge."""
         device = self.torch_device
         models, original, _, sources = self.start_batch(photos, matrices)
-        windows = torch.stack([face_windows(m.theta, m.size, *original.shape[2:]) for m in models]).any(0)
+        clean = [F.normalize(source, dim=1) for source in sources]
+        hinges = []  # (cost of the photos at an index, limit): each kept within, with Fawkes's penalty
+        if self.perceptual == "lpips":
+            lpips_to = LpipsTo(load_lpips(device=device), original)
+        else:
+            windows = torch.stack([face_windows(m.theta, m.size, *original.shape[2:]) for m in models]).any(0)
+            face = SsimTo(original)
+            hinges.append((lambda x, index: face_dssim(x, face, windows[index], index), self.dssim))
+        if (budget := self.photo_budget) is not None:
+            hinges.append((budget.on_batch(original), budget.limit))
         start = seeded_noise(keys, original.shape[1:], torch.rand).to(device)
-        pixels = (original + START_NOISE * (2 * start - 1)).clamp(0, 255)
-        best = original.clone()
-        best_score = torch.full((len(photos),), -torch.inf, device=device)
-        budget = SsimTo(original)
-        for step in range(self.steps + 1):  # the last pass only scores the final iterate
+        pixels = original + START_NOISE * (2 * start - 1)  # the code clips only its result
+        best, best_score = original.clone(), torch.full((len(photos),), -torch.inf, device=device)
+        for step in range(self.steps + (1 if hinges else 0)):  # with hinges, a last pass scores the final iterate
             pixels.requires_grad_(True)
-            smoothed = gaussian_smoothing(pixels)
-            chips = [[model.chips(view) for view in (pixels, smoothed)] for model in models]
-            score = sum(((model.module(c) - source).pow(2).sum(1) / source.norm(dim=1))
-                        for model, source, views in zip(models, sources, chips) for c in views)
-            excess = hinge_excess(lambda index: face_dssim(pixels[index], budget, windows[index], index),
-                                  self.dssim)
-            gain = (score - PENALTY * excess**2).sum()
-            (gradient,) = torch.autograd.grad(gain, [pixels])
+            score = self.features_moved(models, clean, pixels)
+            gain = score
+            if self.perceptual == "lpips" and self.weight:
+                gain = gain - self.weight * lpips_to.distance(pixels)
+            excesses = [hinge_excess(lambda index, cost=cost: cost(pixels[index].clamp(0, 255), index), limit)
+                        for cost, limit in hinges]
+            for excess in excesses:
+                gain = gain - PENALTY * excess**2
+            (gradient,) = torch.autograd.grad(gain.sum(), [pixels])
             with torch.no_grad():
-                better = (excess <= 0) & (score > best_score)
-                best[better] = pixels[better]
-                best_score = torch.where(better, score, best_score)
+                if hinges:
+                    better = torch.stack([excess <= 0 for excess in excesses]).all(0) & (score > best_score)
+                    best[better] = pixels[better].clamp(0, 255)
+                    best_score = torch.where(better, score, best_score)
                 if step < self.steps:
-                    pixels = (pixels + self.step_size * gradient.sign()).clamp(0, 255)
-        return self.finish_batch(best)
+                    pixels = pixels + self.step_size * gradient.sign()
+        return self.finish_batch(best if hinges else pixels.detach().clamp(0, 255))

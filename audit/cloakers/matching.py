@@ -35,7 +35,8 @@ NAMING_RULES = (  # most specific first: a copy two originals claim goes to the 
     NamingRule("same-name", re.compile(r"(?P<stem>.+)"), "x.png"),
 )
 RULE_RANK = {rule.name: rank for rank, rule in enumerate(NAMING_RULES)}
-NAMING_RULE = ("x.jpg is cloaked by " + ", ".join(f"{r.example.removesuffix('.png')}.* ({r.name})" for r in NAMING_RULES)
+NAMING_RULE = ("x.jpg is cloaked by "
+               + ", ".join(f"{r.example.removesuffix('.png')}.* ({r.name})" for r in NAMING_RULES)
                + " (.png, .jpg, .jpeg, .webp), anywhere under the folder; among several, the one in a folder named "
                "like the original's; mode= picks one Fawkes v0.3 mode")
 

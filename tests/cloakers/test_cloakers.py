@@ -16,7 +16,7 @@ from audit.cloakers.external import OfficialFawkes
 from audit.cloakers.feature_space import FrozenModel, chip_footprint
 import audit.cloakers.store as store_module
 from audit.cloakers.store import CloakStore
-from audit.costs import cost_or_reason, kept_cost
+from audit.costs import cost_or_reason, kept_cost, measured_cost
 from audit.images import read_image
 from audit.metrics import perceptual_cost
 
@@ -65,7 +65,7 @@ def precomputed_dir(photos, tmp_path) -> Path:
 def spec_for(name: str, tmp_path: Path, precomputed_dir: Path) -> str:
     copy = executable(tmp_path / "copy.py", f"#!{sys.executable}\nimport shutil, sys\n"
                       "shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=True)\n")
-    return {"none": "none", "noise": "noise:dssim=0.01", "fawkes": "fawkes:mode=low,max_step=3,impl=builtin",
+    return {"none": "none", "noise": "noise:budget=dssim:0.01", "fawkes": "fawkes:mode=low,max_step=3,impl=builtin",
             "lowkey": "lowkey:steps=2",
             "command": f"command:template={copy} {{input_dir}} {{output_dir}}",
             "precomputed": f"precomputed:dir={precomputed_dir}"}[name]
@@ -85,7 +85,7 @@ def test_every_registered_cloaker_returns_one_photo_of_the_same_size_per_input(n
 
 
 def test_noise_reaches_its_dssim_budget(photos, tmp_path):
-    result = build_cloaker("noise:dssim=0.01").cloak(photos, tmp_path)
+    result = build_cloaker("noise:budget=dssim:0.01").cloak(photos, tmp_path)
     for original, cloaked in result.items():
         assert perceptual_cost(read_image(original), read_image(cloaked)).dssim == pytest.approx(0.01, abs=0.0005)
 
@@ -94,14 +94,14 @@ def test_fawkes_moves_the_face_embedding_more_than_noise_of_the_same_cost(photos
     fawkes = build_cloaker("fawkes:mode=high,max_step=12,impl=builtin")
     cloaked = fawkes.cloak(photos, tmp_path / "f")
     cost = np.mean([perceptual_cost(read_image(o), read_image(c)).dssim for o, c in cloaked.items()])
-    noisy = build_cloaker(f"noise:dssim={cost:.5f}").cloak(photos, tmp_path / "n")
+    noisy = build_cloaker(f"noise:budget=dssim:{cost:.5f}").cloak(photos, tmp_path / "n")
 
     def moved(result):
         clean = mtcnn_pipeline.embed_files(list(result), progress=False).embeddings
         after = mtcnn_pipeline.embed_files(list(result.values()), progress=False).embeddings
         return np.linalg.norm(clean - after, axis=1)
 
-    assert cost <= fawkes.budget[0]
+    assert cost <= fawkes.settings[0]
     assert (moved(cloaked) > 2 * moved(noisy)).all()
     # the perturbation stays where the chip reads: every pixel elsewhere is exactly as it was
     for photo, copy in cloaked.items():
@@ -198,7 +198,7 @@ def test_store_recomputes_nothing_it_has(photos, tmp_path):
             calls.append(len(images))
             return super().cloak_images(images, keys)
 
-    store = CloakStore(Counting(dssim=0.01), root=tmp_path)
+    store = CloakStore(Counting(budget="dssim:0.01"), root=tmp_path)
     first = store.cloak_user(photos, "someone")
     again = store.cloak_user(photos, "someone")
     assert calls == [2]
@@ -213,12 +213,12 @@ def test_store_keeps_each_copys_cost_so_a_rerun_measures_nothing(photos, tmp_pat
         return cost_or_reason(original, cloaked)
 
     monkeypatch.setattr(store_module, "cost_or_reason", counted)
-    store = CloakStore(build_cloaker("noise:dssim=0.01"), root=tmp_path)
+    store = CloakStore(build_cloaker("noise:budget=dssim:0.01"), root=tmp_path)
     first = store.cloak_user(photos, "someone")
-    again = CloakStore(build_cloaker("noise:dssim=0.01"), root=tmp_path).cloak_user(photos, "someone")
+    again = CloakStore(build_cloaker("noise:budget=dssim:0.01"), root=tmp_path).cloak_user(photos, "someone")
     assert measured == photos  # once each, on the first run only
     for photo in photos:
-        assert first[photo].cost == perceptual_cost(read_image(photo), read_image(first[photo].path))
+        assert first[photo].cost == measured_cost(read_image(photo), read_image(first[photo].path))
         assert first[photo].cost.dssim > 0 and again[photo].cost == first[photo].cost
 
 
@@ -228,7 +228,7 @@ def test_a_copy_of_another_size_keeps_why_it_has_no_cost_and_becomes_a_skip(phot
             return [image[:-1] for image in super().cloak_images(images, keys)]
 
     for attempt in range(2):  # measured, then read back from the store
-        outcome = CloakStore(Cropping(dssim=0.01), root=tmp_path).cloak_user(photos[:1], "someone")[photos[0]]
+        outcome = CloakStore(Cropping(budget="dssim:0.01"), root=tmp_path).cloak_user(photos[:1], "someone")[photos[0]]
         skipped = []
         assert kept_cost(outcome.cost, outcome.path, skipped) is None
         assert skipped == [{"path": str(outcome.path), "stage": "cloak",

@@ -75,4 +75,4 @@ def test_cloak_pulls_the_face_towards_the_chosen_public_identity(small_lfw, tmp_
     after = np.linalg.norm(embed(cloaked[p] for p in user_photos) - centroids[expected], axis=1)
     assert (after < before).all(), (before, after)
     for original, copy in cloaked.items():
-        assert perceptual_cost(read_image(original), read_image(copy)).dssim <= cloaker.budget[0] + 0.002
+        assert perceptual_cost(read_image(original), read_image(copy)).dssim <= cloaker.settings[0] + 0.002

@@ -21,7 +21,7 @@ def test_cloak_keeps_relative_names_and_prints_the_cost(small_lfw, tmp_path):
             shutil.copyfile(photo, source / identity.name / photo.name)
     (source / "notes.txt").write_text("not a photo")
     out = tmp_path / "cloaked"
-    result = CliRunner().invoke(main, ["cloak", str(source), "--cloaker", "noise:dssim=0.003", "--out", str(out)])
+    result = CliRunner().invoke(main, ["cloak", str(source), "--cloaker", "noise:budget=dssim:0.003", "--out", str(out)])
     assert result.exit_code == 0, result.output
     originals = sorted(p.relative_to(source) for p in source.rglob("*.jpg"))
     written = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
@@ -46,7 +46,7 @@ def test_cloak_refuses_an_output_inside_the_input(tmp_path):
 def test_a_data_set_cloaked_once_is_audited_with_any_seed(small_lfw, tmp_path):
     """`audit cloak DATASET` then `audit run --cloaker precomputed:dir=…`: a superset of copies is the natural input."""
     out = tmp_path / "cloaked"
-    cloak = CliRunner().invoke(main, ["cloak", str(small_lfw), "--cloaker", "noise:dssim=0.003", "--out", str(out)])
+    cloak = CliRunner().invoke(main, ["cloak", str(small_lfw), "--cloaker", "noise:budget=dssim:0.003", "--out", str(out)])
     assert cloak.exit_code == 0, cloak.output
     n_copies = len(list(out.rglob("*.png")))
     for seed in ("0", "1"):

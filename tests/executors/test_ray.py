@@ -135,7 +135,7 @@ def test_a_ray_instance_started_for_the_run_is_stopped_after_it(small_lfw, tmp_p
     import ray
 
     raylets = len(processes_named("raylet"))
-    cheap = ["--users", "1", "--min-photos", "10", "--max-photos", "12", "--cloaker", "noise:dssim=0.005"]
+    cheap = ["--users", "1", "--min-photos", "10", "--max-photos", "12", "--cloaker", "noise:budget=dssim:0.005"]
     result = CliRunner().invoke(main, ["run", "--dataset", str(small_lfw), "--out", str(tmp_path), *cheap,
                                        "--executor", "ray:address=local"])
     assert result.exit_code == 0, result.output

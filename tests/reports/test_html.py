@@ -116,7 +116,7 @@ def assert_opens_cleanly(html_file: Path, screenshot: Path, min_images: int) -> 
 @pytest.fixture(scope="module")
 def run_folder(small_lfw, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("html-run")
-    result = CliRunner().invoke(main, ["run", "--cloaker", "noise:dssim=0.004", "--tracker", "faiss", "--dataset",
+    result = CliRunner().invoke(main, ["run", "--cloaker", "noise:budget=dssim:0.004", "--tracker", "faiss", "--dataset",
                                        str(small_lfw), "--users", "2", "--min-photos", "10", "--max-photos", "12",
                                        "--leak-ratio", "0,0.5", "--cloak-detector", "2-means", "--out", str(out)])
     assert result.exit_code == 0, result.output
