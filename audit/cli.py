@@ -336,7 +336,7 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"cloaked {len(done.written)} photos with {chosen!r} → {out_dir}")
-    click.echo(f"perceptual cost (whole photo, as saved): {cost_text(perturbation_record(done.costs))}")
+    click.echo(f"perceptual cost (whole photo, as saved): {cost_text(perturbation_record(done.costs.values()))}")
     for skip in done.skipped:
         click.echo(f"  skipped {skip['path']}: {skip['reason']}")
 

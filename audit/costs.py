@@ -6,6 +6,7 @@ weights can be neither found nor fetched)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -72,10 +73,11 @@ def measure_cost(original: Path, cloaked: Path, skipped: list[dict]) -> Perceptu
     return kept_cost(cost_or_reason(original, cloaked), cloaked, skipped)
 
 
-def perturbation_record(costs: dict[Path, tuple[PerceptualCost | None, float]]) -> Perturbation:
-    """Perceptual cost over every distinct photo cloaked, and the cloaker's seconds per photo."""
-    measured = [cost for cost, _ in costs.values() if cost is not None]
-    seconds = [s for _, s in costs.values()]
+def perturbation_record(costs: Iterable[tuple[PerceptualCost | None, float]]) -> Perturbation:
+    """Perceptual cost over the copies given (one per distinct photo cloaked, with the cloaker's seconds for it)."""
+    costs = list(costs)
+    measured = [cost for cost, _ in costs if cost is not None]
+    seconds = [s for _, s in costs]
     per_photo = float(np.mean(seconds)) if seconds else 0.0
     if not measured:
         return Perturbation(n_photos=0, dssim_mean=0.0, dssim_max=0.0, psnr_mean=None, l2_mean=0.0, linf_max=0.0,

@@ -125,7 +125,7 @@ def verify_person(options: VerifyOptions) -> VerifyReport:
                           n_train_photos=sum(map(len, crowd.train.values())),
                           n_test_photos=sum(map(len, crowd.test.values())), excluded=tuple(excluded)),
         cloaker=options.cloaker,
-        perturbation=replace(perturbation_record(costs), seconds_per_photo=None),  # the person's cloaker, untimed
+        perturbation=replace(perturbation_record(costs.values()), seconds_per_photo=None),  # the person's cloaker, untimed
         examples=tuple(ExamplePair(original=str(o), cloaked=str(c)) for o, c in list(person.cloaked.items())[:3]),
         results=results,
         caveats=CAVEATS,

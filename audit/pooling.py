@@ -39,7 +39,7 @@ def pooled_record(group: list[CellResult]) -> PooledResult:
                         cloak_extractors=first.cloak_extractors, transfer=first.transfer,
                         countermeasure=first.countermeasure, leak_ratio=first.leak_ratio, n_labels=first.n_labels,
                         n_distractors=first.n_distractors, seeds=tuple(r.seed for r in group), **pooled,
-                        normal_accuracy=over_seeds([r.normal_accuracy.rate for r in group]))
+                        normal_accuracy=over_seeds([r.normal_accuracy.rate for r in group]), budget=first.budget)
 
 
 def over_seeds(rates: list[float]) -> OverSeeds:

@@ -104,6 +104,7 @@ class CellResult:
     countermeasure_notes: dict[str, Any] | None = None
     dropped: dict[str, DroppedPhotos] | None = None  # per training set (the control, then each user's)
     rank_k: RankK | None = None
+    budget: str | None = None  # the cloak's visibility budget (`lpips:0.04`), where the cloaker had one
 
     @property
     def name(self) -> str:
@@ -112,9 +113,11 @@ class CellResult:
 
     @property
     def cell(self) -> tuple:
-        """Which cell this is, its seed aside (tracker, countermeasure, leak ratio, labels, distractors): a seed
-        sweep pools the results of one cell, and two runs are compared cell by cell."""
-        return self.tracker, self.countermeasure, self.leak_ratio, self.n_labels, self.n_distractors
+        """Which cell this is, its seed aside (tracker, countermeasure, leak ratio, labels, distractors, and the
+        budget where there is one): a seed sweep pools the results of one cell, and two runs are compared cell by
+        cell."""
+        cell = (self.tracker, self.countermeasure, self.leak_ratio, self.n_labels, self.n_distractors)
+        return cell if self.budget is None else (*cell, self.budget)
 
 
 @record
@@ -153,6 +156,7 @@ class PooledResult:
     protection: PooledRate
     control: PooledRate
     normal_accuracy: OverSeeds
+    budget: str | None = None
 
 
 @record
@@ -211,6 +215,7 @@ class Detection:
     tpr_at_5fpr: float | None
     confusion: Confusion
     per_class: tuple[ClassScore, ...]
+    budget: str | None = None
 
 
 @record
@@ -231,6 +236,49 @@ class ExamplePair:
     original: str
     cloaked: str
     user: str | None = None
+
+
+@record
+class BudgetCost:
+    """What one budget of a sweep cost: its cloaker, the measured cost of its copies, and an example copy."""
+
+    budget: str
+    cloaker: str
+    perturbation: Perturbation
+    example: ExamplePair | None = None
+
+
+@record
+class CurvePoint:
+    """One budget on a protection–cost curve: what its copies cost (means over every copy cloaked at that
+    budget) and what they bought."""
+
+    budget: str
+    lpips: float | None
+    dssim: float
+    protection: Rate
+    control: Rate
+    normal_accuracy: Rate
+
+
+@record
+class CostCurve:
+    """Protection against measured visibility: one tracker and countermeasure in one scenario, a point per budget,
+    in increasing cost."""
+
+    tracker: str
+    tracker_extractor: str | None = None
+    transfer: bool | None = None
+    countermeasure: str
+    seed: int | None = None
+    leak_ratio: float
+    n_labels: int
+    n_distractors: int = 0
+    points: tuple[CurvePoint, ...]
+
+    @property
+    def cell(self) -> tuple:
+        return self.tracker, self.countermeasure, self.seed, self.leak_ratio, self.n_labels, self.n_distractors
 
 
 @record
@@ -314,6 +362,8 @@ class RunReport:
     environment: Environment
     cloud: CloudUse | None = None
     stopped: str | None = None  # why the run stopped early: the results are those finished before
+    budgets: tuple[BudgetCost, ...] | None = None  # a budget sweep: each budget's cost (`perturbation` sums all)
+    curves: tuple[CostCurve, ...] | None = None  # a budget sweep: protection against measured cost
 
     @property
     def trackers(self) -> list[str]:
@@ -422,6 +472,39 @@ class ComparedCell:
     method: str
     mcnemar: McNemar | None = None  # when the runs pair photo by photo
     verdict: str
+    budget: str | None = None
+
+
+@record
+class EqualCostPoint:
+    """A's and B's protection at one measured cost, each read off its curve, and B − A."""
+
+    cost: float
+    a: float
+    a_ci95: tuple[float, float]
+    b: float
+    b_ci95: tuple[float, float]
+    change: float
+    ci95: tuple[float, float]
+    verdict: str
+
+
+@record
+class EqualCostComparison:
+    """Two cloaks compared at the same visibility along their protection–cost curves, for one tracker and
+    countermeasure in one scenario."""
+
+    tracker: str
+    countermeasure: str
+    seed: int | None
+    leak_ratio: float
+    n_labels: int
+    n_distractors: int = 0
+    metric: str  # the cost both curves are read at: lpips (dssim where a run could not measure LPIPS)
+    range_a: tuple[float, float]
+    range_b: tuple[float, float]
+    points: tuple[EqualCostPoint, ...]  # empty when the two ranges do not overlap
+    method: str
 
 
 @record
@@ -444,6 +527,7 @@ class CompareReport:
     only_in_a: tuple[str, ...]
     only_in_b: tuple[str, ...]
     command: str = ""
+    at_equal_cost: tuple[EqualCostComparison, ...] | None = None  # both runs swept a budget
 
     @property
     def trackers(self) -> list[str]:

@@ -8,6 +8,7 @@ else, and the uncloaked test photos of everyone.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -15,8 +16,10 @@ from tqdm import tqdm
 from audit.cells import CellJob, ScenarioCells, Timings, run_countermeasures, training_set, unique_skips
 from audit.checkpoints import CellStore
 from audit.cloakers import Cloaker, build_cloaker
+from audit.cloakers.budget import budget_sweep
 from audit.cloakers.store import CloakStore
 from audit.costs import kept_cost, perturbation_record
+from audit.curves import cost_curves
 from audit.datasets import load_photos, resolve_dataset
 from audit.datasets.distractors import NO_DISTRACTORS, choose_distractors, load_distractors
 from audit.datasets.embedded import EmbeddedGallery
@@ -27,8 +30,8 @@ from audit.metrics import PerceptualCost
 from audit.plan import RunPlan, cell_key, protocol_digest
 from audit.pooling import pool_seeds
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
-from audit.records import (CellResult, CloakerRecord, CloudUse, Detection, ExamplePair, ProtocolRecord, RunReport,
-                           Scenario, to_json)
+from audit.records import (BudgetCost, CellResult, CloakerRecord, CloudUse, Detection, ExamplePair, ProtocolRecord,
+                           RunReport, Scenario, to_json)
 from countermeasures import AdaptiveCountermeasure, Countermeasure
 from countermeasures.cloak_detectors import (CloakDetector, build_cloak_detector, detection_record, features_model,
                                              tracker_features)
@@ -53,8 +56,11 @@ def check_precomputed_distractors(gallery: EmbeddedGallery, trackers: list[Track
 
 def run_audit(plan: RunPlan) -> RunReport:
     timings = Timings()
-    # every plugin and option, nested ones included, is checked before any photo is read
-    cloaker = build_cloaker(plan.cloaker)
+    # every plugin and option, nested ones included, is checked before any photo is read; a cloaker whose budget
+    # lists several limits is one cloaker per budget (a protection–cost curve)
+    cloakers = [build_cloaker(spec) for spec in budget_sweep(plan.cloaker)]
+    sweeping_budgets = len(cloakers) > 1
+    cloaker = cloakers[0]
     trackers = [build_tracker(spec) for spec in plan.trackers]
     countermeasures = run_countermeasures(plan.countermeasures)
     for countermeasure in countermeasures:
@@ -66,7 +72,7 @@ def run_audit(plan: RunPlan) -> RunReport:
         raise ValueError(f"--distractors join a search tracker's gallery (faiss); {', '.join(others)} would "
                          "train on them or upload them: run those trackers without --distractors")
     if isinstance(executor, LocalExecutor):
-        check_devices_here([cloaker, *trackers, *countermeasures])
+        check_devices_here([*cloakers, *trackers, *countermeasures])
     cloud = [(spec, t) for spec, t in zip(plan.trackers, trackers) if isinstance(t, CloudTracker)]
     if cloud and not isinstance(executor, LocalExecutor):
         raise ValueError(f"--executor {plan.executor}: cloud trackers ({', '.join(spec for spec, _ in cloud)}) run "
@@ -76,35 +82,41 @@ def run_audit(plan: RunPlan) -> RunReport:
     scenarios = plan.scenarios()
     protocols = [build_protocol(photos, scenario) for scenario in scenarios]
     for protocol in protocols:  # a targeted cloaker without candidates fails here, before any work
-        cloaker.use_public_identities(protocol.public)
+        for each in cloakers:
+            each.use_public_identities(protocol.public)
     pool = load_distractors(plan.distractors) if plan.distractors else NO_DISTRACTORS
     if pool.embedded is not None:
         check_precomputed_distractors(pool.embedded, trackers, countermeasures)
     galleries = [choose_distractors(pool, s.distractors, set(q.labels), str(plan.distractors))
                  if plan.distractors else NO_DISTRACTORS for s, q in zip(scenarios, protocols)]
     needed = sorted({p for protocol in protocols for user in protocol.protected for p in protocol.to_cloak(user)})
-    cloaker_notes = cloaker.check(needed, [photo.path for photo in photos])
+    cloaker_notes = [each.check(needed, [photo.path for photo in photos]) for each in cloakers][0]
     if cloud and not plan.allow_cloud_upload:
         raise CloudUploadRefused(cloud_plan(cloud, protocols, len(countermeasures), plan))
     session = CloudSession(plan.max_api_calls)
     cells = CellStore(plan.cells_folder)
     skipped = [{"path": str(path), "reason": reason, "stage": "dataset"} for path, reason in dataset.unusable.items()]
     skipped += [{"path": str(path), "reason": reason, "stage": "distractors"} for path, reason in pool.unusable.items()]
-    costs: dict[Path, tuple[PerceptualCost | None, float]] = {}
+    costs: dict[str, dict[Path, tuple[PerceptualCost | None, float]]] = {each.spec: {} for each in cloakers}
     user_notes: dict[str, dict] = {}
     results: dict[str, CellResult] = {}  # by cell key, as cells finish (a cluster finishes them in any order)
     planned: list[str] = []  # every cell key in the plan's order, which the report keeps
     detection: list[Detection] = []
     examples: list[ExamplePair] = []
+    budget_examples: dict[str, ExamplePair] = {}  # per cloaker of a budget sweep: the first example's photo
 
     def assemble(stopped: str | None = None) -> RunReport:
         """The report: of everything, or (`stopped`) of the results finished before the run stopped."""
         ordered = [results[key] for key in planned if key in results]
+        budgets = tuple(BudgetCost(budget=each.budget, cloaker=each.spec,
+                                   perturbation=perturbation_record(costs[each.spec].values()),
+                                   example=budget_examples.get(each.spec))
+                        for each in cloakers) if sweeping_budgets else None
         return RunReport(
             cloaker=CloakerRecord(name=cloaker.name, spec=cloaker.spec, implementation=cloaker.implementation,
                                   params=cloaker.params(), cloak_extractors=tuple(cloaker.cloak_extractors),
                                   per_user=user_notes or None, notes=cloaker_notes or None),
-            perturbation=perturbation_record(costs),
+            perturbation=perturbation_record([cost for each in costs.values() for cost in each.values()]),
             examples=tuple(examples),
             protocol=protocol_record(protocols, scenarios, galleries, plan),
             results=tuple(ordered),
@@ -116,29 +128,39 @@ def run_audit(plan: RunPlan) -> RunReport:
             environment=environment(plan.protocol.seed, plan.command_line),
             cloud=CloudUse(**session.record()) if cloud else None,
             stopped=stopped,
+            budgets=budgets,
+            curves=cost_curves(tuple(ordered), budgets) if budgets else None,
         )
 
     try:
-        for scenario, protocol, distractors in zip(scenarios, protocols, galleries):
-            began = time.perf_counter()
-            cloaker.use_public_identities(protocol.public)
-            cloaked = cloak_protected(cloaker, protocol, skipped, costs, user_notes, executor)
-            timings.add("cloak", began)
-            examples = examples or example_pairs(protocol, cloaked)
-            if detectors:
+        for cloaker in cloakers:
+            budget = cloaker.budget if sweeping_budgets else None
+            for scenario, protocol, distractors in zip(scenarios, protocols, galleries):
                 began = time.perf_counter()
-                detection += detect_cloaks(detectors, trackers, protocol, scenario, cloaked)
-                timings.add("detect_cloaks", began)
-            photos_read = protocol_digest(protocol, distractors)
-            jobs = [CellJob(cell_key(photos_read, scenario, plan, cloaker.cache_id, countermeasure.cache_id,
-                                     tracker.cache_id), countermeasure, tracker)
-                    for countermeasure in countermeasures for tracker in trackers]
-            planned += [job.key for job in jobs]
-            work = ScenarioCells(scenario, protocol, cloaked, plan.rank, plan.isolation, trackers, cloaker.spec,
-                                 cloaker.cloak_extractors, distractors)
-            for cell in executor.cells(cells, work, jobs, timings, cloaker, session):
-                results[cell.key] = cell.result
-                skipped += [to_json(skip) for skip in cell.skipped]
+                cloaker.use_public_identities(protocol.public)
+                cloaked = cloak_protected(cloaker, protocol, skipped, costs[cloaker.spec], user_notes, executor)
+                timings.add("cloak", began)
+                examples = examples or example_pairs(protocol, cloaked)
+                if sweeping_budgets and examples and cloaker.spec not in budget_examples:
+                    shown = examples[0]
+                    copy = cloaked.get(Path(shown.original))
+                    if copy is not None:
+                        budget_examples[cloaker.spec] = replace(shown, cloaked=str(copy))
+                if detectors:
+                    began = time.perf_counter()
+                    detection += [replace(record, budget=budget)
+                                  for record in detect_cloaks(detectors, trackers, protocol, scenario, cloaked)]
+                    timings.add("detect_cloaks", began)
+                photos_read = protocol_digest(protocol, distractors)
+                jobs = [CellJob(cell_key(photos_read, scenario, plan, cloaker.cache_id, countermeasure.cache_id,
+                                         tracker.cache_id), countermeasure, tracker)
+                        for countermeasure in countermeasures for tracker in trackers]
+                planned += [job.key for job in jobs]
+                work = ScenarioCells(scenario, protocol, cloaked, plan.rank, plan.isolation, trackers, cloaker.spec,
+                                     cloaker.cloak_extractors, distractors)
+                for cell in executor.cells(cells, work, jobs, timings, cloaker, session):
+                    results[cell.key] = replace(cell.result, budget=budget)
+                    skipped += [to_json(skip) for skip in cell.skipped]
     except (Exception, KeyboardInterrupt) as err:
         session.cleanup()
         cause = CloudError(f"{err}. {cleanup_summary(session)}") if isinstance(err, CloudError) else err

@@ -1,20 +1,27 @@
 """`audit compare A B`: the change in protection from run A to run B, cell by cell, with a verdict.
 
 A cell is a (tracker, countermeasure, leak ratio, labels) result present in both runs, per seed when
-both runs sweep the same seeds. Runs with
+both runs sweep the same seeds (and per budget when both sweep budgets). Runs with
 the same protocol (dataset, users, seed, split options) are paired: by user in the bootstrap
 and by photo in McNemar's test. Otherwise each run is resampled on its own.
+
+When either run swept a visibility budget, the two cloaks are also read off their protection–cost
+curves at the same measured cost (`at_equal_cost`; a run without a sweep is one point, at its
+copies' measured cost), so that "B beats A" cannot mean "B is more visible".
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from audit.curves import compare_at_equal_cost, cost_curves
 from audit.metrics import difference_interval, mcnemar
-from audit.records import CellResult, ComparedCell, CompareReport, McNemar, RunReport, RunSummary, read_document
+from audit.records import (BudgetCost, CellResult, ComparedCell, CompareReport, CostCurve, EqualCostComparison,
+                           McNemar, RunReport, RunSummary, read_document)
 from audit.verdicts import CHANGE_VERDICTS, change_verdict
-from reports.formatting import percent
+from reports.formatting import interval_text, percent
 
 # Protocol fields that must agree for two runs to have scored the same photos of the same users.
 PAIRING_FIELDS = ("dataset", "users", "seed", "isolation", "min_photos", "max_photos", "train_fraction", "labels")
@@ -64,12 +71,35 @@ def compare_reports(a: RunReport, b: RunReport, command: str = "", seed: int = 0
         rb = cells_b.get(cell_key(ra, per_seed))
         if rb is not None:
             cells.append(compare_cell(ra, rb, paired, seed))
-    if not cells:
+    equal_cost = equal_cost_comparisons(a, b, per_seed) if a.curves or b.curves else None
+    if not cells and not equal_cost:
         raise ValueError("the two runs have no (tracker, countermeasure, leak ratio, labels) cell in common")
     keys_a = {cell_key(r, per_seed) for r in a.results}
     return CompareReport(paired=paired, cells=tuple(cells), a=describe(a), b=describe(b),
                          only_in_a=tuple(sorted(map(str, keys_a - set(cells_b)))),
-                         only_in_b=tuple(sorted(map(str, set(cells_b) - keys_a))), command=command)
+                         only_in_b=tuple(sorted(map(str, set(cells_b) - keys_a))), command=command,
+                         at_equal_cost=equal_cost)
+
+
+def curves_of(report: RunReport) -> tuple[CostCurve, ...]:
+    """A run's protection–cost curves; a run without a budget sweep is one point per cell, at its copies' cost."""
+    if report.curves:
+        return report.curves
+    cost = report.perturbation
+    budget = BudgetCost(budget=report.cloaker.params.get("budget") or "as run", cloaker=report.cloaker.spec,
+                        perturbation=cost)
+    return cost_curves(tuple(replace(r, budget=budget.budget) for r in report.results), (budget,))
+
+
+def equal_cost_comparisons(a: RunReport, b: RunReport, per_seed: bool) -> tuple[EqualCostComparison, ...]:
+    """Each curve of A with B's for the same tracker, countermeasure and scenario, read at equal cost."""
+    def key(curve: CostCurve) -> tuple:
+        return curve.cell if per_seed else (curve.tracker, curve.countermeasure, curve.leak_ratio, curve.n_labels,
+                                            curve.n_distractors)
+
+    curves_b = {key(curve): curve for curve in curves_of(b)}
+    return tuple(compare_at_equal_cost(curve, curves_b[key(curve)]) for curve in curves_of(a)
+                 if key(curve) in curves_b)
 
 
 def describe(report: RunReport) -> RunSummary:
@@ -96,7 +126,8 @@ def compare_cell(ra: CellResult, rb: CellResult, paired: bool, seed: int) -> Com
             only_a += len(hidden_a - hidden_b)
             only_b += len(hidden_b - hidden_a)
         discordant = McNemar(hidden_only_in_a=only_a, hidden_only_in_b=only_b, p=mcnemar(only_a, only_b))
-    return ComparedCell(tracker=ra.tracker, countermeasure=ra.countermeasure, seed=ra.seed, leak_ratio=ra.leak_ratio,
+    return ComparedCell(tracker=ra.tracker, countermeasure=ra.countermeasure, budget=ra.budget, seed=ra.seed,
+                        leak_ratio=ra.leak_ratio,
                         n_labels=ra.n_labels, n_distractors=ra.n_distractors, a=ra.protection.rate,
                         b=rb.protection.rate, a_control=ra.control.rate, b_control=rb.control.rate, change=diff,
                         ci95=ci,
@@ -115,12 +146,38 @@ def pairing_text(comparison: CompareReport) -> str:
 
 
 def scenario_header(cells: list[ComparedCell]) -> list[str]:
-    """The columns that say which scenario a row is: distractors only when some gallery held strangers."""
-    return ["leak ratio", "labels", *(["distractors"] if any(c.n_distractors for c in cells) else [])]
+    """The columns that say which scenario a row is: distractors only when some gallery held strangers, the budget
+    only when the runs swept one."""
+    return ["leak ratio", "labels", *(["distractors"] if any(c.n_distractors for c in cells) else []),
+            *(["budget"] if any(c.budget for c in cells) else [])]
 
 
 def scenario_figures(cell: ComparedCell, header: list[str]) -> list[str]:
-    return [str(cell.leak_ratio), str(cell.n_labels), *([str(cell.n_distractors)] if "distractors" in header else [])]
+    return [str(cell.leak_ratio), str(cell.n_labels), *([str(cell.n_distractors)] if "distractors" in header else []),
+            *([str(cell.budget)] if "budget" in header else [])]
+
+
+EQUAL_COST_HEADER = ["tracker", "countermeasure", "leak ratio", "labels", "cost", "A", "B", "change [95% CI]",
+                     "verdict"]
+
+
+def equal_cost_rows(comparisons: tuple[EqualCostComparison, ...]) -> tuple[list[list[str]], list[str]]:
+    """The rows of every point compared at equal cost (cells as text), and a sentence per pair of curves whose
+    cost ranges do not overlap."""
+    rows, apart = [], []
+    for c in comparisons:
+        if not c.points:
+            apart.append(f"{c.tracker} / {c.countermeasure}: A's {c.metric.upper()} {c.range_a[0]:.4f}–"
+                         f"{c.range_a[1]:.4f} and B's {c.range_b[0]:.4f}–{c.range_b[1]:.4f} do not overlap")
+        for p in c.points:
+            rows.append([c.tracker, c.countermeasure, str(c.leak_ratio), str(c.n_labels),
+                         f"{c.metric.upper()} {p.cost:.4f}", interval_text(p.a, p.a_ci95), interval_text(p.b, p.b_ci95),
+                         f"{100 * p.change:+.1f} pts [{100 * p.ci95[0]:+.1f}, {100 * p.ci95[1]:+.1f}]", p.verdict])
+    return rows, apart
+
+
+EQUAL_COST_NOTE = ("At equal visibility: A's and B's protection read off their protection–cost curves at the same "
+                   "measured cost (a run without a budget sweep is one point, at its copies' cost). Method: ")
 
 
 def cell_figures(cell: ComparedCell) -> list[str]:
@@ -146,10 +203,21 @@ def render_comparison_markdown(comparison: CompareReport, name_a: str, name_b: s
     for side, only in (("A", comparison.only_in_a), ("B", comparison.only_in_b)):
         if only:
             lines += ["", f"Cells only in {side} (not compared): {', '.join(only)}."]
+    if comparison.at_equal_cost:
+        rows, apart = equal_cost_rows(comparison.at_equal_cost)
+        lines += ["", "## At equal visibility", "", EQUAL_COST_NOTE + comparison.at_equal_cost[0].method + ".", "",
+                  "| " + " | ".join(EQUAL_COST_HEADER) + " |", "|" + "---|" * len(EQUAL_COST_HEADER),
+                  *(f"| `{row[0]}` | " + " | ".join(row[1:-1]) + f" | **{row[-1]}** |" for row in rows)]
+        lines += [f"Not compared: {sentence}." for sentence in apart]
     return "\n".join(lines) + "\n"
 
 
 def comparison_headline(comparison: CompareReport) -> str:
     counts = {v: sum(c.verdict == v for c in comparison.cells) for v in CHANGE_VERDICTS}
     n = len(comparison.cells)
-    return ", ".join(f"{k} {v}" for v, k in counts.items() if k) + f" ({n} {'cell' if n == 1 else 'cells'})"
+    headline = ", ".join(f"{k} {v}" for v, k in counts.items() if k) + f" ({n} {'cell' if n == 1 else 'cells'})"
+    points = [p for c in comparison.at_equal_cost or () for p in c.points]
+    if points:
+        at = {v: sum(p.verdict == v for p in points) for v in CHANGE_VERDICTS}
+        headline += "; at equal visibility: " + ", ".join(f"{k} {v}" for v, k in at.items() if k)
+    return headline.removeprefix(" (0 cells); ")

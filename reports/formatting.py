@@ -6,7 +6,8 @@ import math
 from pathlib import Path
 
 from audit.options import parse_spec
-from audit.records import CellResult, Detection, OverSeeds, Perturbation, PooledRate, PooledResult, Rate, RunReport
+from audit.records import (BudgetCost, CellResult, CostCurve, Detection, OverSeeds, Perturbation, PooledRate,
+                           PooledResult, Rate, RunReport)
 
 
 def percent(value: float | None) -> str:
@@ -24,7 +25,7 @@ def interval_text(value: float, ci95: tuple[float, float]) -> str:
     return f"{percent(value)} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def model_text(result: CellResult | PooledResult) -> str:
+def model_text(result: CellResult | PooledResult | CostCurve) -> str:
     """The tracker's face model and how it relates to the cloak: `mobilefacenet (transfer)` when the
     cloak was not optimised against it, `dlib-resnet (white-box)` when it was."""
     if result.tracker_extractor is None:
@@ -63,7 +64,8 @@ def detection_figures(record: Detection) -> list[str]:
                        confusion.true_negatives))]
 
 
-SWEPT = {"seed": "seed", "leak_ratio": "leak ratio", "n_labels": "labels", "n_distractors": "distractors"}
+SWEPT = {"seed": "seed", "leak_ratio": "leak ratio", "n_labels": "labels", "n_distractors": "distractors",
+         "budget": "budget"}
 POOLED_HEADER = ["protection, pooled", "protection, mean over seeds", "control, pooled",
                  "normal accuracy, mean over seeds"]
 
@@ -171,3 +173,25 @@ def cost_text(cost: Perturbation) -> str:
     seconds = "" if cost.seconds_per_photo is None else f"; {cost.seconds_per_photo:.2f} s per photo"
     return (f"{cost.n_photos} cloaked photos: {lpips}DSSIM mean {cost.dssim_mean:.4f}, max {cost.dssim_max:.4f}; "
             f"PSNR mean {psnr}; L2 mean {cost.l2_mean:.2f}; Linf max {cost.linf_max:.0f}{seconds}")
+
+
+CURVE_HEADER = ["budget", "LPIPS", "DSSIM", "protection", "control", "normal accuracy"]
+BUDGET_HEADER = ["budget", "copies", "LPIPS mean (max)", "DSSIM mean (max)", "s per photo"]
+CURVE_NOTE = ("Each budget bounds the cost of every saved copy, measured on the whole photo as posted; the cost "
+              "columns are what that budget's copies measured (means). Compare cloaks at the same measured cost "
+              "(`audit compare` reads both curves there), never at a budget's name alone: a cloak may spend less "
+              "than its budget.")
+
+
+def budget_figures(budget: BudgetCost) -> list[str]:
+    """A budget's row: its measured cost (mean and max) and the cloaker's seconds per photo."""
+    cost = budget.perturbation
+    lpips = "n/a" if cost.lpips_mean is None else f"{cost.lpips_mean:.4f} ({cost.lpips_max:.4f})"
+    seconds = "n/a" if cost.seconds_per_photo is None else f"{cost.seconds_per_photo:.2f}"
+    return [budget.budget, str(cost.n_photos), lpips, f"{cost.dssim_mean:.4f} ({cost.dssim_max:.4f})", seconds]
+
+
+def curve_rows(curve: CostCurve) -> list[list[str]]:
+    """A curve's points as table cells under CURVE_HEADER."""
+    return [[p.budget, "n/a" if p.lpips is None else f"{p.lpips:.4f}", f"{p.dssim:.4f}", rate_text(p.protection),
+             rate_text(p.control), rate_text(p.normal_accuracy)] for p in curve.points]

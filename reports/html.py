@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from audit.images import PhotoSkipped, encode_image, read_image
-from audit.records import (CellResult, CompareReport, Environment, ExamplePair, PooledResult, RunReport, Skip,
-                           VerifyReport)
+from audit.records import (BudgetCost, CellResult, CompareReport, CostCurve, Environment, ExamplePair, PooledResult,
+                           RunReport, Skip, VerifyReport)
 from audit.verdicts import VERDICT_MEANING, cell_verdict
-from reports.compare import cell_figures, comparison_headline, pairing_text, scenario_figures, scenario_header
-from reports.formatting import (POOLED_HEADER, cost_text, detection_figures, model_matrix, model_text, percent,
+from reports.compare import (EQUAL_COST_HEADER, EQUAL_COST_NOTE, cell_figures, comparison_headline, equal_cost_rows,
+                             pairing_text, scenario_figures, scenario_header)
+from reports.formatting import (BUDGET_HEADER, CURVE_HEADER, CURVE_NOTE, POOLED_HEADER, budget_figures, cost_text,
+                                curve_rows, detection_figures, model_matrix, model_text, percent,
                                 pooled_figures, pooled_title, precomputed_lines, rate_text, run_title, short_model,
                                 swept_columns, tracker_labels)
 from reports.plots import change_figure, png_bytes, roc_figure
@@ -39,6 +41,7 @@ th { background: #f3f3f3; } code, pre { background: #f6f6f6; font-size: 0.9em; }
 pre { padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }
 figure { display: inline-block; margin: 0.4em; text-align: center; } figcaption { font-size: 0.85em; color: #555; }
 img { max-width: 100%; } .examples img { width: 180px; image-rendering: pixelated; }
+.budgets img { width: auto; }  /* at the photo's own size: the cost is what a reader should see */
 """
 
 
@@ -111,7 +114,41 @@ def skipped_section(skipped: tuple[Skip, ...]) -> str:
         ["photo", "stage", "reason"], [[f"<code>{esc(s.path)}</code>", esc(s.stage), esc(s.reason)] for s in skipped])
 
 
-def model_html(result: CellResult | PooledResult) -> str:
+def curve_section(report: RunReport, curve_png: bytes | None, tracker_cell) -> str:
+    """A budget sweep: what each budget cost, the protection–cost plot, one photo at every budget, the curves."""
+    parts = ["<h2>Protection against visibility</h2>", f"<p>{esc(CURVE_NOTE.replace('`', ''))}</p>",
+             table(BUDGET_HEADER, [list(map(esc, budget_figures(b))) for b in report.budgets])]
+    if curve_png is not None:
+        parts.append(figure_html(curve_png, "protection and control against the copies' measured cost (first "
+                                            "scenario); bars are 95% intervals"))
+    parts.append(budget_examples_html(report.budgets))
+    for curve in report.curves or ():
+        where = "" if curve.countermeasure == "none" else f" with {esc(curve.countermeasure)}"
+        parts += [f"<p>{tracker_cell(curve.tracker)}{where} ({model_html(curve)}), seed {esc(curve.seed)}, leak "
+                  f"ratio {esc(curve.leak_ratio)}, {curve.n_labels} labels</p>",
+                  table(CURVE_HEADER, [list(map(esc, row)) for row in curve_rows(curve)])]
+    return "\n".join(parts)
+
+
+def budget_examples_html(budgets: tuple[BudgetCost, ...]) -> str:
+    """One original and its copy at every budget, side by side: what each cost looks like."""
+    shown = [b for b in budgets if b.example is not None]
+    if not shown:
+        return "<p>No cloaked photo to show.</p>"
+    try:
+        original = read_image(shown[0].example.original)
+        copies = [(b, read_image(b.example.cloaked)) for b in shown]
+    except (PhotoSkipped, OSError):
+        return "<p>The example photos are no longer readable.</p>"
+    figures = [figure_html(encode_image(original), f"{shown[0].example.user or 'photo'}: original")]
+    for budget, copy in copies:
+        cost = budget.perturbation
+        measured = f"LPIPS {cost.lpips_mean:.3f}" if cost.lpips_mean is not None else f"DSSIM {cost.dssim_mean:.4f}"
+        figures.append(figure_html(encode_image(copy), f"budget {budget.budget} (copies' mean {measured})"))
+    return '<div class="examples budgets">' + "".join(figures) + "</div>"
+
+
+def model_html(result: CellResult | PooledResult | CostCurve) -> str:
     """The tracker model, with white-box and transfer cells told apart at a glance."""
     text = model_text(result)
     kind = "" if result.transfer is None else "transfer" if result.transfer else "whitebox"
@@ -192,8 +229,10 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
                               esc(p.leak_ratio), esc(p.n_labels), *map(esc, pooled_figures(p))]
                              for p in report.pooled]))
     sections.append(model_matrix_section(results))
-    if sweeps:
-        sections.append("<h2>Sweeps</h2>" + "".join(figure_html(png, f"swept: {axis}") for axis, png in sweeps))
+    if report.budgets:
+        sections.append(curve_section(report, dict(sweeps).get("budget"), tracker_cell))
+    if others := [(axis, png) for axis, png in sweeps if axis != "budget"]:
+        sections.append("<h2>Sweeps</h2>" + "".join(figure_html(png, f"swept: {axis}") for axis, png in others))
     if report.detection:
         sections.append("<h2>Cloak detection</h2>" + table(
             ["cloak detector", "features of", "leak ratio", "ROC AUC", "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
@@ -250,6 +289,18 @@ def render_verify_html(record: VerifyReport) -> str:
     return page("cloak-audit: does this cloak protect me?", sections)
 
 
+def equal_cost_html(comparison: CompareReport) -> list[str]:
+    """The two cloaks read off their protection–cost curves at the same measured cost."""
+    if not comparison.at_equal_cost:
+        return []
+    rows, apart = equal_cost_rows(comparison.at_equal_cost)
+    return ["<h2>At equal visibility</h2>",
+            f"<p>{esc(EQUAL_COST_NOTE + comparison.at_equal_cost[0].method)}.</p>",
+            table(EQUAL_COST_HEADER, [[f"<code>{esc(row[0])}</code>", *map(esc, row[1:-1]), f"<b>{esc(row[-1])}</b>"]
+                                      for row in rows]),
+            *(f"<p>Not compared: {esc(sentence)}.</p>" for sentence in apart)]
+
+
 def render_compare_html(comparison: CompareReport, name_a: str, name_b: str) -> str:
     cells = comparison.cells
     worse = any(c.verdict == "worse" for c in cells)
@@ -264,8 +315,10 @@ def render_compare_html(comparison: CompareReport, name_a: str, name_b: str) -> 
         verdict_box(f"B against A: <b>{esc(comparison_headline(comparison))}</b>", tone),
         f"<p>A: <code>{esc(name_a)}</code>; B: <code>{esc(name_b)}</code>. Change = B's protection − A's, with a "
         f"95% interval; {esc(how)}.</p>",
-        table(["tracker", "countermeasure", *scenario, "A", "B", "change [95% CI]", "McNemar p", "verdict"], rows),
-        figure_html(png_bytes(change_figure(cells)), "change in protection per cell"),
+        *([table(["tracker", "countermeasure", *scenario, "A", "B", "change [95% CI]", "McNemar p", "verdict"], rows),
+           figure_html(png_bytes(change_figure(cells)), "change in protection per cell")] if cells else
+          ["<p>No cell is in both runs: they are compared at equal visibility only.</p>"]),
+        *equal_cost_html(comparison),
         "<h2>Runs</h2>" + table(["", "cloaker", "options", "command"],
                                 [[side.upper(), esc(run.cloaker), esc(json.dumps(run.cloaker_params)),
                                   f"<code>{esc(run.command)}</code>"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from audit.records import CellResult, CloudUse, RunReport, Skip
 from audit.verdicts import cell_verdict
-from reports.formatting import (POOLED_HEADER, SWEPT, cost_text, detection_figures, model_matrix, model_text, percent,
-                                pooled_figures, pooled_title, precomputed_lines, rate_text, swept_columns,
-                                short_model, swept_values, tracker_labels)
+from reports.formatting import (BUDGET_HEADER, CURVE_HEADER, CURVE_NOTE, POOLED_HEADER, SWEPT, budget_figures,
+                                cost_text, curve_rows, detection_figures, model_matrix, model_text, percent,
+                                pooled_figures, pooled_title, precomputed_lines, rate_text, short_model,
+                                swept_columns, swept_values, tracker_labels)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -81,6 +82,8 @@ def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
         lines += ["", "## Cloak model × tracker model", "",
                   *table(["cloak optimised against", *(f"`{short_model(c)}`" for c in columns)],
                          [[f"`{row}`", *("; ".join(cells.get((row, c), ["—"])) for c in columns)] for row in rows])]
+    if report.budgets:
+        lines += curve_lines(report, labels)
     if plots:
         lines += ["", "## Sweeps", ""] + [f"![{name}]({name})" for name in plots]
     lines += adaptive_lines(report.results, lead_header, lead, labels)
@@ -108,6 +111,17 @@ def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
         lines += cloud_lines(report.cloud)
     lines += skipped_lines(report.skipped)
     return "\n".join(lines) + "\n"
+
+
+def curve_lines(report: RunReport, labels: dict[str, str]) -> list[str]:
+    """A budget sweep: what each budget's copies cost, then protection against that cost per tracker."""
+    lines = ["", "## Protection against visibility", "", CURVE_NOTE, "",
+             *table(BUDGET_HEADER, [budget_figures(b) for b in report.budgets])]
+    for curve in report.curves or ():
+        where = "" if curve.countermeasure == "none" else f" with {curve.countermeasure}"
+        lines += ["", f"`{labels[curve.tracker]}`{where} ({model_text(curve)}), seed {curve.seed}, leak ratio "
+                      f"{curve.leak_ratio}, {curve.n_labels} labels:", "", *table(CURVE_HEADER, curve_rows(curve))]
+    return lines
 
 
 def skipped_lines(skipped: tuple[Skip, ...]) -> list[str]:

@@ -2,7 +2,8 @@
 
 Sweeps: one figure per swept axis (the leak ratio, the label count, and each countermeasure
 family, `blur`, `jpeg`, ..., with `none` as its first point); a curve is one tracker, error bars
-the report's 95% intervals. They are saved as PNGs beside `report.md` and embedded in the HTML.
+the report's 95% intervals. A budget sweep's figure puts protection against the cost its copies
+measured on the photo (`budget`). They are saved as PNGs beside `report.md` and embedded in the HTML.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import io
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from audit.records import CellResult, ComparedCell, Detection, RunReport
+from audit.curves import cost_metric, point_cost
+from audit.records import CellResult, ComparedCell, CostCurve, Detection, RunReport
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,8 +48,9 @@ def sweep_figures(report: RunReport) -> list[tuple[str, Figure]]:
     if not report.results:
         return []
     first = report.results[0]
-    results = [r for r in report.results if r.seed == first.seed]  # a seed sweep: the first seed's
-    written = []
+    # a seed or budget sweep: the first seed's and budget's (the budget has a figure of its own)
+    results = [r for r in report.results if r.seed == first.seed and r.budget == first.budget]
+    written = [("budget", curve_figure(report.curves))] if report.curves else []
     axes = (("leak_ratio", "leak ratio"), ("n_labels", "identities known to the tracker"),
             ("n_distractors", "distractor identities in the gallery"))
 
@@ -87,6 +90,36 @@ def _plot(results: list[CellResult], x_of, x_label: str, ticks: list[str] | None
         if ticks is not None:
             axis.set_xticks(range(len(ticks)), ticks, rotation=30, ha="right", fontsize=7)
     axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def curve_figure(curves: tuple[CostCurve, ...]) -> Figure:
+    """Protection (left) and the control (right) against the copies' measured cost, a line per tracker and
+    countermeasure, for the first scenario of a budget sweep."""
+    first = curves[0]
+    shown = [c for c in curves if (c.seed, c.leak_ratio, c.n_labels, c.n_distractors) ==
+             (first.seed, first.leak_ratio, first.n_labels, first.n_distractors)]
+    metric = "lpips" if all(cost_metric(c.points) == "lpips" for c in shown) else "dssim"
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = pyplot().subplots(1, 2, figsize=(10, 4), sharex=True)
+    for curve in shown:
+        label = curve.tracker + ("" if curve.countermeasure == "none" else f" + {curve.countermeasure}")
+        xs = [point_cost(p, metric) for p in curve.points]
+        for axis, measure in zip(axes, ("protection", "control")):
+            rates = [getattr(p, measure) for p in curve.points]
+            ys = [100 * r.rate for r in rates]
+            low = [y - 100 * r.ci95[0] for y, r in zip(ys, rates)]
+            high = [100 * r.ci95[1] - y for y, r in zip(ys, rates)]
+            axis.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=label)
+    for axis, title in zip(axes, ("protection (%)", "control: protection without cloaks (%)")):
+        axis.set_title(title)
+        axis.set_xlabel(f"measured {metric.upper()} of the cloaked photos (mean)")
+        axis.xaxis.set_major_locator(MaxNLocator(5))
+        axis.set_ylim(-2, 102)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     figure.tight_layout()
     return figure
 

@@ -18,7 +18,7 @@ def test_defaults_come_from_the_plan_and_protocol_fields():
 
 def test_config_then_command_line_override_the_defaults(tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text('[run]\ncloaker = {name = "noise", dssim = 0.01}\nseeds = [0, 1]\nleak-ratio = 0.2\n')
+    config.write_text('[run]\ncloaker = {name = "noise", budget = "dssim:0.01"}\nseeds = [0, 1]\nleak-ratio = 0.2\n')
     values = merge_options({"leak_ratio": "0.3"}, config)
     plan = RunPlan.from_values(values)
     assert plan.cloaker == "noise:budget=dssim:0.01" and plan.seeds == (0, 1)

@@ -200,3 +200,37 @@ def test_the_console_table_in_a_log_file_keeps_every_cell_whole(capsys):
     for row, spec in zip(rows, MANY_TRACKERS):
         tracker, model = spec.split(":")[0], Path(spec.partition("=")[2].strip("[]")).name
         assert f"{tracker} · {model}" in row and rate_text(report.results[0].protection) in row
+
+
+# The rendered width of the protection–cost figure, and how many photos show the budgets.
+CURVE_PROBE = """<script>
+window.addEventListener('load', () => {
+  const figure = [...document.images].find(i => i.alt.startsWith('protection and control against'));
+  const report = {curve_width: figure ? figure.getBoundingClientRect().width : 0,
+                  curve_natural: figure ? figure.naturalWidth : 0,
+                  budget_photos: document.querySelectorAll('.budgets img').length};
+  document.body.insertAdjacentHTML('beforeend', '<pre id="audit-check">' + JSON.stringify(report) + '</pre>');
+});
+</script>"""
+
+
+def test_a_budget_sweep_reports_protection_against_measured_cost(small_lfw, tmp_path):
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(main, ["run", "--cloaker", "noise:budget=lpips:0.01,0.03", "--tracker", "faiss",
+                                       "--dataset", str(small_lfw), "--users", "2", "--min-photos", "10",
+                                       "--max-photos", "12", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert [r["budget"] for r in report["results"]] == ["lpips:0.01", "lpips:0.03"]
+    budgets = {b["budget"]: b["perturbation"] for b in report["budgets"]}
+    for name, limit in (("lpips:0.01", 0.01), ("lpips:0.03", 0.03)):  # every copy within its budget, near it
+        assert 0.8 * limit <= budgets[name]["lpips_mean"] <= budgets[name]["lpips_max"] <= limit
+    [curve] = report["curves"]
+    assert [p["budget"] for p in curve["points"]] == ["lpips:0.01", "lpips:0.03"]
+    assert [p["lpips"] for p in curve["points"]] == [budgets[n]["lpips_mean"] for n in ("lpips:0.01", "lpips:0.03")]
+    assert "## Protection against visibility" in (out / "report.md").read_text()
+    assert (out / "sweep-budget.png").is_file()
+    assert_opens_cleanly(out / "report.html", tmp_path / "sweep.png", min_images=1 + 3)
+    shown = probe(out / "report.html", CURVE_PROBE, "--window-size=1280,900")
+    assert shown["curve_width"] >= 800 and shown["curve_width"] == shown["curve_natural"], shown  # not shrunk
+    assert shown["budget_photos"] == 3, shown  # the original and its copy at each budget
