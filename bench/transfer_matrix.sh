@@ -1,24 +1,40 @@
 #!/bin/bash
-# The transfer matrix of issue 14: linear-probe on each of the three extractors against the
-# built-in Fawkes-high cloak (dlib-resnet), its dlib-resnet+mobilefacenet ensemble, LowKey, and
-# the noise cloak at Fawkes-high's mean DSSIM. Sized for 2 CPU cores; USERS=20 on a GPU. The tracker knows
-# twice as many identities as there are protected users (LABELS).
-#   USERS=10 OUT=/tmp/t10 bash bench/transfer_matrix.sh
+# The transfer matrix at equal visibility (issue 33): `faiss` and `linear-probe` on each of the three extractors
+# against Fawkes-high on dlib-resnet, its dlib-resnet+mobilefacenet ensemble, LowKey (its objective, the budget as
+# its only perceptual control) and noise, each at the same three LPIPS budgets on the photo; then JPEG q10 and a
+# 7-px blur at the middle budget, and LowKey as its public code runs it (its own 0.05·LPIPS penalty, no budget).
+# Sized for 2 CPU cores (about an hour and a half); USERS=20 on a GPU. The tracker knows twice as many identities as
+# there are protected users (LABELS). bench/transfer_matrix.py prints the tables from the reports.
+#   USERS=10 OUT=/tmp/t10 bash bench/transfer_matrix.sh && .venv/bin/python bench/transfer_matrix.py /tmp/t10
 set -u
 cd "$(dirname "$0")/.."
 : "${USERS:=10}" "${OUT:=transfer-matrix}" "${AUDIT_DATA:=../shared/datasets}" "${PYTHON:=.venv/bin/python}"
-: "${LABELS:=$((2 * USERS))}"
+: "${LABELS:=$((2 * USERS))}" "${BUDGETS:=lpips:0.02,0.04,0.12}" "${MIDDLE:=lpips:0.04}"
 export AUDIT_DATA
 mkdir -p "$OUT"
-trackers=(--tracker linear-probe --tracker linear-probe:extractor=mobilefacenet --tracker linear-probe:extractor=faceres)
+trackers=()
+for model in dlib-resnet mobilefacenet faceres; do
+  trackers+=(--tracker "faiss:extractor=$model" --tracker "linear-probe:extractor=$model")
+done
 protocol=(--users "$USERS" --min-photos 12 --max-photos 12 --labels "$LABELS" --seed 0)
-run() {  # run NAME CLOAKER
-  "$PYTHON" -m audit.cli run --cloaker "$2" "${trackers[@]}" "${protocol[@]}" --out "$OUT/$1" > "$OUT/$1.log" 2>&1
-  echo "$(date -u +%FT%TZ) $1 exit $?" >> "$OUT/progress"
+run() {  # run NAME CLOAKER [more audit run options]
+  local name=$1 cloaker=$2
+  shift 2
+  "$PYTHON" -m audit.cli run --cloaker "$cloaker" "${trackers[@]}" "${protocol[@]}" "$@" --out "$OUT/$name" \
+    > "$OUT/$name.log" 2>&1
+  echo "$(date -u +%FT%TZ) $name exit $?" >> "$OUT/progress"
 }
-run fawkes-high "fawkes:impl=builtin,mode=high"
-run lowkey "lowkey"
-run fawkes-high-ensemble "fawkes:impl=builtin,mode=high,extractor=[dlib-resnet+mobilefacenet]"
-dssim=$("$PYTHON" -c "import json,sys; print(round(json.load(open(sys.argv[1]))['perturbation']['dssim_mean'], 4))" \
-        "$OUT/fawkes-high/report.json")
-run noise "noise:budget=dssim:$dssim"
+declare -A cloaks=(
+  [fawkes]="fawkes:impl=builtin,mode=high"
+  [fawkes-ensemble]="fawkes:impl=builtin,mode=high,extractor=[dlib-resnet+mobilefacenet]"
+  [lowkey]="lowkey:weight=0"
+  [noise]="noise"
+)
+for name in fawkes fawkes-ensemble lowkey noise; do
+  run "$name" "${cloaks[$name]},budget=$BUDGETS"
+done
+for name in fawkes fawkes-ensemble lowkey noise; do
+  run "$name-countermeasures" "${cloaks[$name]},budget=$MIDDLE" --countermeasure jpeg:quality=10 \
+    --countermeasure blur:kernel=7
+done
+run lowkey-as-published "lowkey"
