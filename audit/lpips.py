@@ -188,9 +188,15 @@ def _loaded(path: str) -> Lpips:
     return Lpips(read_weights(Path(path).read_bytes()))
 
 
+@functools.lru_cache(maxsize=1)
+def _default_weights() -> str:
+    """The weights file found (or fetched) once per process: the network never changes while a run goes on."""
+    return str(lpips_weights_file())
+
+
 def load_lpips(weights: str | None = None, device: torch.device | str = "cpu") -> Lpips:
     """The LPIPS network on `device` (read once per process and weights file)."""
-    model = _loaded(str(lpips_weights_file(weights)))
+    model = _loaded(str(lpips_weights_file(weights)) if weights else _default_weights())
     return model if torch.device(device).type == "cpu" else copy.deepcopy(model).to(device)
 
 

@@ -89,9 +89,9 @@ class ImageCloaker(Cloaker):
     def check(self, needed: list[Path], dataset: list[Path]) -> dict[str, object]:
         """An LPIPS budget needs LPIPS's weights: found or fetched before any photo is cloaked."""
         if self.photo_budget is not None and self.photo_budget.metric == "lpips":
-            from audit.lpips import lpips_weights_file
+            from audit.lpips import load_lpips
 
-            lpips_weights_file()
+            load_lpips()
         return {}
 
     @abstractmethod

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from audit.cloakers.fawkes import MODES, PENALTY
 from audit.cloakers.feature_space import FeatureSpaceCloak, FrozenModel, seeded_noise
-from audit.lpips import LpipsTo, load_lpips, lpips_weights_file
+from audit.lpips import LpipsTo, load_lpips
 from audit.metrics import ALL, SSIM_WINDOW, SsimTo, hinge_excess
 
 STEPS = 50
@@ -109,7 +109,7 @@ class LowKeyCloak(FeatureSpaceCloak):
     def check(self, needed: list[Path], dataset: list[Path]) -> dict[str, object]:
         notes = dict(super().check(needed, dataset))
         if self.perceptual == "lpips":
-            lpips_weights_file()  # found or fetched before any photo is cloaked
+            load_lpips()  # found or fetched, and read, before any photo is cloaked
         else:
             notes["substitution"] = (f"perceptual penalty: DSSIM with Fawkes's hinge at {self.dssim} over the face "
                                      "in place of LowKey's 0.05·LPIPS(AlexNet) (perceptual=dssim)")

@@ -1,0 +1,99 @@
+"""The tables of bench/transfer_matrix.sh's runs, in Markdown: protection per cloak × budget × tracker (white-box
+cells bold), each budget's measured cost, the controls and normal accuracy, the countermeasures at the middle
+budget, LowKey as published, and whether the ensemble and the single-model cloak spent the same visibility.
+
+    .venv/bin/python bench/transfer_matrix.py OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from audit.records import RunReport, read_document
+from reports.formatting import rate_text, short_label
+
+CLOAKS = ("fawkes", "fawkes-ensemble", "lowkey", "noise")
+TRACKERS = [f"{kind}:extractor={model}" for model in ("dlib-resnet", "mobilefacenet", "faceres")
+            for kind in ("faiss", "linear-probe")]
+
+
+def load(folder: Path) -> RunReport | None:
+    path = folder / "report.json"
+    return read_document("run", json.loads(path.read_text())) if path.is_file() else None
+
+
+def cell_text(result) -> str:
+    text = rate_text(result.protection)
+    return f"**{text}**" if result.transfer is False else text
+
+
+def header(first: str) -> list[str]:
+    return [f"| {first} | " + " | ".join(f"`{short_label(t)}`" for t in TRACKERS) + " |",
+            "|---|" + "---|" * len(TRACKERS)]
+
+
+def matrix(out: Path) -> list[str]:
+    lines = ["Protection [95% CI] with no countermeasure (bold: white-box). Cost: the copies' mean LPIPS / DSSIM "
+             "on the whole photo.", "", *header("cloak, budget (measured LPIPS / DSSIM)")]
+    controls, accuracy, spent = [], [], {}
+    for name in CLOAKS:
+        report = load(out / name)
+        if report is None:
+            lines.append(f"| {name} | " + " | ".join(["(not run)"] * len(TRACKERS)) + " |")
+            continue
+        for budget in report.budgets or ():
+            cost = budget.perturbation
+            spent[(name, budget.budget)] = cost.lpips_mean
+            cells = {r.tracker: r for r in report.results if r.budget == budget.budget and r.countermeasure == "none"}
+            controls += [c.control.rate for c in cells.values()]
+            accuracy += [c.normal_accuracy.rate for c in cells.values()]
+            lines.append(f"| {name} {budget.budget} ({cost.lpips_mean:.4f} / {cost.dssim_mean:.4f}) | "
+                         + " | ".join(cell_text(cells[t]) if t in cells else "—" for t in TRACKERS) + " |")
+    if controls:
+        lines += ["", f"Controls: {100 * min(controls):.1f}–{100 * max(controls):.1f}% protection without cloaks; "
+                      f"normal accuracy {100 * min(accuracy):.1f}–{100 * max(accuracy):.1f}%."]
+    pairs = [(b, spent[("fawkes", b)], spent[("fawkes-ensemble", b)]) for (n, b) in spent if n == "fawkes"
+             and ("fawkes-ensemble", b) in spent]
+    for budget, single, ensemble in pairs:
+        lines.append(f"- {budget}: ensemble / single-model photo LPIPS = {ensemble:.4f} / {single:.4f} = "
+                     f"{ensemble / single:.2f}")
+    return lines
+
+
+def countermeasures(out: Path) -> list[str]:
+    lines = ["", "At the middle budget, with the tracker's train-time countermeasures:", "",
+             *header("cloak, countermeasure")]
+    for name in CLOAKS:
+        report = load(out / f"{name}-countermeasures")
+        if report is None:
+            continue
+        for countermeasure in dict.fromkeys(r.countermeasure for r in report.results):
+            cells = {r.tracker: r for r in report.results if r.countermeasure == countermeasure}
+            lines.append(f"| {name} {report.cloaker.params.get('budget')}, {countermeasure} | "
+                         + " | ".join(cell_text(cells[t]) if t in cells else "—" for t in TRACKERS) + " |")
+    return lines
+
+
+def published_lowkey(out: Path) -> list[str]:
+    report = load(out / "lowkey-as-published")
+    if report is None:
+        return []
+    cost = report.perturbation
+    cells = {r.tracker: r for r in report.results}
+    return ["", f"LowKey as its code runs it (0.05·LPIPS penalty, no budget): photo LPIPS {cost.lpips_mean:.4f}, "
+                f"DSSIM {cost.dssim_mean:.4f}, {cost.seconds_per_photo:.1f} s per photo.", "",
+            *header("cloak"), "| lowkey | " + " | ".join(cell_text(cells[t]) if t in cells else "—"
+                                                         for t in TRACKERS) + " |"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    out = parser.parse_args().out
+    print("\n".join(matrix(out) + countermeasures(out) + published_lowkey(out)))
+
+
+if __name__ == "__main__":
+    main()
