@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from audit.checkpoints import CellStore, FinishedCell
-from audit.cloakers import Cloaker, build_cloaker
+from audit.cloakers import Cloaker
 from audit.datasets.distractors import NO_DISTRACTORS, Distractors
 from audit.metrics import clustered_rate, mean_accuracy
 from audit.protocol import Protocol, ProtocolOptions
@@ -20,7 +20,7 @@ from cloud_clients import CloudSession
 from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, build_countermeasures
 from countermeasures.transforms.files import transform_files
 from countermeasures.transforms.none import NoTransform
-from trackers import CloudTracker, Tracker, build_tracker
+from trackers import CloudTracker, Tracker
 from trackers.base import Ranking
 
 
@@ -47,10 +47,9 @@ class Timings:
         return result
 
 
-def unique_skips(skipped: list[dict]) -> tuple[Skip, ...]:
+def unique_skips(skipped: list[Skip]) -> tuple[Skip, ...]:
     """Each (photo, stage, reason) once, sorted: a swept run meets the same bad photo many times."""
-    unique = {(s["path"], s["stage"], s["reason"]) for s in skipped}
-    return tuple(Skip(path=path, stage=stage, reason=reason) for path, stage, reason in sorted(unique))
+    return tuple(sorted(set(skipped), key=lambda s: (s.path, s.stage, s.reason)))
 
 
 def run_countermeasures(specs: tuple[str, ...]) -> list[Countermeasure]:
@@ -77,7 +76,7 @@ class PreparedCountermeasure:
 
 
 def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, cloaker: Cloaker,
-                           cloaked: dict[Path, Path], skipped: list[dict], trackers: list[Tracker],
+                           cloaked: dict[Path, Path], skipped: list[Skip], trackers: list[Tracker],
                            distractors: Distractors = NO_DISTRACTORS) -> PreparedCountermeasure:
     """An adaptive tracker's own preparation, or a transform of every training photo as posted
     (originals, cloaked copies, distractors' photos: the tracker treats its whole gallery alike) and, if asked, of
@@ -94,7 +93,7 @@ def prepare_countermeasure(countermeasure: Countermeasure, protocol: Protocol, c
         mapping = {}
         for photo, result in transform_files(t, photos, f"{stage} ({len(photos)} photos)").items():
             if isinstance(result, str):
-                skipped.append({"path": str(photo), "reason": result, "stage": stage})
+                skipped.append(Skip(path=str(photo), reason=result, stage=stage))
             else:
                 mapping[photo] = result
         return mapping
@@ -129,20 +128,19 @@ class ScenarioCells:
     rank: int
     isolation: str
     trackers: list[Tracker]  # all of the run's trackers: robust retraining prepares a model for each, run here
-    cloaker_spec: str  # rebuilt where the cell runs: robust retraining cloaks public photos with it
-    cloaker_models: list[str]
+    cloaker: Cloaker  # unloaded (a clone travels light): robust retraining cloaks public photos with it
     distractors: Distractors = NO_DISTRACTORS  # extra gallery identities (search trackers)
 
-    def prepare(self, countermeasure: Countermeasure, cloaker: Cloaker, skipped: list[dict],
+    def prepare(self, countermeasure: Countermeasure, cloaker: Cloaker, skipped: list[Skip],
                 trackers: list[Tracker] | None = None) -> PreparedCountermeasure:
         """The countermeasure prepared for `trackers` (all of the run's unless given)."""
         return prepare_countermeasure(countermeasure, self.protocol, cloaker, self.cloaked, skipped,
                                       self.trackers if trackers is None else trackers, self.distractors)
 
-    def evaluate(self, tracker: Tracker, prepared: PreparedCountermeasure, skipped: list[dict], timings: Timings,
+    def evaluate(self, tracker: Tracker, prepared: PreparedCountermeasure, skipped: list[Skip], timings: Timings,
                  session: CloudSession | None) -> CellResult:
         return evaluate_tracker(tracker, self.protocol, self.scenario, self.cloaked, self.rank, self.isolation, skipped,
-                                timings, prepared, self.cloaker_models, session, self.distractors)
+                                timings, prepared, self.cloaker.cloak_extractors, session, self.distractors)
 
     def photos(self) -> list[Path]:
         """Every file a cell may read: the labels' training and test photos, public photos, cloaked copies,
@@ -161,12 +159,12 @@ class ScenarioCells:
                        distractors=replace(self.distractors, photos=moved(self.distractors.photos)))
 
 
-def compute_cell(work: ScenarioCells, job: CellJob) -> tuple[CellResult, list[dict], dict[str, float]]:
-    """One cell on its own, as a cluster worker computes it: the cloaker rebuilt from its spec and the
+def compute_cell(work: ScenarioCells, job: CellJob) -> tuple[CellResult, list[Skip], dict[str, float]]:
+    """One cell on its own, as a cluster worker computes it: a fresh copy of the cloaker and the
     countermeasure prepared for this cell's tracker alone (robust retraining fine-tunes only its model).
     Returns the result, its skips and its stage seconds."""
     timings, skipped = Timings(), []
-    cloaker = build_cloaker(work.cloaker_spec)
+    cloaker = work.cloaker.clone()
     cloaker.use_public_identities(work.protocol.public)
     began = time.perf_counter()
     prepared = work.prepare(job.countermeasure, cloaker, skipped, [job.tracker])
@@ -175,8 +173,8 @@ def compute_cell(work: ScenarioCells, job: CellJob) -> tuple[CellResult, list[di
 
 
 def countermeasure_cells(store: CellStore, keys: list[str], trackers: list[Tracker], timings: Timings,
-                         prepare: Callable[[list[dict]], PreparedCountermeasure],
-                         evaluate: Callable[[Tracker, PreparedCountermeasure, list[dict]], CellResult]
+                         prepare: Callable[[list[Skip]], PreparedCountermeasure],
+                         evaluate: Callable[[Tracker, PreparedCountermeasure, list[Skip]], CellResult]
                          ) -> Iterator[FinishedCell]:
     """One countermeasure's cells, a tracker each: read back when a run finished them before, else computed
     and kept the moment each finishes, and handed over one by one (a later cell's failure must not hide an
@@ -226,7 +224,7 @@ def query(model: Tracker, queries: list[Path], depth: int, countermeasure: Prepa
 
 
 def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOptions,
-                     cloaked: dict[Path, Path], rank: int, isolation: str, skipped: list[dict], timings: Timings,
+                     cloaked: dict[Path, Path], rank: int, isolation: str, skipped: list[Skip], timings: Timings,
                      countermeasure: PreparedCountermeasure, cloaker_models: list[str],
                      session: CloudSession | None = None, distractors: Distractors = NO_DISTRACTORS
                      ) -> CellResult:
@@ -242,11 +240,12 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
     adaptive = countermeasure.adaptive
     copies = set(cloaked.values())
     dropped: dict[str, DroppedPhotos] = {}  # per fit: photos an adaptive tracker left out, and how many were cloaked
+    # one tracker per cell, fitted anew on each training set (a control, then each protected user's, or the cohort's)
+    model = adaptive.tracker_for(tracker) if adaptive else tracker.clone()
+    if isinstance(model, CloudTracker):
+        model.use_session(session or CloudSession())
 
     def fit_and_rank(cloaked_users: list[str], what: str):
-        model = build_tracker(adaptive.tracker_spec(tracker) if adaptive else tracker.spec)
-        if isinstance(model, CloudTracker):
-            model.use_session(session or CloudSession())
         photos, labels = training_set(protocol, cloaked, cloaked_users, countermeasure, distractors.photos)
         if adaptive:
             selection = adaptive.select(photos, labels, tracker)
@@ -261,7 +260,7 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
         for path, reason in {**model.skipped_, **ranking.skipped}.items():
             label = countermeasure.countermeasure.label
             against = "" if label == "none" else f", countermeasure {label}"
-            skipped.append({"path": str(path), "reason": reason, "stage": f"{tracker.name} ({what}{against})"})
+            skipped.append(Skip(path=str(path), reason=reason, stage=f"{tracker.name} ({what}{against})"))
         return ranking
 
     control = fit_and_rank([], "control")
@@ -281,10 +280,9 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
                                 test_photos=tuple(map(photo_name, tests)),
                                 hidden_photos=tuple(map(photo_name, hidden))))
     totals = [u.n_test for u in per_user]
-    scored = build_tracker(adaptive.tracker_spec(tracker)) if adaptive else tracker
     return CellResult(
-        tracker=tracker.label, tracker_params=scored.params(), tracker_extractor=scored.model,
-        cloak_extractors=tuple(cloaker_models), transfer=scored.model not in cloaker_models,
+        tracker=tracker.label, tracker_params=model.params(), tracker_extractor=model.model,
+        cloak_extractors=tuple(cloaker_models), transfer=model.model not in cloaker_models,
         countermeasure=countermeasure.countermeasure.label, seed=scenario.seed, leak_ratio=scenario.leak_ratio,
         n_labels=len(protocol.labels), n_distractors=len(distractors), isolation=isolation,
         protection=clustered_rate([u.hidden for u in per_user], totals),

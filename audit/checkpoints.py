@@ -46,10 +46,10 @@ class CellStore:
         self.reused += 1
         return cell
 
-    def save(self, key: str, result: CellResult, skipped: list[dict]) -> FinishedCell:
+    def save(self, key: str, result: CellResult, skipped: list[Skip]) -> FinishedCell:
         """Keep the finished cell; returns it as a re-run will read it back."""
         self.computed += 1
-        text = json.dumps(to_json(FinishedCell(key=key, result=result, skipped=tuple(Skip(**s) for s in skipped))),
+        text = json.dumps(to_json(FinishedCell(key=key, result=result, skipped=tuple(skipped))),
                           allow_nan=True, default=str)
         cell = from_json(FinishedCell, json.loads(text))
         if self.folder is None:

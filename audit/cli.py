@@ -10,10 +10,10 @@ from pathlib import Path
 import click
 
 from audit.cloakers.matching import FAWKES_V03_MODES
-from audit.extractors import available_extractors, load_extractor
-from audit.face.detection import FACE_DETECTORS
-from audit.plan import defaults, verify_defaults
-from audit.plugins import summaries
+from audit.extractors import load_extractor
+from audit.face.detection import BUILT_IN as FACE_DETECTORS
+from audit.plan import RunPlan, defaults, verify_defaults
+from audit.plugins import KINDS, registered, summaries
 from audit.records import CellCounts, Document, RunReport
 
 
@@ -75,38 +75,13 @@ def _renamed(old: str, new: str):
 
 
 @main.command("list")
-@click.argument("what", type=click.Choice(["extractors", "face-detectors", "cloakers", "trackers", "countermeasures",
-                                           "cloak-detectors", "detectors", "executors"]))
+@click.argument("what", type=click.Choice([*(kind.listing for kind in KINDS.values()), "detectors"]))
 def list_plugins(what: str) -> None:
-    """List the registered extractors, face detectors, cloakers, trackers, countermeasures, cloak detectors or
-    executors."""
+    """List the registered plugins of one kind (built-ins and those outside packages register)."""
     if what == "detectors":
         raise click.UsageError("'detectors' is ambiguous: audit list face-detectors, or audit list cloak-detectors")
-    if what == "extractors":
-        entries = available_extractors()
-    elif what == "face-detectors":
-        entries = summaries(FACE_DETECTORS)
-    elif what == "cloakers":
-        from audit.cloakers import available_cloakers
-
-        entries = available_cloakers()
-    elif what == "cloak-detectors":
-        from countermeasures.cloak_detectors import available_cloak_detectors
-
-        entries = available_cloak_detectors()
-    elif what == "countermeasures":
-        from countermeasures import available_countermeasures
-
-        entries = available_countermeasures()
-    elif what == "executors":
-        from audit.executors import available_executors
-
-        entries = available_executors()
-    else:
-        from trackers import available_trackers
-
-        entries = available_trackers()
-    for name, description in entries.items():
+    kind = next(kind for kind in KINDS.values() if kind.listing == what)
+    for name, description in summaries(registered(kind.name)).items():
         click.echo(f"{name:18} {description}")
 
 
@@ -247,23 +222,32 @@ VERIFY_DEFAULTS = verify_defaults()
 def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     """Cloak the protected users' photos, play the tracker, and score the protection."""
     from audit.plan import RunPlan, merge_options
-    from audit.runner import CloudUploadRefused, RunStopped, run_audit
-    from reports import print_summary, write_reports
 
     _setup_torch()
     _interrupt_on_sigterm(ctx)
     given = {name: ctx.params[name] for name in RUN_DEFAULTS
              if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
     try:
-        v = merge_options(given, config)
-        plan = RunPlan.from_values(v, " ".join(["audit", *sys.argv[1:]]))
+        plan = RunPlan.from_values(merge_options(given, config), " ".join(["audit", *sys.argv[1:]]))
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from err
+    _run_plan(plan)
+
+
+def _run_plan(plan: RunPlan) -> RunReport:
+    """Run a plan, write its reports and record it; a stopped run keeps the results it finished (the same command
+    computes only the rest), and every error says what to do."""
+    from audit.runner import CloudUploadRefused, RunStopped, run_audit
+    from reports import print_summary, write_reports
+
+    try:
         report = run_audit(plan)
     except CloudUploadRefused as refused:
         click.echo(str(refused))
         raise click.ClickException("nothing was uploaded: add --allow-cloud-upload to run with cloud trackers") from None
     except RunStopped as stopped:
         if stopped.report is not None:
-            json_path, _ = write_reports(stopped.report, Path(v["out"]))
+            json_path, _ = write_reports(stopped.report, plan.out)
             _remember_run(stopped.report, json_path)
             click.echo(f"the run stopped; the {len(stopped.report.results)} result(s) it finished are in "
                        f"{json_path}; the same command again computes only the rest", err=True)
@@ -274,12 +258,13 @@ def run(ctx: click.Context, config: Path | None, **_: object) -> None:
         raise stopped.cause from None
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
-    json_path, md_path = write_reports(report, Path(v["out"]))
+    json_path, md_path = write_reports(report, plan.out)
     entry = _remember_run(report, json_path)
     print_summary(report)
     click.echo(_cells_line(report.cells, plan.cells_folder))
     click.echo(f"report: {json_path.parent / 'report.html'} (and {md_path.name}, {json_path.name}; "
                f"history entry {entry})")
+    return report
 
 
 def _cells_line(cells: CellCounts, folder: Path) -> str:
@@ -338,7 +323,7 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
     click.echo(f"cloaked {len(done.written)} photos with {chosen!r} → {out_dir}")
     click.echo(f"perceptual cost (whole photo, as saved): {cost_text(perturbation_record(done.costs.values()))}")
     for skip in done.skipped:
-        click.echo(f"  skipped {skip['path']}: {skip['reason']}")
+        click.echo(f"  skipped {skip.path}: {skip.reason}")
 
 
 @main.command()
@@ -415,14 +400,20 @@ def verify(originals: Path, cloaked: Path, mode: str | None, tracker: tuple[str,
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Also write compare.md, compare.json and compare.html to this folder.")
 def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: Path | None) -> None:
-    """Change in protection from run A to run B (folders or report.json files), cell by cell."""
+    """Change in protection from A to B, cell by cell: two runs (folders or report.json files), or two scorecards of
+    one battery (bench folders or scorecard.json files), whose worst case is compared too."""
     from reports import write_documents
-    from reports.compare import (comparison_headline, compare_reports, load_report, render_comparison_markdown,
-                                 worse_cells)
+    from reports.compare import (comparison_headline, compare_reports, compare_scorecards, load_report,
+                                 load_scorecard, render_comparison_markdown, worse_cells)
     from reports.html import render_compare_html
 
+    command = " ".join(["audit", *sys.argv[1:]])
     try:
-        comparison = compare_reports(load_report(run_a), load_report(run_b), " ".join(["audit", *sys.argv[1:]]))
+        cards = load_scorecard(run_a), load_scorecard(run_b)
+        if any(cards) and not all(cards):
+            raise ValueError("compare two runs, or two scorecards: not one of each")
+        comparison = (compare_scorecards(*cards, command) if all(cards)
+                      else compare_reports(load_report(run_a), load_report(run_b), command))
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
     markdown = render_comparison_markdown(comparison, str(run_a), str(run_b))
@@ -441,6 +432,76 @@ def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: P
                        f"[{100 * cell.ci95[0]:+.1f}, {100 * cell.ci95[1]:+.1f}]", err=True)
         if worse:
             raise SystemExit(1)
+
+
+@main.command()
+@click.option("--cloaker", required=True, help="The cloak to score: name[:key=value,...], as for audit run.")
+@click.option("--name", help="The cloak's name on its scorecard and the leaderboard (default: the cloaker spec).")
+@click.option("--battery", default="standard", show_default=True,
+              help="standard or quick (the newest version), a version (standard-v1), or a battery TOML file.")
+@click.option("--out", default="audit-bench", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for scorecard.json, .md and .html, and each part's run (its cells, resumed if stopped).")
+@click.option("--executor", default=RUN_DEFAULTS["executor"], show_default=True,
+              help="Where cloak jobs and cells run: local, or ray[:address=...], as for audit run.")
+@click.pass_context
+def bench(ctx: click.Context, cloaker: str, name: str | None, battery: str, out: Path, executor: str) -> None:
+    """Run a fixed, versioned battery against a cloak and write its scorecard (worst-case protection first)."""
+    from audit.battery import Battery
+    from audit.battery.scorecard import scorecard
+    from audit.extractors import models_here
+    from reports import write_documents
+    from reports.scorecard import headline, render_scorecard_html, render_scorecard_markdown
+
+    _setup_torch()
+    _interrupt_on_sigterm(ctx)
+    command = " ".join(["audit", *sys.argv[1:]])
+    try:
+        chosen = Battery.load(battery)
+    except (ValueError, OSError) as err:
+        raise click.ClickException(str(err)) from err
+    models, missing = models_here(chosen.models)
+    if not models:
+        raise click.ClickException("no face model could be loaded: " + "; ".join(missing.values()))
+    for model, reason in missing.items():
+        click.echo(f"warning: {model} is left out of the battery ({reason})", err=True)
+    reports, runs = [], []
+    for part, plan in chosen.plans(cloaker, out, models, executor, command):
+        click.echo(f"{chosen.version}, part {part.name}: {len(plan.trackers)} trackers, "
+                   f"{1 + len(part.countermeasures)} countermeasures, leak ratios {list(chosen.leak_ratios)}")
+        reports.append(_run_plan(plan))
+        runs.append(str(plan.out))
+    card = scorecard(chosen.version, name or reports[0].cloaker.spec, reports, runs, list(missing), chosen.seeds[0],
+                     command)
+    write_documents(out, "scorecard", card, render_scorecard_markdown(card), render_scorecard_html(card))
+    click.echo(f"{card.name} on {card.battery}: {headline(card)}")
+    click.echo(f"scorecard: {out / 'scorecard.html'} (and scorecard.md, scorecard.json)")
+
+
+@main.command()
+@click.argument("scorecards", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", default="audit-leaderboard", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for leaderboard.md and leaderboard.html.")
+def leaderboard(scorecards: tuple[Path, ...], out: Path) -> None:
+    """Rank cloaks by worst-case protection from their scorecards (bench folders or scorecard.json files) of one
+    battery version; the cost is shown beside each."""
+    from audit.paths import atomic_write_bytes
+    from reports.compare import load_scorecard
+    from reports.scorecard import render_leaderboard
+
+    cards = []
+    for path in scorecards:
+        card = load_scorecard(path)
+        if card is None:
+            raise click.ClickException(f"{path}: no scorecard.json (give a bench folder or its scorecard.json)")
+        cards.append(card)
+    try:
+        markdown, html = render_leaderboard(cards)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    atomic_write_bytes(out / "leaderboard.md", markdown.encode())
+    atomic_write_bytes(out / "leaderboard.html", html.encode())
+    click.echo(markdown)
+    click.echo(f"leaderboard: {out / 'leaderboard.html'} (and leaderboard.md)")
 
 
 @main.group(invoke_without_command=True)

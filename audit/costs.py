@@ -15,7 +15,7 @@ import numpy as np
 
 from audit.images import PhotoSkipped, read_image
 from audit.metrics import PerceptualCost, perceptual_cost
-from audit.records import Perturbation
+from audit.records import Perturbation, Skip
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +60,15 @@ def cost_or_reason(original: Path, cloaked: Path) -> PerceptualCost | str:
         return str(err)
 
 
-def kept_cost(cost: PerceptualCost | str | None, cloaked: Path, skipped: list[dict]) -> PerceptualCost | None:
+def kept_cost(cost: PerceptualCost | str | None, cloaked: Path, skipped: list[Skip]) -> PerceptualCost | None:
     """A measured cost; a reason it could not be measured becomes a recorded skip of `cloaked` (and None)."""
     if isinstance(cost, str):
-        skipped.append({"path": str(cloaked), "reason": cost, "stage": "cloak"})
+        skipped.append(Skip(path=str(cloaked), reason=cost, stage="cloak"))
         return None
     return cost
 
 
-def measure_cost(original: Path, cloaked: Path, skipped: list[dict]) -> PerceptualCost | None:
+def measure_cost(original: Path, cloaked: Path, skipped: list[Skip]) -> PerceptualCost | None:
     """The cost of one cloaked copy; None (and a recorded skip) when it cannot be compared."""
     return kept_cost(cost_or_reason(original, cloaked), cloaked, skipped)
 

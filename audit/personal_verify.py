@@ -24,13 +24,13 @@ from audit.costs import measure_cost, perturbation_record
 from audit.datasets import Photo, load_photos, resolve_dataset
 from audit.datasets.folders import list_images
 from audit.environment import environment
-from audit.extractors import load_extractor
+from audit.extractors import load_extractor, models_here
 from audit.face.pipeline import FacePipeline
 from audit.metrics import mean_accuracy, wilson
 from audit.plan import VerifyOptions, protocol_digest, verify_cell_key
 from audit.protocol import Protocol, ProtocolOptions, build_protocol, rng_for
-from audit.records import (CellResult, CrowdRecord, ExamplePair, MissingModel, PersonRecord, VerifyReport,
-                           VerifyResult, to_json)
+from audit.records import (CellResult, CrowdRecord, ExamplePair, MissingModel, PersonRecord, Skip, VerifyReport,
+                           VerifyResult)
 from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
 from trackers import CloudTracker, build_tracker
 
@@ -52,22 +52,16 @@ CAVEATS = (
 class PersonPhotos:
     usable: list[Path]  # originals with a face, in folder order
     cloaked: dict[Path, Path]
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
     naming: dict[str, int] = field(default_factory=dict)  # how many copies each naming rule matched
 
 
 def default_trackers() -> tuple[list[str], list[dict]]:
     """`faiss` and `linear-probe` on every model whose weights this machine has (or fetches), and,
     for each model it cannot get, why and what to do."""
-    specs, missing = [], []
-    for model in VERIFY_MODELS:
-        try:
-            load_extractor(model)
-        except (RuntimeError, FileNotFoundError, ValueError) as err:
-            missing.append({"model": model, "reason": str(err)})
-            continue
-        specs += [f"{tracker}:extractor={model}" for tracker in DEFAULT_TRACKERS]
-    return specs, missing
+    here, missing = models_here(VERIFY_MODELS)
+    specs = [f"{tracker}:extractor={model}" for model in here for tracker in DEFAULT_TRACKERS]
+    return specs, [{"model": model, "reason": reason} for model, reason in missing.items()]
 
 
 def verify_person(options: VerifyOptions) -> VerifyReport:
@@ -110,7 +104,7 @@ def verify_person(options: VerifyOptions) -> VerifyReport:
                         tracker, protocol, scenario, cloaked, 1, "per-user", skips, timings, prepared,
                         cloaker.cloak_extractors if options.cloaker else [])):
                 per_fold.setdefault((cell.result.tracker, countermeasure.label), []).append(cell.result)
-                skipped += [to_json(skip) for skip in cell.skipped]
+                skipped += cell.skipped
     results = tuple(combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items())
     costs = {o: (measure_cost(o, c, skipped), 0.0) for o, c in person.cloaked.items()}
     identical = sum(cost is not None and cost.linf == 0 for cost, _ in costs.values())  # carry no cloak
@@ -172,8 +166,8 @@ def person_photos(options: VerifyOptions) -> PersonPhotos:
         listed = ", ".join(p.name for p in no_face)
         raise ValueError(f"only {len(usable)} of {len(originals)} photos show a face the tracker can find "
                          f"(none found in {listed}); at least {MIN_PHOTOS} are needed")
-    skipped = [{"path": str(p), "reason": reason, "stage": "your photos"} for p, reason in unusable.items()]
-    skipped += [{"path": str(p), "reason": reason, "stage": "finding your face"} for p, reason in no_face.items()]
+    skipped = [Skip(path=str(p), reason=reason, stage="your photos") for p, reason in unusable.items()]
+    skipped += [Skip(path=str(p), reason=reason, stage="finding your face") for p, reason in no_face.items()]
     return PersonPhotos(usable, {p: copies[p].path for p in usable}, skipped, rules_used(copies))
 
 

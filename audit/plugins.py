@@ -1,17 +1,27 @@
-"""What every plugin shares (cloakers, trackers, countermeasures, cloak and face detectors, extractors).
+"""What every plugin shares (cloakers, trackers, countermeasures, cloak and face detectors, extractors,
+executors), and the one table of those kinds.
 
 scikit-learn's `get_params` habit: a plugin's constructor arguments are its parameters, and
 the constructor stores each one, unchanged, under its own name (derived values live in
 properties). `params()` reads them back through the signature, so the canonical spec (how
 results name a plugin), the cache key and `repr` all come from one place, and two plugins
-built with different options can never share a label or a cache entry.
+built with different options can never share a label or a cache entry. `clone()` gives a fresh
+plugin with the same parameters, as scikit-learn's does.
+
+`KINDS` lists every kind of plugin once: its base class, its built-ins, how a spec becomes one,
+and the entry-point group an outside package registers its own under. `audit list` and the
+registries read it, and `check_plugin` (scikit-learn's `check_estimator`) checks any plugin,
+built-in or outside, against the promises above.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Mapping
-from typing import ClassVar, TypeVar
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, TypeVar
 
 from audit.options import Spec, format_spec
 
@@ -84,6 +94,16 @@ class Plugin:
         computing = {k: v for k, v in self.params().items() if k not in self.placement}
         return format_spec(self.name, {**self.routing, **computing}) + revision_suffix(self.revision)
 
+    def clone(self: P, **changes: object) -> P:
+        """A new plugin with the same parameters, `changes` applied, and none of this one's state (scikit-learn's
+        `clone` with `set_params` folded in): what a cell fits, or a tracker with its model swapped."""
+        unknown = sorted(set(changes) - set(self.parameters()))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(self.parameters())}")
+        twin = type(self)(**{**self.params(), **changes})
+        twin._written = self._written | frozenset(changes)
+        return twin
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
 
@@ -149,3 +169,103 @@ def convert(name: str, key: str, value: str, parameter: inspect.Parameter):
     except ValueError:
         raise ValueError(f"{name}: option {key}={value!r} is not a valid {kind}") from None
     return value
+
+
+@dataclass(frozen=True)
+class PluginKind:
+    """One kind of plugin. Written as `module:attribute`, so that this lowest layer imports none of them."""
+
+    name: str  # as messages say it: "cloak detector"
+    listing: str  # `audit list <listing>`
+    base: str  # the class every plugin of the kind derives from
+    built_in: str  # name → class of the built-ins (a mapping, or a function returning one)
+    build: str  # spec string → one plugin
+    group: str  # the entry-point group outside packages register theirs under
+
+    def resolve(self, reference: str) -> Any:
+        module, _, attribute = reference.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+KINDS: dict[str, PluginKind] = {kind.name: kind for kind in (
+    PluginKind("cloaker", "cloakers", "audit.cloakers.base:Cloaker", "audit.cloakers:BUILT_IN",
+               "audit.cloakers:build_cloaker", "cloak_audit.cloakers"),
+    PluginKind("tracker", "trackers", "trackers.base:Tracker", "trackers:BUILT_IN", "trackers:build_tracker",
+               "cloak_audit.trackers"),
+    PluginKind("countermeasure", "countermeasures", "countermeasures.base:Countermeasure",
+               "countermeasures:BUILT_IN", "countermeasures:build_countermeasure", "cloak_audit.countermeasures"),
+    PluginKind("cloak detector", "cloak-detectors", "countermeasures.cloak_detectors.base:CloakDetector",
+               "countermeasures.cloak_detectors:BUILT_IN", "countermeasures.cloak_detectors:build_cloak_detector",
+               "cloak_audit.cloak_detectors"),
+    PluginKind("face detector", "face-detectors", "audit.face.detection:FaceDetector", "audit.face.detection:BUILT_IN",
+               "audit.face.detection:build_face_detector", "cloak_audit.face_detectors"),
+    PluginKind("extractor", "extractors", "audit.extractors.base:ExtractorSpec", "audit.extractors:built_in",
+               "audit.extractors:extractor_spec", "cloak_audit.extractors"),
+    PluginKind("executor", "executors", "audit.executors.base:Executor", "audit.executors:BUILT_IN",
+               "audit.executors:build_executor", "cloak_audit.executors"),
+)}
+
+
+def registered(kind: str) -> dict[str, type]:
+    """The kind's built-ins, and the plugins outside packages register under its entry-point group."""
+    table = KINDS[kind]
+    found = table.resolve(table.built_in)
+    found = dict(found() if callable(found) else found)
+    base = table.resolve(table.base)
+    for entry in entry_points(group=table.group):
+        cls = entry.load()
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise TypeError(f"entry point {entry.name} = {entry.value} ({table.group}) is not a {base.__name__} "
+                            "subclass")
+        if found.get(entry.name, cls) is not cls:
+            raise ValueError(f"entry point {entry.name} = {entry.value} ({table.group}) takes the name of a "
+                             f"built-in {kind}")
+        found[entry.name] = cls
+    return found
+
+
+def check_plugin(kind: str, name: str, required: Mapping[str, object] | None = None,
+                 varied: Mapping[str, object] | None = None, routing: Mapping[str, str] | None = None) -> None:
+    """Check a plugin against what cloak-audit relies on (scikit-learn's `check_estimator`); an outside package's
+    CI runs it on its own plugin. `required`: the options the plugin cannot be built without; `varied`: a value
+    other than the default for every other option; `routing`: options that pick one class behind a shared name
+    (`impl=builtin`). Raises AssertionError naming the first broken promise.
+
+    It checks that the plugin is reached by its name (built-in or entry point) and derives from its kind's base
+    class; that `audit list` has a summary for it; that `params()` gives back every constructor option as given;
+    that its spec string builds the same plugin again; that `clone()` copies every option and changes only those it
+    is asked to; and that each option changes its label, and its cache key unless it only says where work runs.
+    """
+    table = KINDS[kind]
+    required, varied, routing = dict(required or {}), dict(varied or {}), dict(routing or {})
+    cls = registered(kind).get(name)
+    assert cls is not None, f"{kind} {name!r} is not registered (built-ins, or entry-point group {table.group})"
+    build = table.resolve(table.build)
+    assert (cls.__doc__ or "").strip(), f"{cls.__name__} has no docstring: `audit list {table.listing}` shows its first line"
+
+    def made(options: Mapping[str, object]) -> Plugin:
+        return build(format_spec(name, {**routing, **options}))
+
+    plugin = made(required)
+    base = table.resolve(table.base)
+    assert isinstance(plugin, base), f"{name} builds a {type(plugin).__name__}, not a {base.__name__}"
+    defaults = plugin.params()
+    assert set(defaults) == set(type(plugin).parameters()), "params() must name every constructor option"
+    assert set(defaults) == set(required) | set(varied), (
+        f"give every option of {name} a value to check: missing {sorted(set(defaults) - set(required) - set(varied))}")
+    assert repr(plugin).startswith(type(plugin).__name__ + "("), "repr() shows the class and its options"
+    changed = made({**required, **varied})
+    assert changed.params() == {**defaults, **varied}, "the constructor stores each option as given"
+    for text in (changed.spec, format_spec(changed.name, {**changed.routing, **changed.params()})):
+        again = build(text)
+        assert type(again) is type(changed) and again.params() == changed.params(), f"{text} builds another plugin"
+    twin = changed.clone()
+    assert type(twin) is type(changed) and twin.params() == changed.params() and twin is not changed, "clone()"
+    for key, value in varied.items():
+        one = made({**required, key: value})
+        assert plugin.clone(**{key: value}).params() == one.params(), f"clone({key}=...) changes {key} alone"
+        assert one.label != plugin.label, f"{key}={value!r} does not change the label"
+        if key in one.placement:  # where it runs, not what it computes: the cached result is the same
+            assert one.cache_id == plugin.cache_id, f"{key}={value!r} changes the cache key"
+        else:
+            assert one.cache_id != plugin.cache_id, f"{key}={value!r} does not change the cache key"

@@ -528,15 +528,55 @@ class CompareReport:
     only_in_b: tuple[str, ...]
     command: str = ""
     at_equal_cost: tuple[EqualCostComparison, ...] | None = None  # both runs swept a budget
+    worst_case: ComparedCell | None = None  # two scorecards: B's worst-case protection against A's
 
     @property
     def trackers(self) -> list[str]:
         return sorted({c.tracker for c in self.cells})
 
 
-Document = RunReport | VerifyReport | CompareReport
-DOCUMENTS: dict[str, type] = {"run": RunReport, "verify": VerifyReport, "compare": CompareReport}
-FILE_NAMES = {"run": "report.json", "verify": "verify.json", "compare": "compare.json"}  # as each command writes it
+@record
+class ScoreCell:
+    """One cell of a battery: a tracker, after a countermeasure, at a leak ratio."""
+
+    tracker: str
+    tracker_extractor: str | None
+    transfer: bool | None
+    countermeasure: str
+    leak_ratio: float
+    protection: Rate
+    control: Rate
+    normal_accuracy: Rate
+
+
+@record
+class ScoreCard:
+    """`scorecard.json`: one cloak against one version of a battery (`audit bench`)."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    kind: Literal["scorecard"] = "scorecard"
+    battery: str
+    name: str
+    cloaker: CloakerRecord
+    cost: Perturbation
+    worst_case: ScoreCell | None  # the headline: the lowest protection over every transfer cell
+    worst_white_box: ScoreCell | None  # shown apart, never the headline
+    by_model: dict[str, float]  # the lowest transfer protection per tracker model
+    by_countermeasure: dict[str, float]  # the lowest transfer protection per countermeasure
+    detectability: float | None  # ROC AUC of the 2-means cloak detector (protected vs clean classes), where run
+    normal_accuracy: float  # the lowest over every cell
+    control: float  # the highest protection without cloaks over every cell
+    models_missing: tuple[str, ...]
+    cells: tuple[ScoreCell, ...]
+    runs: tuple[str, ...]  # each part's run folder
+    environment: Environment
+
+
+Document = RunReport | VerifyReport | CompareReport | ScoreCard
+DOCUMENTS: dict[str, type] = {"run": RunReport, "verify": VerifyReport, "compare": CompareReport,
+                              "scorecard": ScoreCard}
+# as each command writes it
+FILE_NAMES = {"run": "report.json", "verify": "verify.json", "compare": "compare.json", "scorecard": "scorecard.json"}
 
 
 # --- one serializer, both ways ---------------------------------------------------------------------

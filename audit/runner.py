@@ -31,7 +31,7 @@ from audit.plan import RunPlan, cell_key, protocol_digest
 from audit.pooling import pool_seeds
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
 from audit.records import (BudgetCost, CellResult, CloakerRecord, CloudUse, Detection, ExamplePair, ProtocolRecord,
-                           RunReport, Scenario, to_json)
+                           RunReport, Scenario, Skip)
 from countermeasures import AdaptiveCountermeasure, Countermeasure
 from countermeasures.cloak_detectors import (CloakDetector, build_cloak_detector, detection_record, features_model,
                                              tracker_features)
@@ -95,8 +95,8 @@ def run_audit(plan: RunPlan) -> RunReport:
         raise CloudUploadRefused(cloud_plan(cloud, protocols, len(countermeasures), plan))
     session = CloudSession(plan.max_api_calls)
     cells = CellStore(plan.cells_folder)
-    skipped = [{"path": str(path), "reason": reason, "stage": "dataset"} for path, reason in dataset.unusable.items()]
-    skipped += [{"path": str(path), "reason": reason, "stage": "distractors"} for path, reason in pool.unusable.items()]
+    skipped = [Skip(path=str(path), reason=reason, stage="dataset") for path, reason in dataset.unusable.items()]
+    skipped += [Skip(path=str(path), reason=reason, stage="distractors") for path, reason in pool.unusable.items()]
     costs: dict[str, dict[Path, tuple[PerceptualCost | None, float]]] = {each.spec: {} for each in cloakers}
     user_notes: dict[str, dict] = {}
     results: dict[str, CellResult] = {}  # by cell key, as cells finish (a cluster finishes them in any order)
@@ -156,11 +156,11 @@ def run_audit(plan: RunPlan) -> RunReport:
                                          tracker.cache_id), countermeasure, tracker)
                         for countermeasure in countermeasures for tracker in trackers]
                 planned += [job.key for job in jobs]
-                work = ScenarioCells(scenario, protocol, cloaked, plan.rank, plan.isolation, trackers, cloaker.spec,
-                                     cloaker.cloak_extractors, distractors)
+                work = ScenarioCells(scenario, protocol, cloaked, plan.rank, plan.isolation, trackers, cloaker.clone(),
+                                     distractors)
                 for cell in executor.cells(cells, work, jobs, timings, cloaker, session):
                     results[cell.key] = replace(cell.result, budget=budget)
-                    skipped += [to_json(skip) for skip in cell.skipped]
+                    skipped += cell.skipped
     except (Exception, KeyboardInterrupt) as err:
         session.cleanup()
         cause = CloudError(f"{err}. {cleanup_summary(session)}") if isinstance(err, CloudError) else err
@@ -236,7 +236,7 @@ def detect_cloaks(detectors: list[CloakDetector], trackers: list[Tracker], proto
     return records
 
 
-def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict],
+def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[Skip],
                     costs: dict[Path, tuple[PerceptualCost | None, float]],
                     user_notes: dict[str, dict], executor: Executor) -> dict[Path, Path]:
     """Cloak every protected user's training photos (except leaked ones) through the store, on `executor`.
@@ -249,11 +249,11 @@ def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[dict],
     cloaked: dict[Path, Path] = {}
     public = protocol.public if cloaker.uses_public_identities else {}
     with tqdm(total=sum(map(len, to_cloak.values())), desc=f"cloaking ({cloaker.name})", unit="photo") as bar:
-        outcomes = store.cloak_users(to_cloak, executor, bar, public)
+        outcomes = store.cloak_users(to_cloak, executor.cloak, bar, public)
         for user, paths in to_cloak.items():
             for original, outcome in outcomes[user].items():
                 if outcome.path is None:
-                    skipped.append({"path": str(original), "reason": outcome.reason, "stage": "cloak"})
+                    skipped.append(Skip(path=str(original), reason=outcome.reason, stage="cloak"))
                     continue
                 cloaked[original] = outcome.path
                 if original not in costs:

@@ -7,26 +7,39 @@ detectable a cloak is.
 
 from __future__ import annotations
 
-from audit.options import parse_spec
-from countermeasures.adaptive import ADAPTIVE, AdaptiveCountermeasure, available_adaptive, build_adaptive
+from audit.options import parse_sweep
+from audit.plugins import build_registered, registered, summaries
+from countermeasures.adaptive import ADAPTIVE, AdaptiveCountermeasure
 from countermeasures.base import Countermeasure
 from countermeasures.cloak_detectors import CloakDetector, available_cloak_detectors, build_cloak_detector
-from countermeasures.transforms import TRANSFORMS, Transform, available_transforms, build_transforms
+from countermeasures.transforms import TRANSFORMS, Transform
+
+BUILT_IN: dict[str, type[Countermeasure]] = {**TRANSFORMS, **ADAPTIVE}
 
 
 def available_countermeasures() -> dict[str, str]:
-    return {**available_transforms(), **available_adaptive()}
+    return summaries(registered("countermeasure"))
 
 
 def build_countermeasures(spec_text: str) -> list[Countermeasure]:
-    """`--countermeasure` values: `blur:kernel=3,5,7`, `detect-and-drop:cloak_detector=2-means`, ..."""
-    name = parse_spec(spec_text).name
-    if name in ADAPTIVE:
-        return list(build_adaptive(spec_text))
-    if name in TRANSFORMS:
-        return list(build_transforms(spec_text))
-    raise ValueError(f"unknown countermeasure {name!r}; available: {', '.join(available_countermeasures())}")
+    """`--countermeasure` values, one countermeasure per swept setting: `blur:kernel=3,5,7`,
+    `jpeg:quality=10,30,at=[train,test]` (`at` is one value: the stages), `detect-and-drop:cloak_detector=2-means`."""
+    name = spec_text.partition(":")[0].strip()
+    known = registered("countermeasure")
+    if name not in known:
+        raise ValueError(f"unknown countermeasure {name!r}; available: {', '.join(known)}")
+    sets = ("at",) if issubclass(known[name], Transform) else ()
+    return [build_registered(known, spec, "countermeasure") for spec in parse_sweep(spec_text, sets=sets)]
 
 
-__all__ = ["AdaptiveCountermeasure", "CloakDetector", "Countermeasure", "Transform", "available_cloak_detectors",
-           "available_countermeasures", "build_cloak_detector", "build_countermeasures"]
+def build_countermeasure(spec_text: str) -> Countermeasure:
+    """One countermeasure, from a spec that sweeps nothing."""
+    built = build_countermeasures(spec_text)
+    if len(built) != 1:
+        raise ValueError(f"{spec_text}: sweeps {len(built)} settings; give one")
+    return built[0]
+
+
+__all__ = ["BUILT_IN", "AdaptiveCountermeasure", "CloakDetector", "Countermeasure", "Transform",
+           "available_cloak_detectors", "available_countermeasures", "build_cloak_detector", "build_countermeasure",
+           "build_countermeasures"]

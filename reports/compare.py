@@ -13,18 +13,67 @@ copies' measured cost), so that "B beats A" cannot mean "B is more visible".
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
 from audit.curves import compare_at_equal_cost, cost_curves
 from audit.metrics import difference_interval, mcnemar
 from audit.records import (BudgetCost, CellResult, ComparedCell, CompareReport, CostCurve, EqualCostComparison,
-                           McNemar, RunReport, RunSummary, read_document)
+                           McNemar, RunReport, RunSummary, ScoreCard, ScoreCell, read_document)
 from audit.verdicts import CHANGE_VERDICTS, change_verdict
 from reports.formatting import interval_text, percent
 
 # Protocol fields that must agree for two runs to have scored the same photos of the same users.
 PAIRING_FIELDS = ("dataset", "users", "seed", "isolation", "min_photos", "max_photos", "train_fraction", "labels")
+
+
+def load_scorecard(path: Path) -> ScoreCard | None:
+    """The scorecard at `path` (a bench folder or its scorecard.json), or None when it holds none."""
+    file = path / "scorecard.json" if path.is_dir() else path
+    if file.name != "scorecard.json" or not file.is_file():
+        return None
+    return read_document("scorecard", json.loads(file.read_text(encoding="utf-8")))
+
+
+def difference(a: tuple[float, tuple[float, float]], b: tuple[float, tuple[float, float]]
+               ) -> tuple[float, tuple[float, float]]:
+    """B − A with Newcombe's MOVER interval from the two estimates' own intervals (as if independent)."""
+    (rate_a, (low_a, high_a)), (rate_b, (low_b, high_b)) = a, b
+    change = rate_b - rate_a
+    return change, (max(-1.0, change - math.hypot(rate_b - low_b, high_a - rate_a)),
+                    min(1.0, change + math.hypot(high_b - rate_b, rate_a - low_a)))
+
+
+SCORECARD_METHOD = "Newcombe's MOVER from the two cells' intervals (a scorecard keeps no per-user rows)"
+
+
+def compared_scorecell(a: ScoreCell, b: ScoreCell) -> ComparedCell:
+    change, ci95 = difference((a.protection.rate, a.protection.ci95), (b.protection.rate, b.protection.ci95))
+    return ComparedCell(tracker=a.tracker, countermeasure=a.countermeasure, seed=None, leak_ratio=a.leak_ratio,
+                        n_labels=None, a=a.protection.rate, b=b.protection.rate, a_control=a.control.rate,
+                        b_control=b.control.rate, change=change, ci95=ci95, method=SCORECARD_METHOD,
+                        verdict=change_verdict(ci95))
+
+
+def card_summary(card: ScoreCard) -> RunSummary:
+    return RunSummary(cloaker=card.name, cloaker_params=card.cloaker.params, command=card.environment.command_line)
+
+
+def compare_scorecards(a: ScoreCard, b: ScoreCard, command: str = "") -> CompareReport:
+    """B's scorecard against A's on the same battery version: every cell, and the worst case."""
+    if a.battery != b.battery:
+        raise ValueError(f"A ran battery {a.battery} and B {b.battery}: compare scorecards of one battery version")
+    cells_b = {(c.tracker, c.countermeasure, c.leak_ratio): c for c in b.cells}
+    keys_a = {(c.tracker, c.countermeasure, c.leak_ratio) for c in a.cells}
+    cells = tuple(compared_scorecell(c, cells_b[key]) for c in a.cells
+                  if (key := (c.tracker, c.countermeasure, c.leak_ratio)) in cells_b)
+    worst_case = None if a.worst_case is None or b.worst_case is None else \
+        replace(compared_scorecell(a.worst_case, b.worst_case), tracker="worst case", countermeasure="any")
+    return CompareReport(paired=False, cells=cells, a=card_summary(a), b=card_summary(b),
+                         only_in_a=tuple(sorted(map(str, keys_a - set(cells_b)))),
+                         only_in_b=tuple(sorted(map(str, set(cells_b) - keys_a))), command=command,
+                         worst_case=worst_case)
 
 
 def load_report(path: Path) -> RunReport:
@@ -136,8 +185,10 @@ def compare_cell(ra: CellResult, rb: CellResult, paired: bool, seed: int) -> Com
 
 
 def worse_cells(comparison: CompareReport, margin: float) -> list[ComparedCell]:
-    """Cells where B is significantly worse than A by more than `margin` (the whole interval below −margin)."""
-    return [c for c in comparison.cells if c.ci95[1] < -margin]
+    """Cells (and a scorecard's worst case) where B is significantly worse than A by more than `margin` (the whole
+    interval below −margin)."""
+    cells = [*comparison.cells, *([comparison.worst_case] if comparison.worst_case else [])]
+    return [c for c in cells if c.ci95[1] < -margin]
 
 
 def pairing_text(comparison: CompareReport) -> str:
@@ -197,7 +248,7 @@ def render_comparison_markdown(comparison: CompareReport, name_a: str, name_b: s
              f"A: `{name_a}` — cloaker {a.cloaker}; B: `{name_b}` — cloaker {b.cloaker}. "
              f"Change = B's protection − A's, with a 95% interval; {how}.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for c in comparison.cells:
+    for c in [*([comparison.worst_case] if comparison.worst_case else []), *comparison.cells]:
         lines.append(f"| `{c.tracker}` | {c.countermeasure} | "
                      + " | ".join([*scenario_figures(c, scenario), *cell_figures(c)]) + f" | **{c.verdict}** |")
     for side, only in (("A", comparison.only_in_a), ("B", comparison.only_in_b)):

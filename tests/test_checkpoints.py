@@ -13,7 +13,7 @@ from audit.cells import PreparedCountermeasure
 from audit.checkpoints import CellStore
 from audit.cli import main
 from tests.conftest import REPO
-from audit.records import to_json
+from audit.records import Skip
 from tests.builders import cell
 from trackers.linear_probe import LinearProbeTracker
 
@@ -133,9 +133,9 @@ def test_a_cell_under_other_options_is_never_reused(small_lfw, tmp_path, compute
 
 def test_a_torn_or_foreign_cell_file_is_computed_again(tmp_path):
     store = CellStore(tmp_path)
-    skip = {"path": "Bob/Bob_0001.jpg", "reason": "no face found", "stage": "faiss (control)"}
+    skip = Skip(path="Bob/Bob_0001.jpg", reason="no face found", stage="faiss (control)")
     kept = store.save("a", cell(), [skip])
-    assert CellStore(tmp_path).load("a") == kept and kept.result == cell() and to_json(kept.skipped) == [skip]
+    assert CellStore(tmp_path).load("a") == kept and kept.result == cell() and kept.skipped == (skip,)
     whole = (tmp_path / "a.json").read_text()
     (tmp_path / "c.json").write_text(whole.replace('"key": "a"', '"key": "c"').replace('"per_user"', '"users"'))
     (tmp_path / "a.json").write_text(whole[:len(whole) // 2])  # torn: not JSON

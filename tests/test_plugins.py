@@ -1,9 +1,10 @@
-"""Conformance of every registered plugin: parameters come from the constructor, in one place.
+"""Conformance of every registered plugin, by `audit.plugins.check_plugin` (the check an outside plugin's own
+CI runs): parameters come from the constructor, in one place.
 
-For each plugin, every constructor argument is given a value other than its default; the test
-checks that `params()` returns it unchanged, that the spec string it writes builds the same
-plugin again, and that changing any one option changes the label and the cache key. A new
-plugin, or a new option, fails here until it is listed below.
+For each plugin, every constructor argument is given a value other than its default; the check
+confirms that `params()` returns it unchanged, that the spec string it writes builds the same
+plugin again, that `clone()` copies it, and that changing any one option changes the label and
+the cache key. A new plugin, or a new option, fails here until it is listed below.
 """
 
 from __future__ import annotations
@@ -11,22 +12,17 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from importlib.metadata import EntryPoint
 
 import pytest
 
-from audit.cloakers import BUILT_IN, build_cloaker
+import audit.plugins
+from audit.cloakers import build_cloaker
 from audit.cloakers.external import OfficialFawkes
 from audit.cloakers.fawkes_targeted import FawkesTargetedCloak
-from audit.executors import EXECUTORS, build_executor
-from audit.extractors import _registry as extractor_registry
-from audit.extractors import extractor_spec
-from audit.face.detection import FACE_DETECTORS, build_face_detector
-from audit.options import format_spec
+from audit.plugins import KINDS, check_plugin, registered
 from countermeasures import build_countermeasures
-from countermeasures.adaptive import ADAPTIVE
-from countermeasures.cloak_detectors import CLOAK_DETECTORS, build_cloak_detector
-from countermeasures.transforms import TRANSFORMS
-from trackers import TRACKERS, build_tracker
+from trackers import build_tracker
 
 CALL = {"endpoint": "http://127.0.0.1:9", "rate": 2.0, "retries": 1, "backoff": 0.5}
 
@@ -116,21 +112,8 @@ def cases(f: dict[str, str]) -> dict[tuple[str, str], tuple[dict, dict]]:
 # fawkes's three cloakers share one registry name; the spec's impl= and variant= pick one
 ROUTES = {"fawkes": {"impl": "builtin"}, "fawkes v0.3": {"impl": "builtin", "variant": "v0.3"},
           "fawkes official": {"impl": "official"}}
-BUILDERS = {"cloaker": build_cloaker, "tracker": build_tracker,
-            "countermeasure": lambda text: build_countermeasures(text)[0], "cloak detector": build_cloak_detector,
-            "face detector": build_face_detector, "extractor": extractor_spec, "executor": build_executor}
-
-
-def build(kind: str, plugin: str, options: dict):
-    """Build through the registry, from a spec string the way a user writes one."""
-    name = "fawkes" if plugin in ROUTES else plugin
-    return BUILDERS[kind](format_spec(name, {**ROUTES.get(plugin, {}), **options}))
-
-
-REGISTERED = ([("cloaker", n) for n in BUILT_IN if n != "fawkes"] + [("cloaker", n) for n in ROUTES]
-              + [("tracker", n) for n in TRACKERS] + [("countermeasure", n) for n in {**TRANSFORMS, **ADAPTIVE}]
-              + [("cloak detector", n) for n in CLOAK_DETECTORS] + [("face detector", n) for n in FACE_DETECTORS]
-              + [("extractor", n) for n in extractor_registry()] + [("executor", n) for n in EXECUTORS])
+REGISTERED = [(kind, name) for kind in KINDS for name in registered(kind) if (kind, name) != ("cloaker", "fawkes")] \
+    + [("cloaker", routed) for routed in ROUTES]
 
 
 @pytest.fixture(autouse=True)
@@ -143,26 +126,38 @@ def test_every_registered_plugin_is_covered(files):
 
 
 @pytest.mark.parametrize("kind, plugin", REGISTERED, ids=[f"{k}-{p}" for k, p in REGISTERED])
-def test_every_option_round_trips_and_tells_plugins_apart(kind, plugin, files):
+def test_every_plugin_keeps_the_plugin_promises(kind, plugin, files):
     required, varied = cases(files)[(kind, plugin)]
-    plugin_object = build(kind, plugin, required)
-    defaults = plugin_object.params()
-    assert set(defaults) == set({**required, **varied}), "every constructor option must be listed in cases()"
-    assert repr(plugin_object).startswith(type(plugin_object).__name__ + "(")
+    check_plugin(kind, "fawkes" if plugin in ROUTES else plugin, required, varied, ROUTES.get(plugin))
 
-    changed = build(kind, plugin, {**required, **varied})
-    assert changed.params() == {**defaults, **varied}  # the constructor stores what it was given, unchanged
-    for text in (changed.spec, format_spec(changed.name, {**changed.routing, **changed.params()})):
-        rebuilt = BUILDERS[kind](text)
-        assert type(rebuilt) is type(changed) and rebuilt.params() == changed.params(), text
 
-    for key, value in varied.items():
-        one = build(kind, plugin, {**required, key: value})
-        assert one.label != plugin_object.label, f"{key}={value!r} does not change the label"
-        if key in one.placement:  # where it runs, not what it computes: the cached result is the same
-            assert one.cache_id == plugin_object.cache_id, f"{key}={value!r} changes the cache key"
-        else:
-            assert one.cache_id != plugin_object.cache_id, f"{key}={value!r} does not change the cache key"
+def register(monkeypatch, group: str, name: str, value: str) -> None:
+    """The plugin at `value` (module:class), as an outside package registers it in its entry-point group."""
+    entry = EntryPoint(name, value, group)
+    monkeypatch.setattr(audit.plugins, "entry_points", lambda group=None: [entry] if group == entry.group else [])
+
+
+def test_the_check_fails_a_plugin_that_breaks_a_promise(monkeypatch):
+    register(monkeypatch, "cloak_audit.cloakers", "doubling", "tests.cloakers.plugin:DoublingCloak")
+    with pytest.raises(AssertionError, match="stores each option as given"):
+        check_plugin("cloaker", "doubling", varied={"level": 3, "output_format": "jpeg", "quality": 80})
+
+
+def test_an_outside_cloaker_registered_by_entry_point_passes_the_check(monkeypatch):
+    register(monkeypatch, "cloak_audit.cloakers", "grey", "tests.cloakers.plugin:GreyCloak")
+    check_plugin("cloaker", "grey", varied={"level": 10, "output_format": "jpeg", "quality": 80})
+    assert build_cloaker("grey:level=10").params() == {"level": 10, "output_format": "png", "quality": 95}
+    register(monkeypatch, "cloak_audit.cloakers", "noise", "tests.cloakers.plugin:GreyCloak")
+    with pytest.raises(ValueError, match="takes the name of a built-in cloaker"):
+        registered("cloaker")
+
+
+def test_every_kind_takes_outside_plugins_from_its_own_group(monkeypatch):
+    assert len({kind.group for kind in KINDS.values()}) == len(KINDS)
+    register(monkeypatch, "cloak_audit.trackers", "grey", "tests.cloakers.plugin:GreyCloak")  # a cloaker is no tracker
+    with pytest.raises(TypeError, match=r"grey = tests.cloakers.plugin:GreyCloak \(cloak_audit.trackers\) is not a "
+                                        "Tracker subclass"):
+        registered("tracker")
 
 
 def test_old_option_names_fail_with_the_new_name():
@@ -177,4 +172,11 @@ def test_old_option_names_fail_with_the_new_name():
 def test_the_targeted_and_official_cloakers_are_reached_by_their_routing():
     assert isinstance(build_cloaker("fawkes:variant=v0.3,impl=builtin"), FawkesTargetedCloak)
     assert isinstance(build_cloaker("fawkes:impl=official"), OfficialFawkes)
+
+
+def test_a_swept_countermeasure_builds_one_per_setting():
+    assert [c.spec for c in build_countermeasures("blur:kernel=3,5,7")] == ["blur:kernel=3", "blur:kernel=5",
+                                                                            "blur:kernel=7"]
+    assert [c.spec for c in build_countermeasures("jpeg:quality=10,30,at=[train,test]")] == [
+        "jpeg:quality=10,at=[train,test]", "jpeg:quality=30,at=[train,test]"]
     assert build_cloaker("fawkes:variant=v0.3,impl=builtin").spec == "fawkes:impl=builtin,variant=v0.3"

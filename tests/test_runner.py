@@ -388,3 +388,24 @@ def test_a_broken_link_in_the_data_set_is_a_recorded_skip(small_lfw, tmp_path):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert {"path": str(broken), "reason": f"broken link → {tmp_path / 'deleted.jpg'}", "stage": "dataset"} \
         in report["skipped"]
+
+
+def test_a_run_builds_each_tracker_once_and_once_more_per_cell(small_lfw, tmp_path, monkeypatch):
+    """The spec is parsed once, at the edge; each cell fits one clone of the tracker on every training set (the
+    control and each protected user's), where it used to rebuild the tracker from its spec for every fit."""
+    from trackers.faiss_search import FaissTracker
+
+    built = []
+    real_init = FaissTracker.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(kwargs.get("extractor"))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(FaissTracker, "__init__", counted)
+    result = run(small_lfw, tmp_path, "--cloaker", "none", "--tracker", "faiss", "--countermeasure", "blur:kernel=3")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    cells = len(report["results"])
+    assert cells == 2 and len(report["protocol"]["users"]) == 2  # 3 fits per cell: the control and two users
+    assert len(built) == 1 + cells

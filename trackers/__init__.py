@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from audit.options import parse_spec
-from audit.plugins import build_registered, registry, summaries
+from audit.plugins import build_registered, registered, registry, summaries
 from trackers.base import EmbeddingTracker, Ranking, Tracker
 from trackers.cloud import AzureTracker, CloudTracker, FaceppTracker, RekognitionTracker
 from trackers.faiss_search import FaissTracker
 from trackers.linear_probe import LinearProbeTracker
 from trackers.scratch import ScratchTracker
 
-TRACKERS: dict[str, type[Tracker]] = registry(FaissTracker, LinearProbeTracker, ScratchTracker, RekognitionTracker,
+BUILT_IN: dict[str, type[Tracker]] = registry(FaissTracker, LinearProbeTracker, ScratchTracker, RekognitionTracker,
                                                AzureTracker, FaceppTracker)
 
 
 def available_trackers() -> dict[str, str]:
-    return summaries(TRACKERS)
+    return summaries(registered("tracker"))
 
 
 def build_tracker(spec_text: str) -> Tracker:
     """`faiss`, `faiss:index=hnsw,k=3`, `linear-probe:head=softmax,extractor=facenet-vggface2`, ..."""
-    return build_registered(TRACKERS, parse_spec(spec_text), "tracker")
+    return build_registered(registered("tracker"), parse_spec(spec_text), "tracker")
 
 
-__all__ = ["CloudTracker", "EmbeddingTracker", "Ranking", "TRACKERS", "Tracker", "available_trackers", "build_tracker"]
+__all__ = ["CloudTracker", "EmbeddingTracker", "BUILT_IN", "Ranking", "Tracker", "available_trackers", "build_tracker"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from audit.datasets.embedded import EmbeddedGallery
 from audit.devices import check_device
-from audit.extractors import extractor_spec, load_extractor
+from audit.extractors import extractor_spec
 from audit.face.detection import build_face_detector
 from audit.face.pipeline import FacePipeline
 from audit.plugins import Plugin
@@ -72,8 +72,8 @@ class EmbeddingTracker(Tracker):
 
     def __init__(self, extractor: str | None = "dlib-resnet", face_detector: str = "mtcnn",
                  device: str = "auto") -> None:
-        if extractor is not None:
-            extractor_spec(extractor)
+        # parsed here, once: a bad spec fails before any photo is read, and the tracker keeps what it parsed
+        self._extractor_spec = None if extractor is None else extractor_spec(extractor)
         build_face_detector(face_detector)
         self.extractor = extractor
         self.face_detector = face_detector
@@ -83,13 +83,13 @@ class EmbeddingTracker(Tracker):
     @property
     def pipeline(self) -> FacePipeline:
         if self._pipeline is None:
-            self._pipeline = FacePipeline(load_extractor(self.extractor), face_detector=self.face_detector,
+            self._pipeline = FacePipeline(self._extractor_spec.load(), face_detector=self.face_detector,
                                           device=self.device)
         return self._pipeline
 
     @property
     def model(self) -> str:
-        return self.name if self.extractor is None else extractor_spec(self.extractor).model_id
+        return self.name if self._extractor_spec is None else self._extractor_spec.model_id
 
     def embed(self, photos: list[Path], description: str) -> tuple[np.ndarray, list[Path], dict[Path, str]]:
         result = self.pipeline.embed_cached(photos, description, progress=len(photos) > 64)

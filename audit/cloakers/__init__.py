@@ -1,4 +1,5 @@
-"""Cloaker registry: built-in adapters plus any registered under the `cloak_audit.cloakers` entry point.
+"""Cloaker registry: built-in adapters plus any registered under the `cloak_audit.cloakers` entry point
+(`audit.plugins.KINDS`).
 
 A third-party package registers a `Cloaker` subclass in its pyproject.toml:
 
@@ -7,8 +8,6 @@ A third-party package registers a `Cloaker` subclass in its pyproject.toml:
 """
 
 from __future__ import annotations
-
-from importlib.metadata import entry_points
 
 from audit.cloakers.base import Cloaker, ImageCloaker
 from audit.cloakers.external import CommandCloak, OfficialFawkes
@@ -19,26 +18,15 @@ from audit.cloakers.none import NoCloak
 from audit.cloakers.noise import NoiseCloak
 from audit.cloakers.precomputed import PrecomputedCloak
 from audit.options import Spec, parse_spec
-from audit.plugins import build_registered, construct, registry, summaries
+from audit.plugins import build_registered, construct, registered, registry, summaries
 
-ENTRY_POINT_GROUP = "cloak_audit.cloakers"
 BUILT_IN: dict[str, type[Cloaker]] = registry(NoCloak, NoiseCloak, FawkesCloak, LowKeyCloak, CommandCloak,
                                               PrecomputedCloak)
 FAWKES_IMPLEMENTATIONS = ("auto", "builtin", "official")
 
 
-def _plugins() -> dict[str, type[Cloaker]]:
-    found = {}
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        cls = entry.load()
-        if not (isinstance(cls, type) and issubclass(cls, Cloaker)):
-            raise TypeError(f"entry point {entry.name} = {entry.value} is not a Cloaker subclass")
-        found[entry.name] = cls
-    return found
-
-
 def available_cloakers() -> dict[str, str]:
-    return summaries({**BUILT_IN, **_plugins()})
+    return summaries(registered("cloaker"))
 
 
 def build_cloaker(spec_text: str) -> Cloaker:
@@ -49,7 +37,7 @@ def build_cloaker(spec_text: str) -> Cloaker:
         options["output_format"] = options.pop("format")
     if spec.name == "fawkes" and spec.positional is None:
         return _fawkes(options)
-    return build_registered({**BUILT_IN, **_plugins()}, Spec(spec.name, spec.positional, options), "cloaker")
+    return build_registered(registered("cloaker"), Spec(spec.name, spec.positional, options), "cloaker")
 
 
 def _fawkes(options: dict[str, str]) -> Cloaker:

@@ -18,13 +18,14 @@ from audit.cloakers.store import CloakStore
 from audit.costs import cost_or_reason, kept_cost
 from audit.datasets.folders import list_images
 from audit.metrics import PerceptualCost
+from audit.records import Skip
 
 
 @dataclass
 class FolderCloaked:
     written: dict[Path, Path] = field(default_factory=dict)  # original → cloaked copy under OUT
     costs: dict[Path, tuple[PerceptualCost | None, float]] = field(default_factory=dict)
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
 
 
 def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloaked:
@@ -38,14 +39,14 @@ def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloa
     for photo in photos:
         people.setdefault(photo.parent, []).append(photo)
     cloaker.check(photos, photos)
-    result = FolderCloaked(skipped=[{"path": str(p), "reason": reason, "stage": "listing"}
+    result = FolderCloaked(skipped=[Skip(path=str(p), reason=reason, stage="listing")
                                     for p, reason in listing.broken.items()])
     store = CloakStore(cloaker)
     with tqdm(total=len(photos), desc=f"cloaking ({cloaker.name})", unit="photo") as bar:
         for folder, own in people.items():
             for original, outcome in store.cloak_user(own, str(folder.relative_to(input_dir)), bar).items():
                 if outcome.path is None:
-                    result.skipped.append({"path": str(original), "reason": outcome.reason, "stage": "cloak"})
+                    result.skipped.append(Skip(path=str(original), reason=outcome.reason, stage="cloak"))
                     continue
                 relative = original.relative_to(input_dir)
                 target = out_dir / relative.parent / f"{relative.stem}{outcome.path.suffix.lower()}"

@@ -12,9 +12,11 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -23,8 +25,21 @@ from audit.costs import cost_or_reason
 from audit.metrics import PerceptualCost
 from audit.paths import atomic_write_bytes, cache_dir
 
-if TYPE_CHECKING:
-    from audit.executors import Executor
+# one cloak call's chunk, the cloaked file (still on disk while the caller stores it) or reason per photo, and
+# the cloaker's seconds per photo
+CloakedChunk = tuple[list[Path], dict[Path, Path | str], float]
+# cloaks chunks of photos somewhere (an executor's `cloak`): (cloaker, chunks, folder, public) → chunks as they end
+ChunkCloaking = Callable[[Cloaker, list[list[Path]], Path, dict[str, list[Path]]], Iterator[CloakedChunk]]
+
+
+def cloak_here(cloaker: Cloaker, chunks: list[list[Path]], folder: Path,
+               public: dict[str, list[Path]]) -> Iterator[CloakedChunk]:
+    """Each chunk in this process, one after another; its files wait in `folder` until the caller stores them."""
+    for chunk in chunks:
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".work-") as work:
+            began = time.perf_counter()
+            results = cloaker.cloak(chunk, Path(work))
+            yield chunk, results, (time.perf_counter() - began) / len(chunk)
 
 
 @dataclass(frozen=True)
@@ -53,14 +68,12 @@ class CloakStore:
 
     def cloak_user(self, photos: list[Path], user: str, progress: tqdm | None = None) -> dict[Path, CloakOutcome]:
         """Cloak one user's photos here, reusing every photo already in the store."""
-        from audit.executors import LocalExecutor
+        return self.cloak_users({user: photos}, cloak_here, progress)[user]
 
-        return self.cloak_users({user: photos}, LocalExecutor(), progress)[user]
-
-    def cloak_users(self, photos: dict[str, list[Path]], executor: Executor, progress: tqdm | None = None,
+    def cloak_users(self, photos: dict[str, list[Path]], cloak: ChunkCloaking, progress: tqdm | None = None,
                     public: dict[str, list[Path]] | None = None) -> dict[str, dict[Path, CloakOutcome]]:
-        """Cloak each user's photos through `executor`, reusing every photo already in the store; each chunk
-        is stored the moment it comes back. `public` are the identities a targeted cloaker picks from."""
+        """Cloak each user's photos with `cloak` (here, or an executor's), reusing every photo already in the store;
+        each chunk is stored the moment it comes back. `public` are the identities a targeted cloaker picks from."""
         if not self.cloaker.writes_files:
             return {user: {p: _measured(p, CloakOutcome(*_as_outcome(r), 0.0))
                            for p, r in self.cloaker.cloak(paths, Path()).items()} for user, paths in photos.items()}
@@ -78,7 +91,7 @@ class CloakStore:
             chunks += [missing[start : start + chunk] for start in range(0, len(missing), chunk)]
         if progress is not None:
             progress.update(len(outcome))
-        for chunk, results, seconds in executor.cloak(self.cloaker, chunks, self.folder, public or {}):
+        for chunk, results, seconds in cloak(self.cloaker, chunks, self.folder, public or {}):
             for photo in chunk:
                 if photo not in results:
                     raise RuntimeError(f"cloaker {self.cloaker!r} returned nothing for {photo}")

@@ -9,18 +9,18 @@ from __future__ import annotations
 from audit.executors.base import Executor, LocalExecutor
 from audit.executors.ray_executor import RayExecutor
 from audit.options import parse_spec
-from audit.plugins import build_registered, registry, summaries
+from audit.plugins import build_registered, registered, registry, summaries
 
-EXECUTORS: dict[str, type[Executor]] = registry(LocalExecutor, RayExecutor)
+BUILT_IN: dict[str, type[Executor]] = registry(LocalExecutor, RayExecutor)
 
 
 def available_executors() -> dict[str, str]:
-    return summaries(EXECUTORS)
+    return summaries(registered("executor"))
 
 
 def build_executor(spec_text: str) -> Executor:
     """`local`, `ray`, `ray:address=auto`, `ray:address=10.0.0.5:6379,num_gpus_per_cloak=1`."""
-    return build_registered(EXECUTORS, parse_spec(spec_text), "executor")
+    return build_registered(registered("executor"), parse_spec(spec_text), "executor")
 
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "available_executors", "build_executor"]
+__all__ = ["BUILT_IN", "Executor", "LocalExecutor", "RayExecutor", "available_executors", "build_executor"]

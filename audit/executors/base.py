@@ -4,8 +4,6 @@ the plan, the caches and the checkpoints."""
 from __future__ import annotations
 
 import itertools
-import tempfile
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +11,9 @@ from pathlib import Path
 from audit.cells import CellJob, ScenarioCells, Timings, countermeasure_cells
 from audit.checkpoints import CellStore, FinishedCell
 from audit.cloakers.base import Cloaker
+from audit.cloakers.store import CloakedChunk, cloak_here
 from audit.plugins import Plugin
 from cloud_clients import CloudSession
-
-# one cloak call's chunk, the cloaked file (still on disk while the caller stores it) or reason per photo, and
-# the cloaker's seconds per photo
-CloakedChunk = tuple[list[Path], dict[Path, Path | str], float]
 
 
 class Executor(Plugin, ABC):
@@ -50,11 +45,7 @@ class LocalExecutor(Executor):
 
     def cloak(self, cloaker: Cloaker, chunks: list[list[Path]], folder: Path,
               public: dict[str, list[Path]]) -> Iterator[CloakedChunk]:
-        for chunk in chunks:
-            with tempfile.TemporaryDirectory(dir=folder, prefix=".work-") as work:
-                began = time.perf_counter()
-                results = cloaker.cloak(chunk, Path(work))
-                yield chunk, results, (time.perf_counter() - began) / len(chunk)
+        yield from cloak_here(cloaker, chunks, folder, public)
 
     def cells(self, store: CellStore, work: ScenarioCells, jobs: list[CellJob], timings: Timings, cloaker: Cloaker,
               session: CloudSession) -> Iterator[FinishedCell]:

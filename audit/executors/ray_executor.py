@@ -19,6 +19,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,11 @@ from tqdm import tqdm
 from audit.cache import Cached, EmbeddingCache
 from audit.cells import CellJob, ScenarioCells, Timings, compute_cell, photos_of
 from audit.checkpoints import CellStore, FinishedCell
-from audit.cloakers import Cloaker, build_cloaker
+from audit.cloakers import Cloaker
+from audit.cloakers.store import CloakedChunk
 from audit.devices import reuse_freed_memory
-from audit.executors.base import CloakedChunk, Executor
+from audit.executors.base import Executor
+from audit.records import Skip
 from cloud_clients import CloudSession
 
 # a cloaked photo as it travels back: the file's name and bytes, or why there is none
@@ -93,7 +96,7 @@ class RayExecutor(Executor):
             name="cloak", num_cpus=self.num_cpus_per_cloak, num_gpus=self.num_gpus_per_cloak,
             max_retries=self.max_retries)
         public_photos = ray.put(photo_bytes(sorted(photos_of(public))))
-        refs = [task.remote(cloaker.spec, cloaker.cache_id, chunk, public, photo_bytes(chunk), public_photos)
+        refs = [task.remote(cloaker.clone(), cloaker.cache_id, chunk, public, photo_bytes(chunk), public_photos)
                 for chunk in chunks]
         need = {"CPU": self.num_cpus_per_cloak, "GPU": self.num_gpus_per_cloak}
         names = [f"cloak of {chunk[0].parent.name}" for chunk in chunks]
@@ -223,18 +226,18 @@ def in_temporary_folder(work: Callable[[Path], Any]) -> Any:
         return work(Path(root))
 
 
-def cloak_task(cloaker_spec: str, cache_id: str, chunk: list[Path], public: dict[str, list[Path]],
+def cloak_task(cloaker: Cloaker, cache_id: str, chunk: list[Path], public: dict[str, list[Path]],
                photos: dict[Path, bytes], public_photos: dict[Path, bytes]) -> tuple[dict[Path, ShippedCloak], float]:
-    """On a worker: cloak one chunk; the cloaked files come back as bytes."""
+    """On a worker: cloak one chunk with the driver's cloaker (an unloaded clone); the cloaked files come back as
+    bytes."""
     reuse_freed_memory()  # as `audit` does: the worker is a process of its own
-    cloaker = build_cloaker(cloaker_spec)
 
     def cloak(root: Path) -> tuple[dict[Path, ShippedCloak], float]:
         copies = staged({**photos, **public_photos}, root / "photos")
         if public:
             cloaker.use_public_identities({name: [copies[p] for p in paths] for name, paths in public.items()})
         if cloaker.cache_id != cache_id:  # the targeted cloaker's id holds its candidates: checked after them
-            raise RuntimeError(f"this worker builds {cloaker.cache_id!r} from {cloaker_spec!r}, the driver "
+            raise RuntimeError(f"this worker's cloak-audit makes {cloaker.spec!r} {cloaker.cache_id!r}, the driver's "
                                f"{cache_id!r}: install the same cloak-audit version on every node")
         out = root / "cloaked"
         out.mkdir()
@@ -251,17 +254,17 @@ def cloak_task(cloaker_spec: str, cache_id: str, chunk: list[Path], public: dict
 
 
 def cell_task(work: ScenarioCells, photos: dict[Path, bytes],
-              job: CellJob) -> tuple[Any, list[dict], dict[str, float], list[tuple[str, dict[str, Cached]]]]:
+              job: CellJob) -> tuple[Any, list[Skip], dict[str, float], list[tuple[str, dict[str, Cached]]]]:
     """On a worker: one cell over copies of its photos; skips name the driver's paths; the embeddings it
     used (computed, or read from this node's cache) go back with the result."""
     reuse_freed_memory()
 
-    def compute(root: Path) -> tuple[Any, list[dict], dict[str, float], list[tuple[str, dict[str, Cached]]]]:
+    def compute(root: Path) -> tuple[Any, list[Skip], dict[str, float], list[tuple[str, dict[str, Cached]]]]:
         copies = staged(photos, root)
         with EmbeddingCache.recording() as embedded:
             result, skipped, seconds = compute_cell(work.moved(copies), job)
         original = {str(copy): str(path) for path, copy in copies.items()}
-        skipped = [{**skip, "path": original.get(skip["path"], skip["path"])} for skip in skipped]
+        skipped = [replace(skip, path=original.get(skip.path, skip.path)) for skip in skipped]
         return result, skipped, seconds, embedded
 
     return in_temporary_folder(compute)

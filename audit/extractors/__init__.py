@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from audit.extractors.base import Extractor, ExtractorSpec
 from audit.options import parse_spec, split_top_level, unbracket
-from audit.plugins import build_registered, registry, summaries
+from audit.plugins import build_registered, registered, registry, summaries
 
 
-def _registry() -> dict[str, type[ExtractorSpec]]:
+def built_in() -> dict[str, type[ExtractorSpec]]:
+    """The built-in extractors (their modules imported when first asked for)."""
     from audit.extractors.dlib_resnet import DlibResnetSpec
     from audit.extractors.faceres import FaceResSpec
     from audit.extractors.facenet import FacenetCasiaSpec, FacenetVggface2Spec
@@ -19,12 +20,12 @@ def _registry() -> dict[str, type[ExtractorSpec]]:
 
 
 def available_extractors() -> dict[str, str]:
-    return summaries(_registry())
+    return summaries(registered("extractor"))
 
 
 def extractor_spec(spec_text: str) -> ExtractorSpec:
     """Check an extractor spec (name, options, files named) without loading any weights."""
-    return build_registered(_registry(), parse_spec(spec_text), "extractor")
+    return build_registered(registered("extractor"), parse_spec(spec_text), "extractor")
 
 
 def ensemble_specs(text: str) -> list[ExtractorSpec]:
@@ -41,9 +42,22 @@ def ensemble_specs(text: str) -> list[ExtractorSpec]:
     return specs
 
 
+def models_here(names: tuple[str, ...] | list[str]) -> tuple[list[str], dict[str, str]]:
+    """Which of these models this machine has (or fetches), and why each other one cannot be had."""
+    here, missing = [], {}
+    for name in names:
+        try:
+            load_extractor(name)
+        except (RuntimeError, FileNotFoundError, ValueError) as err:
+            missing[name] = str(err)
+            continue
+        here.append(name)
+    return here, missing
+
+
 def load_extractor(spec_text: str) -> Extractor:
     """Build an extractor from `name[:options]`, e.g. `dlib-resnet` or `onnx:model.onnx,size=112`."""
     return extractor_spec(spec_text).load()
 
 
-__all__ = ["Extractor", "ExtractorSpec", "available_extractors", "ensemble_specs", "extractor_spec", "load_extractor"]
+__all__ = ["Extractor", "ExtractorSpec", "available_extractors", "built_in", "models_here", "ensemble_specs", "extractor_spec", "load_extractor"]

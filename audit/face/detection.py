@@ -14,7 +14,7 @@ import torch
 
 from audit.images import PhotoSkipped
 from audit.options import parse_spec
-from audit.plugins import Plugin, build_registered, registry
+from audit.plugins import Plugin, build_registered, registered, registry
 
 
 @dataclass(frozen=True)
@@ -168,12 +168,12 @@ class DlibHogDetector(FaceDetector):
         return faces
 
 
-FACE_DETECTORS: dict[str, type[FaceDetector]] = registry(MtcnnDetector, DlibHogDetector)
+BUILT_IN: dict[str, type[FaceDetector]] = registry(MtcnnDetector, DlibHogDetector)
 
 
 def build_face_detector(spec_text: str) -> FaceDetector:
     """`mtcnn`, `mtcnn:min_face_size=40`, `dlib-hog:upsample=0`; checks options, loads no model."""
-    return build_registered(FACE_DETECTORS, parse_spec(spec_text), "face detector")
+    return build_registered(registered("face detector"), parse_spec(spec_text), "face detector")
 
 
 def face_model_path(name: str) -> Path:

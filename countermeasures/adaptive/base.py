@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from audit.cloakers import Cloaker
 from audit.protocol import Protocol
+from audit.records import Skip
 from countermeasures.base import Countermeasure
 
 if TYPE_CHECKING:
@@ -26,21 +27,21 @@ class Selection:
 class AdaptiveCountermeasure(Countermeasure):
     """An adaptive tracker (Radiya-Dixit & Tramèr): one that knows cloaks exist and acts on it.
 
-    The runner calls `prepare` once per scenario with the run's trackers, builds each tracker
-    from `tracker_spec`, and trains it on `select`'s photos; the defaults change nothing. Each
-    works with the model of the tracker it serves unless its own `extractor=` says otherwise.
+    The runner calls `prepare` once per scenario with the run's trackers, fits the tracker
+    `tracker_for` gives on `select`'s photos; the defaults change nothing. Each works with the model
+    of the tracker it serves unless its own `extractor=` says otherwise.
     """
 
     drops_photos: ClassVar[bool] = False  # whether `select` can leave photos out (reported per fit)
-    # whether `tracker_spec` swaps the tracker's extractor (embeddings computed beforehand no longer fit it)
+    # whether `tracker_for` swaps the tracker's extractor (embeddings computed beforehand no longer fit it)
     changes_extractor: ClassVar[bool] = False
 
-    def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[dict], trackers: list[Tracker]) -> None:
+    def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[Skip], trackers: list[Tracker]) -> None:
         """Work done once before any tracker trains (robust retraining fine-tunes here)."""
 
-    def tracker_spec(self, tracker: Tracker) -> str:
-        """The tracker to build instead of `tracker`."""
-        return tracker.spec
+    def tracker_for(self, tracker: Tracker) -> Tracker:
+        """A fresh tracker to fit in place of `tracker` (its clone, unless the countermeasure changes it)."""
+        return tracker.clone()
 
     def select(self, photos: list[Path], labels: list[str], tracker: Tracker) -> Selection:
         """The training photos `tracker` keeps."""

@@ -15,10 +15,11 @@ from audit.cloakers.store import CloakStore
 from audit.devices import check_device, module_device
 from audit.extractors import Extractor, extractor_spec, load_extractor
 from audit.extractors.user_models import save_torchscript
+from audit.records import Skip
 from audit.face.pipeline import FacePipeline
 from audit.face.templates import CHIP_FRAMES
 from audit.images import PhotoSkipped, read_image
-from audit.options import parse_spec, with_option
+from audit.options import parse_spec
 from audit.paths import cache_dir
 from audit.protocol import Protocol, rng_for
 from countermeasures.adaptive.base import AdaptiveCountermeasure
@@ -74,10 +75,10 @@ class RobustRetraining(AdaptiveCountermeasure):
         if getattr(tracker, "extractor", None) is None:
             raise ValueError(f"{self.name} fine-tunes a tracker's extractor; tracker {tracker.name!r} has none")
 
-    def tracker_spec(self, tracker: Tracker) -> str:
+    def tracker_for(self, tracker: Tracker) -> Tracker:
         if self.base_model(tracker) not in self.robust_:
             raise RuntimeError(f"{self.name}: prepare() has not run for {tracker.spec}")
-        return with_option(tracker.spec, "extractor", self.robust_[self.base_model(tracker)][0])
+        return tracker.clone(extractor=self.robust_[self.base_model(tracker)][0])
 
     def public_photos(self, protocol: Protocol) -> dict[str, list[Path]]:
         """`public_users` identities outside the label set with at least `photos` photos, seeded."""
@@ -91,7 +92,7 @@ class RobustRetraining(AdaptiveCountermeasure):
         return {name: sorted(protocol.public[name][i] for i in rng_for(self.seed, "robust-photos", name)
                              .permutation(len(protocol.public[name]))[: self.photos]) for name in chosen}
 
-    def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[dict], trackers: list[Tracker]) -> None:
+    def prepare(self, protocol: Protocol, cloaker: Cloaker, skipped: list[Skip], trackers: list[Tracker]) -> None:
         public = self.public_photos(protocol)
         self.robust_ = {}
         for tracker in trackers:
@@ -100,7 +101,7 @@ class RobustRetraining(AdaptiveCountermeasure):
                                                                                cloaker, skipped)
 
     def robust_extractor(self, extractor: str, face_detector: str, public: dict[str, list[Path]], cloaker: Cloaker,
-                         skipped: list[dict]) -> tuple[str, dict[str, object]]:
+                         skipped: list[Skip]) -> tuple[str, dict[str, object]]:
         """The fine-tuned copy of `extractor` (a torchscript spec) and what its training did, from the cache if there."""
         base = load_extractor(extractor)
         key = hashlib.sha256(json.dumps([RECIPE, base.cache_id, base.weights_id, face_detector, cloaker.cache_id,
@@ -118,7 +119,7 @@ class RobustRetraining(AdaptiveCountermeasure):
             try:
                 usable.append(torch.stack([pipeline.chip(read_image(clean))[0], pipeline.chip(read_image(cloaked))[0]]))
             except PhotoSkipped as skip:
-                skipped.append({"path": str(clean), "reason": skip.reason, "stage": self.name})
+                skipped.append(Skip(path=str(clean), reason=skip.reason, stage=self.name))
         if len(usable) < 2:
             raise ValueError(f"{self.name}: fewer than two public photos could be cloaked and aligned")
         model, losses = self.fine_tune(base.module, torch.stack(usable))
@@ -128,7 +129,7 @@ class RobustRetraining(AdaptiveCountermeasure):
         info.write_text(json.dumps(training))
         return f"torchscript:{path}", training
 
-    def cloaked_pairs(self, public: dict[str, list[Path]], cloaker: Cloaker, skipped: list[dict]
+    def cloaked_pairs(self, public: dict[str, list[Path]], cloaker: Cloaker, skipped: list[Skip]
                       ) -> list[tuple[Path, Path]]:
         """(clean, cloaked) for every public photo the cloaker could cloak."""
         store = CloakStore(cloaker)
@@ -138,7 +139,7 @@ class RobustRetraining(AdaptiveCountermeasure):
             for name, paths in public.items():
                 for original, outcome in store.cloak_user(paths, name, bar).items():
                     if outcome.path is None:
-                        skipped.append({"path": str(original), "reason": outcome.reason, "stage": self.name})
+                        skipped.append(Skip(path=str(original), reason=outcome.reason, stage=self.name))
                     else:
                         pairs.append((original, outcome.path))
         return pairs

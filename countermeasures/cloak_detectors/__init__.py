@@ -10,24 +10,24 @@ import numpy as np
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 from audit.options import parse_spec
-from audit.plugins import build_registered, registry, summaries
+from audit.plugins import build_registered, registered, registry, summaries
 from audit.records import ClassScore, Confusion
 from countermeasures.cloak_detectors.base import CloakDetector
 from countermeasures.cloak_detectors.target_closeness import TargetClosenessDetector
 from countermeasures.cloak_detectors.two_means import TwoMeansDetector
 
-CLOAK_DETECTORS: dict[str, type[CloakDetector]] = registry(TwoMeansDetector, TargetClosenessDetector)
+BUILT_IN: dict[str, type[CloakDetector]] = registry(TwoMeansDetector, TargetClosenessDetector)
 # The model a detector scores when the tracker it serves has none of its own (the scratch CNN).
 FALLBACK_EXTRACTOR = "dlib-resnet"
 
 
 def available_cloak_detectors() -> dict[str, str]:
-    return summaries(CLOAK_DETECTORS)
+    return summaries(registered("cloak detector"))
 
 
 def build_cloak_detector(spec_text: str) -> CloakDetector:
     """`2-means`, `2-means:threshold=3`, `target-closeness`, `2-means:extractor=dlib-resnet`."""
-    return build_registered(CLOAK_DETECTORS, parse_spec(spec_text), "cloak detector")
+    return build_registered(registered("cloak detector"), parse_spec(spec_text), "cloak detector")
 
 
 def features_model(chosen: str | None, tracker: object) -> tuple[str, str]:
@@ -76,5 +76,5 @@ def detection_record(detector: CloakDetector, protected: list[str]) -> dict:
     return record
 
 
-__all__ = ["CLOAK_DETECTORS", "CloakDetector", "available_cloak_detectors", "build_cloak_detector",
+__all__ = ["BUILT_IN", "CloakDetector", "available_cloak_detectors", "build_cloak_detector",
            "detection_record", "features_model", "tracker_features"]

@@ -1,9 +1,8 @@
-"""Transform registry: `--countermeasure blur:kernel=3,5,7` builds one transform per swept value."""
+"""The built-in transforms (`--countermeasure blur:kernel=3,5,7` builds one per swept value: see `countermeasures`)."""
 
 from __future__ import annotations
 
-from audit.options import parse_sweep
-from audit.plugins import build_registered, registry, summaries
+from audit.plugins import registry
 from countermeasures.transforms.augment import Augmentation
 from countermeasures.transforms.base import Transform
 from countermeasures.transforms.blur import GaussianBlur
@@ -15,13 +14,4 @@ TRANSFORMS: dict[str, type[Transform]] = registry(NoTransform, GaussianBlur, Gau
                                                   Augmentation)
 
 
-def available_transforms() -> dict[str, str]:
-    return summaries(TRANSFORMS)
-
-
-def build_transforms(spec_text: str) -> list[Transform]:
-    """`jpeg:quality=10,30,at=train,test` → [jpeg quality 10, jpeg quality 30], both at train and test."""
-    return [build_registered(TRANSFORMS, spec, "countermeasure") for spec in parse_sweep(spec_text, sets=("at",))]
-
-
-__all__ = ["Transform", "available_transforms", "build_transforms"]
+__all__ = ["TRANSFORMS", "Transform"]

@@ -1,4 +1,4 @@
-"""A third-party cloaker, as a plugin package would ship it (registered in the entry-point test)."""
+"""Third-party cloakers, as a plugin package would ship them (registered in the entry-point tests)."""
 
 import numpy as np
 
@@ -16,3 +16,12 @@ class GreyCloak(ImageCloaker):
 
     def cloak_images(self, images, keys):
         return [np.clip(image.astype(int) + self.level, 0, 255).astype(np.uint8) for image in images]
+
+
+class DoublingCloak(GreyCloak):
+    """Stores `level` doubled: params() no longer gives back what it was given (check_plugin must say so)."""
+
+    name = "doubling"
+
+    def __init__(self, level: int = 5, output_format: str = "png", quality: int = 95) -> None:
+        super().__init__(2 * level, output_format, quality)

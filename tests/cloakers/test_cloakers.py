@@ -3,14 +3,12 @@
 import os
 import stat
 import sys
-from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import audit.cloakers as cloakers
 from audit.cloakers import available_cloakers, build_cloaker
 from audit.cloakers.external import OfficialFawkes
 from audit.cloakers.feature_space import FrozenModel, chip_footprint
@@ -19,6 +17,7 @@ from audit.cloakers.store import CloakStore
 from audit.costs import cost_or_reason, kept_cost, measured_cost
 from audit.images import read_image
 from audit.metrics import perceptual_cost
+from audit.records import Skip
 
 # Stand-ins for the official fawkes CLI: same arguments, the output names of v1.0 (x.jpg -> x_cloaked.png)
 # and of v0.3.x (x.jpg -> x_high_cloaked.png), written beside the photos as the real tool does.
@@ -183,13 +182,6 @@ def test_unknown_cloaker_and_option_are_clear_errors():
         build_cloaker("fawkes:mode=extreme,impl=builtin")
 
 
-def test_third_party_cloakers_register_through_an_entry_point(monkeypatch):
-    entry = EntryPoint("grey", "tests.cloakers.plugin:GreyCloak", cloakers.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(cloakers, "entry_points", lambda group: [entry] if group == cloakers.ENTRY_POINT_GROUP else [])
-    assert "grey" in available_cloakers()
-    assert build_cloaker("grey:level=10").params() == {"level": 10, "output_format": "png", "quality": 95}
-
-
 def test_store_recomputes_nothing_it_has(photos, tmp_path):
     calls = []
 
@@ -231,5 +223,5 @@ def test_a_copy_of_another_size_keeps_why_it_has_no_cost_and_becomes_a_skip(phot
         outcome = CloakStore(Cropping(budget="dssim:0.01"), root=tmp_path).cloak_user(photos[:1], "someone")[photos[0]]
         skipped = []
         assert kept_cost(outcome.cost, outcome.path, skipped) is None
-        assert skipped == [{"path": str(outcome.path), "stage": "cloak",
-                            "reason": "cloaked photo is 250×249, the original 250×250"}]
+        assert skipped == [Skip(path=str(outcome.path), stage="cloak",
+                                reason="cloaked photo is 250×249, the original 250×250")]

@@ -8,7 +8,7 @@ import pytest
 
 from audit.datasets.embedded import EmbeddedGallery
 from tests.cloud_clients.servers import SERVICES, tracker_spec
-from trackers import TRACKERS, available_trackers, build_tracker
+from trackers import BUILT_IN, available_trackers, build_tracker
 from trackers.faiss_search import gallery_index
 
 
@@ -92,7 +92,7 @@ def test_tracker_options_are_checked():
         build_tracker("faiss:index=kd")
     with pytest.raises(ValueError, match="unknown tracker"):
         build_tracker("rekognition-ish")
-    assert set(TRACKERS) == {"faiss", "linear-probe", "scratch", "rekognition", "azure", "facepp"}
+    assert set(BUILT_IN) == {"faiss", "linear-probe", "scratch", "rekognition", "azure", "facepp"}
 
 
 def test_linear_probe_is_deterministic():
