@@ -22,7 +22,8 @@ run() {  # run NAME CLOAKER [more audit run options]
   shift 2
   "$PYTHON" -m audit.cli run --cloaker "$cloaker" "${trackers[@]}" "${protocol[@]}" "$@" --out "$OUT/$name" \
     > "$OUT/$name.log" 2>&1
-  echo "$(date -u +%FT%TZ) $name exit $?" >> "$OUT/progress"
+  local status=$?  # taken first: "$(date)" in the line below would reset $?
+  echo "$(date -u +%FT%TZ) $name exit $status" >> "$OUT/progress"
 }
 declare -A cloaks=(
   [fawkes]="fawkes:impl=builtin,mode=high"
@@ -30,11 +31,14 @@ declare -A cloaks=(
   [lowkey]="lowkey:weight=0"
   [noise]="noise"
 )
+with_budget() {  # with_budget SPEC BUDGET: "noise" takes "noise:budget=…", the others ",budget=…"
+  if [[ $1 == *:* ]]; then echo "$1,budget=$2"; else echo "$1:budget=$2"; fi
+}
 for name in fawkes fawkes-ensemble lowkey noise; do
-  run "$name" "${cloaks[$name]},budget=$BUDGETS"
+  run "$name" "$(with_budget "${cloaks[$name]}" "$BUDGETS")"
 done
 for name in fawkes fawkes-ensemble lowkey noise; do
-  run "$name-countermeasures" "${cloaks[$name]},budget=$MIDDLE" --countermeasure jpeg:quality=10 \
+  run "$name-countermeasures" "$(with_budget "${cloaks[$name]}" "$MIDDLE")" --countermeasure jpeg:quality=10 \
     --countermeasure blur:kernel=7
 done
 run lowkey-as-published "lowkey"
