@@ -1,6 +1,7 @@
 """The tables of bench/transfer_matrix.sh's runs, in Markdown: protection per cloak × budget × tracker (white-box
 cells bold), each budget's measured cost, the controls and normal accuracy, the countermeasures at the middle
-budget, LowKey as published, and whether the ensemble and the single-model cloak spent the same visibility.
+budget, LowKey as published, and whether the ensemble and the single-model cloak spent the same visibility
+(LPIPS, and DSSIM beside it).
 
     .venv/bin/python bench/transfer_matrix.py OUT
 """
@@ -11,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from audit.records import RunReport, read_document
+from audit.records import Perturbation, RunReport, read_document
 from reports.formatting import rate_text, short_label
 
 CLOAKS = ("fawkes", "fawkes-ensemble", "lowkey", "noise")
@@ -37,7 +38,7 @@ def header(first: str) -> list[str]:
 def matrix(out: Path) -> list[str]:
     lines = ["Protection [95% CI] with no countermeasure (bold: white-box). Cost: the copies' mean LPIPS / DSSIM "
              "on the whole photo.", "", *header("cloak, budget (measured LPIPS / DSSIM)")]
-    controls, accuracy, spent = [], [], {}
+    controls, accuracy = [], []
     for name in CLOAKS:
         report = load(out / name)
         if report is None:
@@ -45,7 +46,6 @@ def matrix(out: Path) -> list[str]:
             continue
         for budget in report.budgets or ():
             cost = budget.perturbation
-            spent[(name, budget.budget)] = cost.lpips_mean
             cells = {r.tracker: r for r in report.results if r.budget == budget.budget and r.countermeasure == "none"}
             controls += [c.control.rate for c in cells.values()]
             accuracy += [c.normal_accuracy.rate for c in cells.values()]
@@ -54,24 +54,44 @@ def matrix(out: Path) -> list[str]:
     if controls:
         lines += ["", f"Controls: {100 * min(controls):.1f}–{100 * max(controls):.1f}% protection without cloaks; "
                       f"normal accuracy {100 * min(accuracy):.1f}–{100 * max(accuracy):.1f}%."]
-    pairs = [(b, spent[("fawkes", b)], spent[("fawkes-ensemble", b)]) for (n, b) in spent if n == "fawkes"
-             and ("fawkes-ensemble", b) in spent]
-    for budget, single, ensemble in pairs:
-        lines.append(f"- {budget}: ensemble / single-model photo LPIPS = {ensemble:.4f} / {single:.4f} = "
-                     f"{ensemble / single:.2f}")
+    for budget, single, ensemble in ensemble_pairs(out):
+        lines.append(f"- {budget}: ensemble / single-model photo LPIPS = {ensemble.lpips_mean:.4f} / "
+                     f"{single.lpips_mean:.4f} = {ensemble.lpips_mean / single.lpips_mean:.2f} (DSSIM "
+                     f"{ensemble.dssim_mean:.4f} / {single.dssim_mean:.4f} = {ensemble.dssim_mean / single.dssim_mean:.2f})")
     return lines
+
+
+def costs_by_budget(report: RunReport) -> dict[str, Perturbation]:
+    """The copies' measured cost per budget: a sweep records each budget's; a single budget is the run's own."""
+    if report.budgets:
+        return {budget.budget: budget.perturbation for budget in report.budgets}
+    return {str(report.cloaker.params.get("budget")): report.perturbation}
+
+
+def ensemble_pairs(out: Path) -> list[tuple[str, Perturbation, Perturbation]]:
+    """(budget, single-model cost, ensemble cost) for every budget both Fawkes cloaks ran at, in any run."""
+    spent: dict[tuple[str, str], Perturbation] = {}
+    for name in ("fawkes", "fawkes-ensemble"):
+        for run in (name, f"{name}-countermeasures"):
+            report = load(out / run)
+            for budget, cost in costs_by_budget(report).items() if report else ():
+                spent[(name, budget)] = cost
+    return [(budget, single, spent[("fawkes-ensemble", budget)]) for (name, budget), single in spent.items()
+            if name == "fawkes" and ("fawkes-ensemble", budget) in spent]
 
 
 def countermeasures(out: Path) -> list[str]:
     lines = ["", "At the middle budget, with the tracker's train-time countermeasures:", "",
-             *header("cloak, countermeasure")]
+             *header("cloak, budget (measured LPIPS / DSSIM), countermeasure")]
     for name in CLOAKS:
         report = load(out / f"{name}-countermeasures")
         if report is None:
             continue
+        [cost] = costs_by_budget(report).values()
         for countermeasure in dict.fromkeys(r.countermeasure for r in report.results):
             cells = {r.tracker: r for r in report.results if r.countermeasure == countermeasure}
-            lines.append(f"| {name} {report.cloaker.params.get('budget')}, {countermeasure} | "
+            lines.append(f"| {name} {report.cloaker.params.get('budget')} ({cost.lpips_mean:.4f} / "
+                         f"{cost.dssim_mean:.4f}), {countermeasure} | "
                          + " | ".join(cell_text(cells[t]) if t in cells else "—" for t in TRACKERS) + " |")
     return lines
 
