@@ -60,7 +60,6 @@ def run_audit(plan: RunPlan) -> RunReport:
     # lists several limits is one cloaker per budget (a protection–cost curve)
     cloakers = [build_cloaker(spec) for spec in budget_sweep(plan.cloaker)]
     sweeping_budgets = len(cloakers) > 1
-    cloaker = cloakers[0]
     trackers = [build_tracker(spec) for spec in plan.trackers]
     countermeasures = run_countermeasures(plan.countermeasures)
     for countermeasure in countermeasures:
@@ -113,9 +112,7 @@ def run_audit(plan: RunPlan) -> RunReport:
                                    example=budget_examples.get(each.spec))
                         for each in cloakers) if sweeping_budgets else None
         return RunReport(
-            cloaker=CloakerRecord(name=cloaker.name, spec=cloaker.spec, implementation=cloaker.implementation,
-                                  params=cloaker.params(), cloak_extractors=tuple(cloaker.cloak_extractors),
-                                  per_user=user_notes or None, notes=cloaker_notes or None),
+            cloaker=cloaker_record(cloakers, plan.cloaker, user_notes or None, cloaker_notes or None),
             perturbation=perturbation_record([cost for each in costs.values() for cost in each.values()]),
             examples=tuple(examples),
             protocol=protocol_record(protocols, scenarios, galleries, plan),
@@ -234,6 +231,17 @@ def detect_cloaks(detectors: list[CloakDetector], trackers: list[Tracker], proto
                                      leak_ratio=scenario.leak_ratio, n_labels=len(protocol.labels),
                                      **detection_record(detector.fit(features, kept), protocol.protected)))
     return records
+
+
+def cloaker_record(cloakers: list[Cloaker], spec: str, per_user: dict | None, notes: dict | None) -> CloakerRecord:
+    """The run's cloaker as the report names it: a budget sweep is one cloaker with every budget it ran at."""
+    first = cloakers[0]
+    params = first.params()
+    if len(cloakers) > 1:
+        params["budget"] = ", ".join(str(each.budget) for each in cloakers)
+    return CloakerRecord(name=first.name, spec=spec if len(cloakers) > 1 else first.spec,
+                         implementation=first.implementation, params=params,
+                         cloak_extractors=tuple(first.cloak_extractors), per_user=per_user, notes=notes)
 
 
 def cloak_protected(cloaker: Cloaker, protocol: Protocol, skipped: list[Skip],

@@ -47,9 +47,10 @@ def model_matrix(results: tuple[CellResult, ...]
         return " + ".join(r.cloak_extractors) or "unknown"
 
     rows = list(dict.fromkeys(map(cloak_model, plain)))
+    swept = swept_columns(tuple(plain))
     cells: dict[tuple[str, str], list[str]] = {}
     for r in plain:
-        kind = r.tracker.split(":")[0]
+        kind = r.tracker.split(":")[0] + (f"{swept_text(r, swept)} —" if swept else "")
         mark = "" if r.transfer else " (white-box)"
         cells.setdefault((cloak_model(r), r.tracker_extractor), []).append(f"{kind} {rate_text(r.protection)}{mark}")
     return rows, columns, cells
@@ -81,6 +82,11 @@ def swept_values(result: CellResult | PooledResult, swept: list[str]) -> list[st
     return [str(getattr(result, key)) for key in swept]
 
 
+def swept_text(result: CellResult | PooledResult, swept: list[str]) -> str:
+    """`, budget lpips:0.02, seed 1`: the swept fields that tell this result from the others in one line."""
+    return "".join(f", {SWEPT[key]} {getattr(result, key)}" for key in swept)
+
+
 def over_seeds_text(record: OverSeeds) -> str:
     """`61.2% [40.3, 82.1] (3 seeds)`: the mean of per-seed rates with Student's t interval over seeds."""
     return f"{interval_text(record.mean, record.ci95)} ({record.n_seeds} seeds)"
@@ -101,7 +107,7 @@ def run_headline(report: RunReport) -> str:
     swept = swept_columns(report.results)
     parts = []
     for r in report.results:
-        name = r.name + "".join(f", {SWEPT[k]} {getattr(r, k)}" for k in swept)
+        name = r.name + swept_text(r, swept)
         parts.append(f"{name}: {percent(r.protection.rate)} (control {percent(r.control.rate)})")
     text = "; ".join(parts) if parts else "no results"
     return ("stopped early: " if report.stopped else "") + text

@@ -22,7 +22,7 @@ from reports.compare import (EQUAL_COST_HEADER, EQUAL_COST_NOTE, cell_figures, c
 from reports.formatting import (BUDGET_HEADER, CURVE_HEADER, CURVE_NOTE, POOLED_HEADER, budget_figures, cost_text,
                                 curve_rows, detection_figures, model_matrix, model_text, percent,
                                 pooled_figures, pooled_title, precomputed_lines, rate_text, run_title, short_model,
-                                swept_columns, tracker_labels)
+                                SWEPT, swept_columns, swept_text, swept_values, tracker_labels)
 from reports.plots import change_figure, png_bytes, roc_figure
 from reports.verify import model_lines, naming_text, tracker_sentence
 
@@ -178,7 +178,9 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
     cloaker, protocol, cost = report.cloaker, report.protocol, report.perturbation
     results = report.results
     notes = cloaker.notes or {}
-    seeds = "seed" in swept_columns(results)
+    swept = swept_columns(results)
+    told_apart = [key for key in swept if key not in ("leak_ratio", "n_labels")]  # the results table shows those
+    per_user_apart = [key for key in swept if key != "leak_ratio"]
     labels = tracker_labels(report.trackers)
     anchors = {spec: f"tracker-{i}" for i, spec in enumerate(report.trackers, start=1)}
 
@@ -192,7 +194,8 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
     for r in results:
         where = "" if r.countermeasure == "none" else f" with {esc(r.countermeasure)}"
         sections.append(verdict_box(
-            f"<b>{esc(labels[r.tracker])}</b>{where}, leak ratio {esc(r.leak_ratio)}: protection "
+            f"<b>{esc(labels[r.tracker])}</b>{where}{esc(swept_text(r, told_apart))}, leak ratio "
+            f"{esc(r.leak_ratio)}: protection "
             f"<b>{esc(rate_text(r.protection))}</b>, control {esc(rate_text(r.control))} — "
             f"<b>{esc(cell_verdict(r))}</b>", run_tone(r)))
     sections += [
@@ -207,10 +210,10 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
         "<p>Protection: the share of a protected user's uncloaked test photos the tracker does not identify "
         "(top-1). Control: the same tracker trained on uncloaked photos. 95% intervals that count both the users "
         "and their photos (Korn–Graubard).</p>",
-        table(["tracker", "tracker model", "countermeasure", *(["seed"] if seeds else []), "leak ratio", "labels",
+        table(["tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in told_apart), "leak ratio", "labels",
                "protection", "control", "normal accuracy", "rank-k protection", "verdict"],
               [[tracker_cell(r.tracker), model_html(r), esc(r.countermeasure),
-                *([esc(r.seed)] if seeds else []), esc(r.leak_ratio), esc(r.n_labels),
+                *map(esc, swept_values(r, told_apart)), esc(r.leak_ratio), esc(r.n_labels),
                 esc(rate_text(r.protection)), esc(rate_text(r.control)), esc(rate_text(r.normal_accuracy)),
                 esc(f"{rate_text(r.rank_k.protection)} (k={r.rank_k.k})" if r.rank_k else "—"),
                 esc(cell_verdict(r))] for r in results]),
@@ -246,8 +249,10 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
         f"<p>{esc(cost_text(cost))}, each measured on the whole photo as posted.</p>",
         examples_section(report.examples),
         "<h2>Per user</h2>",
-        table(["tracker", "countermeasure", "leak ratio", "user", "test photos", "protection", "control"],
-              [[tracker_cell(r.tracker), esc(r.countermeasure), esc(r.leak_ratio), esc(u.user),
+        table(["tracker", "countermeasure", *(SWEPT[k] for k in per_user_apart), "leak ratio", "user",
+               "test photos", "protection", "control"],
+              [[tracker_cell(r.tracker), esc(r.countermeasure), *map(esc, swept_values(r, per_user_apart)),
+                esc(r.leak_ratio), esc(u.user),
                 str(u.n_test), percent(u.protection), percent(u.control)] for r in results for u in r.per_user]),
         skipped_section(report.skipped),
         environment_section(report.environment),

@@ -222,6 +222,9 @@ def test_a_budget_sweep_reports_protection_against_measured_cost(small_lfw, tmp_
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert [r["budget"] for r in report["results"]] == ["lpips:0.01", "lpips:0.03"]
+    # the cloaker is the whole sweep, not whichever budget ran last
+    assert report["cloaker"]["spec"] == "noise:budget=lpips:0.01,0.03"
+    assert report["cloaker"]["params"]["budget"] == "lpips:0.01, lpips:0.03"
     budgets = {b["budget"]: b["perturbation"] for b in report["budgets"]}
     for name, limit in (("lpips:0.01", 0.01), ("lpips:0.03", 0.03)):  # every copy within its budget, near it
         assert 0.8 * limit <= budgets[name]["lpips_mean"] <= budgets[name]["lpips_max"] <= limit

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -105,6 +106,24 @@ def test_white_box_and_transfer_cells_are_told_apart_with_a_model_matrix(tmp_pat
     assert model_text(old) == "?" and model_matrix([old]) is None
 
 
+def test_each_budget_of_a_sweep_is_named_wherever_its_results_are_shown():
+    """18 verdict lines for 6 trackers at 3 budgets read as 6 trackers said three times unless each names its
+    budget."""
+    from reports.formatting import model_matrix
+
+    results = [replace(modelled(tracker, model, ["dlib-resnet"], rate(value, 0.0, 1.0)), budget=budget)
+               for budget, value in (("lpips:0.02", 0.1), ("lpips:0.04", 0.6))
+               for tracker, model in (("faiss", "dlib-resnet"), ("faiss:extractor=faceres", "faceres"))]
+    rows, columns, cells = model_matrix(results)
+    assert cells[("dlib-resnet", "faceres")] == ["faiss, budget lpips:0.02 — 10.0% [0.0, 100.0]",
+                                                 "faiss, budget lpips:0.04 — 60.0% [0.0, 100.0]"]
+    page = render_run_html(report(results), [])
+    for budget in ("lpips:0.02", "lpips:0.04"):
+        assert page.count(f", budget {budget}, leak ratio") == 2  # one verdict line per tracker
+        assert page.count(f"<td>{budget}</td>") == 2 + 2  # the results table and the per-user rows
+    assert "<th>budget</th>" in page and "| budget |" in render_markdown(report(results))
+
+
 DATA = Path(__file__).with_name("data")
 
 
@@ -117,8 +136,8 @@ def test_a_version_1_report_renders_exactly_as_before_typed_records():
     """report_v1.json was written by main at 591de87 (a 2-seed, 2-leak-ratio sweep with detection, rank-k and
     detect-and-drop); report_v1.md and .html are main's renderings of it, kept byte for byte (but for the Markdown's
     "Swept:" line, which has named each scenario's seed since, and the HTML re-made once for the layout that fits
-    many trackers (a short title, a Trackers table, tables that scroll inside the page) and the one cost sentence
-    every report shares)."""
+    many trackers (a short title, a Trackers table, tables that scroll inside the page), the one cost sentence
+    every report shares, and each verdict line and per-user row naming its seed)."""
     report = read_document("run", json.loads((DATA / "report_v1.json").read_text()))
     sweeps = sweep_pngs(report)
     assert [axis for axis, _ in sweeps] == ["leak_ratio", "detect-and-drop", "jpeg"]
