@@ -57,7 +57,8 @@ def matrix(out: Path) -> list[str]:
     for budget, single, ensemble in ensemble_pairs(out):
         lines.append(f"- {budget}: ensemble / single-model photo LPIPS = {ensemble.lpips_mean:.4f} / "
                      f"{single.lpips_mean:.4f} = {ensemble.lpips_mean / single.lpips_mean:.2f} (DSSIM "
-                     f"{ensemble.dssim_mean:.4f} / {single.dssim_mean:.4f} = {ensemble.dssim_mean / single.dssim_mean:.2f})")
+                     f"{ensemble.dssim_mean:.4f} / {single.dssim_mean:.4f} = "
+                     f"{ensemble.dssim_mean / single.dssim_mean:.2f})")
     return lines
 
 

@@ -181,6 +181,12 @@ def cost_text(cost: Perturbation) -> str:
             f"PSNR mean {psnr}; L2 mean {cost.l2_mean:.2f}; Linf max {cost.linf_max:.0f}{seconds}")
 
 
+def pooled_budgets_text(report: RunReport) -> str:
+    """Said after a budget sweep's cost sentence, which pools copies made at different budgets."""
+    return (f" (all {len(report.budgets)} budgets pooled; each budget's own cost is under Protection against "
+            "visibility)") if report.budgets else ""
+
+
 CURVE_HEADER = ["budget", "LPIPS", "DSSIM", "protection", "control", "normal accuracy"]
 BUDGET_HEADER = ["budget", "copies", "LPIPS mean (max)", "DSSIM mean (max)", "s per photo"]
 CURVE_NOTE = ("Each budget bounds the cost of every saved copy, measured on the whole photo as posted; the cost "

@@ -19,10 +19,10 @@ from audit.records import (BudgetCost, CellResult, CompareReport, CostCurve, Env
 from audit.verdicts import VERDICT_MEANING, cell_verdict
 from reports.compare import (EQUAL_COST_HEADER, EQUAL_COST_NOTE, cell_figures, comparison_headline, equal_cost_rows,
                              pairing_text, scenario_figures, scenario_header)
-from reports.formatting import (BUDGET_HEADER, CURVE_HEADER, CURVE_NOTE, POOLED_HEADER, budget_figures, cost_text,
-                                curve_rows, detection_figures, model_matrix, model_text, percent,
-                                pooled_figures, pooled_title, precomputed_lines, rate_text, run_title, short_model,
-                                SWEPT, swept_columns, swept_text, swept_values, tracker_labels)
+from reports.formatting import (BUDGET_HEADER, CURVE_HEADER, CURVE_NOTE, POOLED_HEADER, SWEPT, budget_figures,
+                                cost_text, curve_rows, detection_figures, model_matrix, model_text, percent,
+                                pooled_budgets_text, pooled_figures, pooled_title, precomputed_lines, rate_text,
+                                run_title, short_model, swept_columns, swept_text, swept_values, tracker_labels)
 from reports.plots import change_figure, png_bytes, roc_figure
 from reports.verify import model_lines, naming_text, tracker_sentence
 
@@ -246,7 +246,8 @@ def render_run_html(report: RunReport, sweeps: list[tuple[str, bytes]]) -> str:
             sections.append(figure_html(png_bytes(roc), "ROC: protected classes flagged vs clean classes flagged"))
     sections += [
         "<h2>Perceptual cost</h2>",
-        f"<p>{esc(cost_text(cost))}, each measured on the whole photo as posted.</p>",
+        f"<p>{esc(cost_text(cost))}, each measured on the whole photo as posted"
+        f"{esc(pooled_budgets_text(report))}.</p>",
         examples_section(report.examples),
         "<h2>Per user</h2>",
         table(["tracker", "countermeasure", *(SWEPT[k] for k in per_user_apart), "leak ratio", "user",

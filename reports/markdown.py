@@ -6,8 +6,8 @@ from audit.records import CellResult, CloudUse, RunReport, Skip
 from audit.verdicts import cell_verdict
 from reports.formatting import (BUDGET_HEADER, CURVE_HEADER, CURVE_NOTE, POOLED_HEADER, SWEPT, budget_figures,
                                 cost_text, curve_rows, detection_figures, model_matrix, model_text, percent,
-                                pooled_figures, pooled_title, precomputed_lines, rate_text, short_model,
-                                swept_columns, swept_values, tracker_labels)
+                                pooled_budgets_text, pooled_figures, pooled_title, precomputed_lines, rate_text,
+                                short_model, swept_columns, swept_values, tracker_labels)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -91,7 +91,7 @@ def render_markdown(report: RunReport, plots: list[str] = ()) -> str:
         "",
         "## Perceptual cost of the cloaks",
         "",
-        f"{cost_text(cost)}.",
+        f"{cost_text(cost)}{pooled_budgets_text(report)}.",
         "",
         "## Per user",
         "",
