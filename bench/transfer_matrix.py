@@ -16,6 +16,7 @@ from audit.records import Perturbation, RunReport, read_document
 from reports.formatting import rate_text, short_label
 
 CLOAKS = ("fawkes", "fawkes-ensemble", "lowkey", "noise")
+SINGLE_MODEL = ("fawkes", "fawkes-300-steps")  # the single-model Fawkes runs the ensemble is paired with
 TRACKERS = [f"{kind}:extractor={model}" for model in ("dlib-resnet", "mobilefacenet", "faceres")
             for kind in ("faiss", "linear-probe")]
 
@@ -39,23 +40,23 @@ def matrix(out: Path) -> list[str]:
     lines = ["Protection [95% CI] with no countermeasure (bold: white-box). Cost: the copies' mean LPIPS / DSSIM "
              "on the whole photo.", "", *header("cloak, budget (measured LPIPS / DSSIM)")]
     controls, accuracy = [], []
-    for name in CLOAKS:
+    for name in (*CLOAKS, "fawkes-300-steps"):
         report = load(out / name)
         if report is None:
             lines.append(f"| {name} | " + " | ".join(["(not run)"] * len(TRACKERS)) + " |")
             continue
-        for budget in report.budgets or ():
-            cost = budget.perturbation
-            cells = {r.tracker: r for r in report.results if r.budget == budget.budget and r.countermeasure == "none"}
+        for budget, cost in costs_by_budget(report).items():
+            cells = {r.tracker: r for r in report.results
+                     if r.budget in (budget, None) and r.countermeasure == "none"}  # None: a run of one budget
             controls += [c.control.rate for c in cells.values()]
             accuracy += [c.normal_accuracy.rate for c in cells.values()]
-            lines.append(f"| {name} {budget.budget} ({cost.lpips_mean:.4f} / {cost.dssim_mean:.4f}) | "
+            lines.append(f"| {name} {budget} ({cost.lpips_mean:.4f} / {cost.dssim_mean:.4f}) | "
                          + " | ".join(cell_text(cells[t]) if t in cells else "—" for t in TRACKERS) + " |")
     if controls:
         lines += ["", f"Controls: {100 * min(controls):.1f}–{100 * max(controls):.1f}% protection without cloaks; "
                       f"normal accuracy {100 * min(accuracy):.1f}–{100 * max(accuracy):.1f}%."]
-    for budget, single, ensemble in ensemble_pairs(out):
-        lines.append(f"- {budget}: ensemble / single-model photo LPIPS = {ensemble.lpips_mean:.4f} / "
+    for budget, single_name, single, ensemble in ensemble_pairs(out):
+        lines.append(f"- {budget}: ensemble / {single_name} photo LPIPS = {ensemble.lpips_mean:.4f} / "
                      f"{single.lpips_mean:.4f} = {ensemble.lpips_mean / single.lpips_mean:.2f} (DSSIM "
                      f"{ensemble.dssim_mean:.4f} / {single.dssim_mean:.4f} = "
                      f"{ensemble.dssim_mean / single.dssim_mean:.2f})")
@@ -69,16 +70,16 @@ def costs_by_budget(report: RunReport) -> dict[str, Perturbation]:
     return {str(report.cloaker.params.get("budget")): report.perturbation}
 
 
-def ensemble_pairs(out: Path) -> list[tuple[str, Perturbation, Perturbation]]:
-    """(budget, single-model cost, ensemble cost) for every budget both Fawkes cloaks ran at, in any run."""
+def ensemble_pairs(out: Path) -> list[tuple[str, str, Perturbation, Perturbation]]:
+    """(budget, single-model run, its cost, the ensemble's cost) for every budget both cloaks ran at, in any run."""
     spent: dict[tuple[str, str], Perturbation] = {}
-    for name in ("fawkes", "fawkes-ensemble"):
+    for name in (*SINGLE_MODEL, "fawkes-ensemble"):
         for run in (name, f"{name}-countermeasures"):
             report = load(out / run)
             for budget, cost in costs_by_budget(report).items() if report else ():
                 spent[(name, budget)] = cost
-    return [(budget, single, spent[("fawkes-ensemble", budget)]) for (name, budget), single in spent.items()
-            if name == "fawkes" and ("fawkes-ensemble", budget) in spent]
+    return [(budget, name, single, spent[("fawkes-ensemble", budget)]) for (name, budget), single in spent.items()
+            if name in SINGLE_MODEL and ("fawkes-ensemble", budget) in spent]
 
 
 def countermeasures(out: Path) -> list[str]:

@@ -33,4 +33,4 @@ def test_every_cloaker_spec_of_the_transfer_matrix_builds(tmp_path):
     runs = (out / "progress").read_text().splitlines()
     failed = [line for line in runs if not line.endswith(" exit 0")]
     assert failed == [], [(out / f"{line.split()[1]}.log").read_text() for line in failed]
-    assert len(runs) == 9 and len(built.read_text().splitlines()) == 9, built.read_text()
+    assert len(runs) == 10 and len(built.read_text().splitlines()) == 10, built.read_text()
