@@ -79,17 +79,24 @@ def render_scorecard_html(card: ScoreCard) -> str:
 
 
 def leaderboard_rows(cards: list[ScoreCard]) -> list[list[str]]:
-    """Cloaks ranked by worst-case protection (cards without a headline last), cost beside each."""
+    """Cloaks ranked by worst-case protection (cards without a headline last, ties sharing a rank), cost beside
+    each."""
     battery = {card.battery for card in cards}
     if len(battery) > 1:
         raise ValueError(f"scorecards of several battery versions ({', '.join(sorted(battery))}): a leaderboard "
                          "ranks one version")
-    ranked = sorted(cards, key=lambda c: -1.0 if c.worst_case is None else c.worst_case.protection.rate, reverse=True)
+
+    def worst_rate(card: ScoreCard) -> float:
+        return -1.0 if card.worst_case is None else card.worst_case.protection.rate
+
+    ranked = sorted(cards, key=worst_rate, reverse=True)
+    # equal headlines share a rank ("1, 1, 3"): an order among ties would claim a difference nobody measured
+    ranks = [1 + sum(worst_rate(other) > worst_rate(card) for other in cards) for card in ranked]
     return [[str(rank), card.name, "—" if card.worst_case is None else rate_text(card.worst_case.protection),
              cell_name(card.worst_case), cost_summary(card),
              "—" if card.worst_white_box is None else rate_text(card.worst_white_box.protection),
              "n/a" if card.detectability is None else f"{card.detectability:.3f}", percent(card.normal_accuracy)]
-            for rank, card in enumerate(ranked, start=1)]
+            for rank, card in zip(ranks, ranked)]
 
 
 LEADERBOARD_HEADER = ["rank", "cloak", "worst-case protection", "set by", "cost", "white-box worst (apart)",

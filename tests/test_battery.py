@@ -120,6 +120,9 @@ def test_the_leaderboard_ranks_by_worst_case_and_refuses_mixed_versions(tmp_path
     rows = [line for line in markdown.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
     assert rows[0].startswith("| 1 | strong | 60.0%") and rows[1].startswith("| 2 | weak | 10.0%")
     assert "<table>" in html and "strong" in html
+    markdown, _ = render_leaderboard([card("a", 0.0), card("b", 0.3), card("c", 0.0)])
+    assert [line.split(" | ")[0] for line in markdown.splitlines() if line.startswith("| ") and "%" in line] == \
+        ["| 1", "| 2", "| 2"]  # a tie shares its rank
     with pytest.raises(ValueError, match="several battery versions"):
         render_leaderboard([card("a", 0.1), card("b", 0.2, battery="quick-v1")])
     for name, value in (("a", 0.1), ("b", 0.6)):
