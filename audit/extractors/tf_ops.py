@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -30,3 +31,9 @@ def conv2d_nhwc(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
             nchw = F.pad(nchw, (left, right, top, bottom))
     out = F.conv2d(nchw, weight, bias, stride=(sh, sw), padding=padding, dilation=(dh, dw), groups=groups)
     return out.permute(0, 2, 3, 1)
+
+
+def frozen_weight(value: np.ndarray) -> torch.nn.Parameter:
+    """An imported graph's constant as a parameter that takes no gradient: cloakers differentiate through it
+    unchanged, and a tracker that fine-tunes the model (robust retraining) unfreezes it like any weight."""
+    return torch.nn.Parameter(torch.from_numpy(value.copy()), requires_grad=False)

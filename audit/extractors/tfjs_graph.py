@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audit.extractors.tf_ops import conv2d_nhwc
+from audit.extractors.tf_ops import conv2d_nhwc, frozen_weight
 
 STORED_DTYPES = {"float32": np.float32, "float16": np.float16, "int32": np.int32}
 
@@ -181,7 +181,7 @@ class TfjsGraphModule(nn.Module):
                 if value.dtype == np.int32:
                     self.integers[node.name] = tuple(int(v) for v in value.reshape(-1))
                 else:
-                    self.register_buffer(f"c{index}", torch.from_numpy(value.copy()))
+                    self.register_parameter(f"c{index}", frozen_weight(value))
                     self.constants[node.name] = f"c{index}"
 
     @staticmethod

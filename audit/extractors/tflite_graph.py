@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audit.extractors.tf_ops import conv2d_nhwc
+from audit.extractors.tf_ops import conv2d_nhwc, frozen_weight
 
 FLOAT32 = 0  # tflite.TensorType.FLOAT32
 
@@ -64,7 +64,7 @@ class TfliteModule(nn.Module):
                 if tensor.Type() != FLOAT32:
                     continue  # integer constants (shapes) are read from the operator's options instead
                 values = np.frombuffer(raw.tobytes(), dtype=np.float32).reshape(tensor.ShapeAsNumpy().tolist())
-                self.register_buffer(f"t{index}", torch.from_numpy(values.copy()))
+                self.register_parameter(f"t{index}", frozen_weight(values))
                 self.constants[index] = f"t{index}"
         self.operations: list[Operation] = []
         for i in range(graph.OperatorsLength()):

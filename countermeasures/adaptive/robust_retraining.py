@@ -154,7 +154,7 @@ class RobustRetraining(AdaptiveCountermeasure):
         with torch.no_grad():
             targets = torch.stack([embed_all(teacher, chips[:, 0]), embed_all(teacher, flipped[:, 0])], dim=1)
         scale = targets.pow(2).sum(-1).mean()  # losses relative to the embeddings' squared norm
-        model = copy.deepcopy(module).train()
+        model = copy.deepcopy(module).train().requires_grad_(True)  # a cloaker or an imported graph froze the weights
         # Adam moves every weight by about `lr`; dlib's convolution weights span 4e-4 to 1e-2, so a
         # single step size wrecks the small ones. Each tensor's step is relative to its magnitude.
         optimiser = torch.optim.Adam([{"params": [p], "lr": self.lr * float(p.detach().abs().mean().clamp_min(1e-8))}

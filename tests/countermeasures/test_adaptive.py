@@ -47,8 +47,10 @@ def test_detect_and_drop_removes_the_scattered_half_of_a_split_class_only():
     assert all("person0 flagged by 2-means:threshold=10" in reason for reason in dropped.values())
 
 
-def test_robust_fine_tuning_maps_perturbed_chips_back_to_their_clean_embeddings(lfw_root):
-    extractor = load_extractor("dlib-resnet")
+@pytest.mark.parametrize("name", ["dlib-resnet", "mobilefacenet", "faceres"])
+def test_robust_fine_tuning_maps_perturbed_chips_back_to_their_clean_embeddings(lfw_root, name):
+    """Every built-in model fine-tunes: the imported graphs' weights train too (they once had no parameters)."""
+    extractor = load_extractor(name)
     pipeline = FacePipeline(extractor)
     photos = sorted((lfw_root / "Colin_Powell").glob("*.jpg"))[:12]
     clean = torch.stack([pipeline.chip(read_image(p))[0] for p in photos])
@@ -65,7 +67,7 @@ def test_robust_fine_tuning_maps_perturbed_chips_back_to_their_clean_embeddings(
     assert losses[-1] < losses[0]
     # on photos it never saw: perturbed chips land nearer their clean embeddings than before
     assert gap(model, perturbed[held_out]) < gap(extractor.module, perturbed[held_out])
-    assert gap(model, clean[held_out]) < 0.2  # and clean photos stay near (same person: < 0.6)
+    assert gap(model, clean[held_out]) < 0.5 * gap(extractor.module, perturbed[held_out])  # and clean ones stay near
 
 
 def test_two_settings_are_two_cells():
