@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from audit.cli import main
 from audit.cloakers.fawkes import FawkesCloak
 from audit.datasets.embedded import write_embeddings
+from audit.extractors import load_extractor
 from audit.extractors.base import Extractor
 from audit.face.detection import MtcnnDetector
 from countermeasures import available_countermeasures
@@ -225,6 +226,21 @@ def test_every_registered_countermeasure_runs_beside_none(spec, small_lfw, tmp_p
         assert entry["normal_accuracy"]["rate"] >= 0.7
 
 
+def test_robust_retraining_fine_tunes_every_built_in_model(small_lfw, tmp_path):
+    """The imported graphs (MobileFaceNet, FaceRes on detector crops) once could not be fine-tuned or saved."""
+    args = ["--cloaker", "noise:budget=dssim:0.005", "--tracker", "linear-probe:extractor=mobilefacenet",
+            "--tracker", "linear-probe:extractor=faceres", "--labels", "4", "--countermeasure", "robust-retraining:public_users=2,photos=2,epochs=1"]
+    result = run(small_lfw, tmp_path / "out", *args)
+    assert result.exit_code == 0, result.output
+    retrained = [r for r in json.loads((tmp_path / "out" / "report.json").read_text())["results"]
+                 if r["countermeasure"].startswith("robust-retraining")]
+    assert sorted(r["countermeasure_notes"]["base_extractor"] for r in retrained) == ["faceres", "mobilefacenet"]
+    for entry in retrained:
+        assert entry["countermeasure_notes"]["pairs"] == 4 and entry["normal_accuracy"]["rate"] >= 0.7
+    faceres = next(r for r in retrained if r["countermeasure_notes"]["base_extractor"] == "faceres")
+    assert load_extractor(faceres["countermeasure_notes"]["extractor"]).box_margin == 0.1  # crops, as FaceRes reads
+
+
 def test_robust_retraining_needs_a_tracker_with_an_extractor(small_lfw, tmp_path):
     result = run(small_lfw, tmp_path / "out", "--cloaker", "none", "--tracker", "scratch", "--labels", "4",
                  "--countermeasure", "robust-retraining")
@@ -264,7 +280,6 @@ def test_old_option_spellings_name_the_new_ones(small_lfw, tmp_path):
 
 
 def test_cloak_detectors_score_each_trackers_own_model(small_lfw, tmp_path):
-    from audit.extractors import load_extractor
     from audit.extractors.user_models import save_torchscript
 
     extractor = load_extractor("dlib-resnet")

@@ -148,4 +148,4 @@ def _execute(op: Operation, args: list[torch.Tensor]) -> torch.Tensor:
         return F.relu(args[0])
     if op.kind == "ABS":
         return args[0].abs()
-    return args[0].reshape(len(args[0]), -1)  # RESHAPE: a face embedding's flatten, for any batch
+    return args[0].flatten(1)  # RESHAPE: a face embedding's flatten, for any batch (and so when traced)

@@ -1,8 +1,10 @@
 """A user's own face model from an ONNX or TorchScript file.
 
 Options: `size` (input side, pixels), `template` (`arcface`: the InsightFace 112×112
-five-point frame; `dlib`: dlib's face-chip frame) and `pixels` (the input range the model
-expects: `0..255`, `0..1` or `-1..1`). A TorchScript file saved by `save_torchscript` carries
+five-point frame; `dlib`: dlib's face-chip frame), `margin` (for a model trained on detector crops
+instead of aligned faces: the chip is the detector's box, squared, with this margin, a fraction of its
+larger side; `template` is then unused) and `pixels` (the input range the model expects: `0..255`,
+`0..1` or `-1..1`). A TorchScript file saved by `save_torchscript` carries
 its own settings, so `torchscript:PATH` alone loads it (the robust extractor of
 `robust-retraining` is one).
 
@@ -118,11 +120,14 @@ class OnnxModule(nn.Module):
         return torch.from_numpy(np.concatenate(outputs)) if outputs else torch.zeros(0, 0)
 
 
-def check_settings(kind: str, size: int | None, template: str | None, pixels: str | None) -> None:
+def check_settings(kind: str, size: int | None, template: str | None, pixels: str | None,
+                   margin: float | None = None) -> None:
     if size is not None and not 16 <= size <= 1024:
         raise ValueError(f"{kind}: size={size} must lie in 16..1024 pixels")
     if template is not None and template not in CHIP_FRAMES:
         raise ValueError(f"{kind}: template must be one of {', '.join(CHIP_FRAMES)}")
+    if margin is not None and not 0 <= margin <= 1:
+        raise ValueError(f"{kind}: margin={margin} must lie in 0..1 (a fraction of the face box)")
     if pixels is not None and pixels not in PIXEL_RANGES:
         raise ValueError(f"{kind}: pixels must be one of {', '.join(PIXEL_RANGES)}")
 
@@ -133,26 +138,29 @@ class ModelFileSpec(ExtractorSpec, ABC):
     positional = "path"
 
     def __init__(self, path: str, size: int | None = None, template: str | None = None,
-                 pixels: str | None = None) -> None:
+                 pixels: str | None = None, margin: float | None = None) -> None:
         existing_file(self.name, "model file", path)
-        check_settings(self.name, size, template, pixels)
+        check_settings(self.name, size, template, pixels, margin)
         self.path = path
         self.size = size
         self.template = template
         self.pixels = pixels
+        self.margin = margin
 
 
 class OnnxSpec(ModelFileSpec):
-    """your ONNX model: onnx:PATH,size=112,template=arcface,pixels=-1..1"""
+    """your ONNX model: onnx:PATH,size=112,template=arcface,pixels=-1..1 (or margin=0.1 for detector crops)"""
 
     name = "onnx"
 
-    def __init__(self, path: str, size: int = 112, template: str = "arcface", pixels: str = "-1..1") -> None:
-        super().__init__(path, size, template, pixels)
+    def __init__(self, path: str, size: int = 112, template: str = "arcface", pixels: str = "-1..1",
+                 margin: float | None = None) -> None:
+        super().__init__(path, size, template, pixels, margin)
 
     def build(self) -> Extractor:
         module = nn.Sequential(_ScalePixels(*PIXEL_RANGES[self.pixels]), OnnxModule(Path(self.path)))
-        return Extractor(self.name, module, self.size, dict(CHIP_FRAMES[self.template]), file_sha256(self.path)[:16])
+        return Extractor(self.name, module, self.size, dict(CHIP_FRAMES[self.template]), file_sha256(self.path)[:16],
+                         box_margin=self.margin)
 
 
 class TorchscriptSpec(ModelFileSpec):
@@ -167,19 +175,38 @@ class TorchscriptSpec(ModelFileSpec):
         size = self.size or int(saved["size"])
         frame = self.template or saved["template"]
         pixels = self.pixels or saved["pixels"]
-        check_settings(self.name, size, frame, pixels)
+        margin = self.margin
+        if margin is None and self.template is None and "margin" in saved:  # an explicit template overrides it
+            margin = float(saved["margin"])
+        check_settings(self.name, size, frame, pixels, margin)
         module = nn.Sequential(_ScalePixels(*PIXEL_RANGES[pixels]), model).eval()
-        return Extractor(self.name, module, size, dict(CHIP_FRAMES[frame]), file_sha256(self.path)[:16])
+        return Extractor(self.name, module, size, dict(CHIP_FRAMES[frame]), file_sha256(self.path)[:16],
+                         box_margin=margin)
 
 
-def save_torchscript(module: nn.Module, path: Path, size: int, template: str, pixels: str) -> None:
-    """Trace `module` (N×3×size×size chips → embeddings) and save it with its settings inside."""
-    if template not in CHIP_FRAMES or pixels not in PIXEL_RANGES:
-        raise ValueError(f"template must be one of {', '.join(CHIP_FRAMES)}, pixels one of {', '.join(PIXEL_RANGES)}")
+def save_torchscript(module: nn.Module, path: Path, size: int, template: str | None, pixels: str,
+                     margin: float | None = None) -> None:
+    """Trace `module` (N×3×size×size chips → embeddings) and save it with its settings inside: the chips are
+    aligned to `template`, or (`margin`) detector crops with that margin."""
+    if (template is None) == (margin is None):
+        raise ValueError("save_torchscript: give either a template or a margin")
+    check_settings("save_torchscript", size, template, pixels, margin)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shapes are fixed by `size`
         traced = torch.jit.trace(module.eval(), torch.zeros(1, 3, size, size))
     buffer = io.BytesIO()
-    settings = json.dumps({"size": str(size), "template": template, "pixels": pixels})
+    frame = {"template": template} if margin is None else {"margin": str(margin)}
+    settings = json.dumps({"size": str(size), "pixels": pixels, **frame})
     torch.jit.save(traced, buffer, _extra_files={SETTINGS_FILE: settings})
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_torchscript_like(module: nn.Module, extractor: Extractor, path: Path) -> None:
+    """Save `module`, a retrained copy of `extractor`'s, with its input size and chip frame (0–255 pixels in)."""
+    if extractor.box_margin is not None:
+        save_torchscript(module, path, extractor.input_size, None, "0..255", extractor.box_margin)
+        return
+    frame = next((name for name, frame in CHIP_FRAMES.items() if frame == extractor.templates), None)
+    if frame is None:
+        raise ValueError(f"extractor {extractor.name} uses a chip frame TorchScript settings cannot name")
+    save_torchscript(module, path, extractor.input_size, frame, "0..255")

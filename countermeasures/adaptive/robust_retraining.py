@@ -13,11 +13,10 @@ from tqdm import tqdm
 from audit.cloakers import Cloaker
 from audit.cloakers.store import CloakStore
 from audit.devices import check_device, module_device
-from audit.extractors import Extractor, extractor_spec, load_extractor
-from audit.extractors.user_models import save_torchscript
+from audit.extractors import extractor_spec, load_extractor
+from audit.extractors.user_models import save_torchscript_like
 from audit.records import Skip
 from audit.face.pipeline import FacePipeline
-from audit.face.templates import CHIP_FRAMES
 from audit.images import PhotoSkipped, read_image
 from audit.options import parse_spec
 from audit.paths import cache_dir
@@ -123,7 +122,7 @@ class RobustRetraining(AdaptiveCountermeasure):
         if len(usable) < 2:
             raise ValueError(f"{self.name}: fewer than two public photos could be cloaked and aligned")
         model, losses = self.fine_tune(base.module, torch.stack(usable))
-        save_torchscript(model, path, base.input_size, template_name(base), "0..255")
+        save_torchscript_like(model, base, path)
         training = {"public_identities": len(public), "pairs": len(usable), "epochs": self.epochs,
                     "loss_first_epoch": losses[0], "loss_last_epoch": losses[-1]}
         info.write_text(json.dumps(training))
@@ -182,9 +181,3 @@ class RobustRetraining(AdaptiveCountermeasure):
 def embed_all(module: torch.nn.Module, chips: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     return torch.cat([module(chips[i : i + batch_size]) for i in range(0, len(chips), batch_size)])
 
-
-def template_name(extractor: Extractor) -> str:
-    for name, frame in CHIP_FRAMES.items():
-        if frame == extractor.templates:
-            return name
-    raise ValueError(f"robust-retraining: extractor {extractor.name} uses a chip frame TorchScript cannot name")

@@ -84,3 +84,25 @@ def test_a_saved_torchscript_model_carries_its_settings(dlib_resnet, tmp_path):
     assert not np.allclose(overridden.embed(chips), dlib_resnet.embed(chips), atol=1e-3)
     with pytest.raises(ValueError, match="template must be one of"):
         save_torchscript(dlib_resnet.module, path, 150, "funnel", "0..255")
+    crops = tmp_path / "crops.pt"  # a model read on detector crops (FaceRes's kind) keeps its margin
+    save_torchscript(dlib_resnet.module, crops, 150, None, "0..255", margin=0.2)
+    assert load_extractor(f"torchscript:{crops}").box_margin == 0.2
+    assert load_extractor(f"torchscript:{crops},template=dlib").box_margin is None  # an explicit frame wins
+    with pytest.raises(ValueError, match="either a template or a margin"):
+        save_torchscript(dlib_resnet.module, crops, 150, "dlib", "0..255", margin=0.2)
+    with pytest.raises(ValueError, match="margin=2.0 must lie in 0..1"):
+        load_extractor(f"onnx:{path},margin=2")
+
+
+
+@pytest.mark.parametrize("name", ["dlib-resnet", "mobilefacenet", "faceres"])
+def test_every_built_in_model_saved_as_torchscript_embeds_any_batch(name, tmp_path):
+    """Robust retraining saves its fine-tuned copy this way; a trace once fixed MobileFaceNet's batch at one."""
+    from audit.extractors.user_models import save_torchscript_like
+
+    extractor = load_extractor(name)
+    save_torchscript_like(extractor.module, extractor, tmp_path / "model.pt")
+    saved = load_extractor(f"torchscript:{tmp_path / 'model.pt'}")
+    assert saved.box_margin == extractor.box_margin and (saved.box_margin or saved.templates == extractor.templates)
+    chips = torch.rand(3, 3, extractor.input_size, extractor.input_size) * 255
+    assert np.allclose(saved.embed(chips), extractor.embed(chips), atol=1e-4)
