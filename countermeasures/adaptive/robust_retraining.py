@@ -111,6 +111,9 @@ class RobustRetraining(AdaptiveCountermeasure):
         info = path.with_suffix(".json")
         if path.exists() and info.exists():
             return f"torchscript:{path}", json.loads(info.read_text())
+        if next(base.module.parameters(), None) is None:
+            raise ValueError(f"{self.name}: extractor {extractor} has no weights torch can train (an ONNX model runs "
+                             "in onnxruntime); name a torch model with extractor=")
         pairs = self.cloaked_pairs(public, cloaker, skipped)
         pipeline = FacePipeline(base, face_detector=face_detector, device=self.device)
         usable = []

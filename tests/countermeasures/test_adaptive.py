@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from audit.cloakers import build_cloaker
 from audit.extractors import load_extractor
 from audit.face.pipeline import FacePipeline
 from audit.images import read_image
 from countermeasures import available_countermeasures, build_countermeasures
 from countermeasures.adaptive import DetectAndDrop, RobustRetraining
+from tests.extractors.test_user_models import model_file
 from trackers import build_tracker
 
 
@@ -100,3 +102,10 @@ def test_adaptive_countermeasures_work_on_the_model_of_the_tracker_they_serve(ot
     assert DetectAndDrop().notes(build_tracker("scratch")) == {"extractor": "dlib-resnet"}  # it has no model
     assert RobustRetraining().base_model(tracker) == (other_model, "mtcnn")
     assert RobustRetraining(extractor="dlib-resnet").base_model(tracker) == ("dlib-resnet", "mtcnn")
+
+
+def test_robust_retraining_refuses_a_model_torch_cannot_train_before_cloaking(tmp_path):
+    onnx_model = f"onnx:{model_file(tmp_path)},size=16,pixels=0..255"
+    with pytest.raises(ValueError, match="has no weights torch can train"):
+        RobustRetraining().robust_extractor(onnx_model, "mtcnn", {"someone": [tmp_path / "a.jpg"]},
+                                            build_cloaker("none"), [])
