@@ -229,7 +229,8 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
                      session: CloudSession | None = None, distractors: Distractors = NO_DISTRACTORS
                      ) -> CellResult:
     """One tracker's result: protection and control, per user, and whether it is a transfer test
-    (the tracker's model is none of `cloaker_models`, the models the cloak was optimised against).
+    (the tracker's model, or the one an adaptive tracker fine-tuned it from, is none of `cloaker_models`, the
+    models the cloak was optimised against).
     `distractors` join every gallery it fits: photos as the countermeasure leaves them, embeddings as they are."""
     depth = rank if tracker.ranks else 1
     users = protocol.protected
@@ -282,7 +283,8 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
     totals = [u.n_test for u in per_user]
     return CellResult(
         tracker=tracker.label, tracker_params=model.params(), tracker_extractor=model.model,
-        cloak_extractors=tuple(cloaker_models), transfer=model.model not in cloaker_models,
+        cloak_extractors=tuple(cloaker_models),
+        transfer=(adaptive.derived_from(tracker) if adaptive else model.model) not in cloaker_models,
         countermeasure=countermeasure.countermeasure.label, seed=scenario.seed, leak_ratio=scenario.leak_ratio,
         n_labels=len(protocol.labels), n_distractors=len(distractors), isolation=isolation,
         protection=clustered_rate([u.hidden for u in per_user], totals),

@@ -9,8 +9,8 @@ from reports.html import esc, page, table, verdict_box
 
 WORST_CASE = ("Worst-case protection: the lowest protection over every transfer cell (tracker × countermeasure × "
               "leak ratio; the tracker's model is none the cloak was made on), as robust accuracy is RobustBench's "
-              "headline. White-box cells, where the tracker uses a model the cloak was optimised against, are shown "
-              "apart and never set it.")
+              "headline. White-box cells, where the tracker uses a model the cloak was optimised against (or a copy "
+              "robust retraining fine-tuned from one), are shown apart and never set it.")
 CELL_HEADER = ["tracker", "model", "countermeasure", "leak ratio", "protection", "control", "normal accuracy"]
 
 

@@ -50,3 +50,8 @@ class AdaptiveCountermeasure(Countermeasure):
     def notes(self, tracker: Tracker) -> dict[str, object]:
         """What it did for `tracker`, for the report (which model it used, what it trained)."""
         return {}
+
+    def derived_from(self, tracker: Tracker) -> str:
+        """The model the tracker `tracker_for` gives descends from, as `Tracker.model` names it: a copy fine-tuned
+        from a model the cloak was made on is a white-box test, not a transfer one."""
+        return tracker.model

@@ -70,6 +70,9 @@ class RobustRetraining(AdaptiveCountermeasure):
         robust, training = self.robust_[self.base_model(tracker)]
         return {"extractor": robust, "base_extractor": self.base_model(tracker)[0], **training}
 
+    def derived_from(self, tracker: Tracker) -> str:
+        return extractor_spec(self.base_model(tracker)[0]).model_id
+
     def check_tracker(self, tracker: object) -> None:
         if getattr(tracker, "extractor", None) is None:
             raise ValueError(f"{self.name} fine-tunes a tracker's extractor; tracker {tracker.name!r} has none")

@@ -102,6 +102,9 @@ def test_adaptive_countermeasures_work_on_the_model_of_the_tracker_they_serve(ot
     assert DetectAndDrop().notes(build_tracker("scratch")) == {"extractor": "dlib-resnet"}  # it has no model
     assert RobustRetraining().base_model(tracker) == (other_model, "mtcnn")
     assert RobustRetraining(extractor="dlib-resnet").base_model(tracker) == ("dlib-resnet", "mtcnn")
+    # a robust copy of a model is judged white-box or transfer as the model it was fine-tuned from
+    assert RobustRetraining().derived_from(tracker) == tracker.model == DetectAndDrop().derived_from(tracker)
+    assert RobustRetraining(extractor="dlib-resnet").derived_from(tracker) == build_tracker("faiss").model
 
 
 def test_robust_retraining_refuses_a_model_torch_cannot_train_before_cloaking(tmp_path):
