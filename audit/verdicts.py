@@ -27,12 +27,16 @@ VERDICT_MEANING = {
 CHANGE_VERDICTS = ("better", "worse", "no detectable change")
 
 
+def protects_beyond_control(protection: Rate, control: Rate) -> bool:
+    """A cell protects only when its protection's whole 95% interval lies above the control's."""
+    return protection.n_photos > 0 and protection.ci95[0] > control.ci95[1]
+
+
 def cell_verdict(result: CellResult) -> str:
-    """A run's cell protects only when its whole 95% interval lies above the control's."""
-    protection, control = result.protection, result.control
-    if protection.n_photos == 0:
+    """A run's cell, in words (`protects_beyond_control`)."""
+    if result.protection.n_photos == 0:
         return "no usable test photos"
-    if protection.ci95[0] > control.ci95[1]:
+    if protects_beyond_control(result.protection, result.control):
         return "protects (beyond the control)"
     return "no protection beyond the control"
 

@@ -4,6 +4,7 @@ headline first (worst-case protection over every transfer cell, with the cell th
 from __future__ import annotations
 
 from audit.records import ScoreCard, ScoreCell
+from audit.verdicts import protects_beyond_control
 from reports.formatting import cost_text, percent, rate_text, short_label, short_model
 from reports.html import esc, page, table, verdict_box
 
@@ -11,6 +12,9 @@ WORST_CASE = ("Worst-case protection: the lowest protection over every transfer 
               "leak ratio; the tracker's model is none the cloak was made on), as robust accuracy is RobustBench's "
               "headline. White-box cells, where the tracker uses a model the cloak was optimised against (or a copy "
               "robust retraining fine-tuned from one), are shown apart and never set it.")
+PROTECTED_CELLS = ("Transfer cells protected: how many transfer cells protect beyond the control (the protection's 95% "
+                   "interval wholly above the control's), where the worst case says only where a cloak fails. "
+                   "Among equal headlines it orders the rows; they share their rank.")
 CELL_HEADER = ["tracker", "model", "countermeasure", "leak ratio", "protection", "control", "normal accuracy"]
 
 
@@ -24,6 +28,17 @@ def headline(card: ScoreCard) -> str:
     if card.worst_case is None:
         return "no transfer cell was scored: no headline"
     return f"worst-case protection {rate_text(card.worst_case.protection)} ({cell_name(card.worst_case)})"
+
+
+def protected_cells(card: ScoreCard) -> tuple[int, int]:
+    """(transfer cells that protect beyond the control, transfer cells scored)."""
+    scored = [c for c in card.cells if c.transfer and c.protection.n_photos]
+    return sum(protects_beyond_control(c.protection, c.control) for c in scored), len(scored)
+
+
+def protected_text(card: ScoreCard) -> str:
+    protecting, scored = protected_cells(card)
+    return f"{protecting} of {scored}"
 
 
 def cost_summary(card: ScoreCard) -> str:
@@ -51,7 +66,8 @@ def render_scorecard_markdown(card: ScoreCard) -> str:
              f"White-box, apart: {'none' if card.worst_white_box is None else rate_text(card.worst_white_box.protection)}"
              + ("" if card.worst_white_box is None else f" at worst ({cell_name(card.worst_white_box)})") + ". "
              f"Detectability (2-means ROC AUC, protected vs clean classes): "
-             f"{'n/a' if card.detectability is None else f'{card.detectability:.3f}'}. Normal accuracy at least "
+             f"{'n/a' if card.detectability is None else f'{card.detectability:.3f}'}. Transfer cells protected (beyond "
+             f"the control): {protected_text(card)}. Normal accuracy at least "
              f"{percent(card.normal_accuracy)}; the control hid at most {percent(card.control)}.",
              *([f"Models missing here (not scored): {', '.join(card.models_missing)}."] if card.models_missing else []),
              "", "## Lowest transfer protection per model and per countermeasure", "",
@@ -69,7 +85,8 @@ def render_scorecard_html(card: ScoreCard) -> str:
     sections = [f"<h1>Scorecard: {esc(card.name)} on {esc(card.battery)}</h1>",
                 verdict_box(f"<b>{esc(headline(card))}</b>", tone),
                 f"<p>{esc(WORST_CASE)}</p>",
-                f"<p>Cloak <code>{esc(card.cloaker.spec)}</code>. Cost: {esc(cost_text(card.cost))}.</p>",
+                f"<p>Cloak <code>{esc(card.cloaker.spec)}</code>. Cost: {esc(cost_text(card.cost))}. Transfer cells "
+                f"protected (beyond the control): {esc(protected_text(card))}.</p>",
                 table(["tracker model", "lowest transfer protection"],
                       [[f"<code>{esc(short_model(m))}</code>", esc(percent(v))] for m, v in card.by_model.items()]),
                 table(["countermeasure", "lowest transfer protection"],
@@ -79,8 +96,8 @@ def render_scorecard_html(card: ScoreCard) -> str:
 
 
 def leaderboard_rows(cards: list[ScoreCard]) -> list[list[str]]:
-    """Cloaks ranked by worst-case protection (cards without a headline last, ties sharing a rank), cost beside
-    each."""
+    """Cloaks ranked by worst-case protection (cards without a headline last, ties sharing a rank and ordered by
+    the share of transfer cells they protect), cost beside each."""
     battery = {card.battery for card in cards}
     if len(battery) > 1:
         raise ValueError(f"scorecards of several battery versions ({', '.join(sorted(battery))}): a leaderboard "
@@ -89,17 +106,21 @@ def leaderboard_rows(cards: list[ScoreCard]) -> list[list[str]]:
     def worst_rate(card: ScoreCard) -> float:
         return -1.0 if card.worst_case is None else card.worst_case.protection.rate
 
-    ranked = sorted(cards, key=worst_rate, reverse=True)
+    def protected_share(card: ScoreCard) -> float:
+        protecting, scored = protected_cells(card)
+        return protecting / scored if scored else 0.0
+
+    ranked = sorted(cards, key=lambda card: (worst_rate(card), protected_share(card)), reverse=True)
     # equal headlines share a rank ("1, 1, 3"): an order among ties would claim a difference nobody measured
     ranks = [1 + sum(worst_rate(other) > worst_rate(card) for other in cards) for card in ranked]
     return [[str(rank), card.name, "—" if card.worst_case is None else rate_text(card.worst_case.protection),
-             cell_name(card.worst_case), cost_summary(card),
+             cell_name(card.worst_case), protected_text(card), cost_summary(card),
              "—" if card.worst_white_box is None else rate_text(card.worst_white_box.protection),
              "n/a" if card.detectability is None else f"{card.detectability:.3f}", percent(card.normal_accuracy)]
             for rank, card in zip(ranks, ranked)]
 
 
-LEADERBOARD_HEADER = ["rank", "cloak", "worst-case protection", "set by", "cost", "white-box worst (apart)",
+LEADERBOARD_HEADER = ["rank", "cloak", "worst-case protection", "set by", "transfer cells protected", "cost", "white-box worst (apart)",
                       "detectability (AUC)", "normal accuracy (lowest)"]
 
 
@@ -107,8 +128,9 @@ def render_leaderboard(cards: list[ScoreCard]) -> tuple[str, str]:
     """The leaderboard as Markdown and as one self-contained HTML page."""
     rows = leaderboard_rows(cards)
     battery = cards[0].battery
-    markdown = "\n".join([f"# Leaderboard: {battery}", "", WORST_CASE, "", *markdown_table(LEADERBOARD_HEADER, rows)])
+    markdown = "\n".join([f"# Leaderboard: {battery}", "", WORST_CASE, "", PROTECTED_CELLS, "",
+                          *markdown_table(LEADERBOARD_HEADER, rows)])
     html = page(f"cloak-audit leaderboard: {battery}", [
-        f"<h1>Leaderboard: {esc(battery)}</h1>", f"<p>{esc(WORST_CASE)}</p>",
+        f"<h1>Leaderboard: {esc(battery)}</h1>", f"<p>{esc(WORST_CASE)}</p>", f"<p>{esc(PROTECTED_CELLS)}</p>",
         table(LEADERBOARD_HEADER, [list(map(esc, row)) for row in rows])])
     return markdown + "\n", html

@@ -77,7 +77,10 @@ def test_a_bench_scores_the_worst_transfer_cell_and_keeps_white_box_cells_apart(
     assert card["by_model"] == {"mobilefacenet": card["worst_case"]["protection"]["rate"]}
     assert card["cost"]["lpips_mean"] > 0 and card["cloaker"]["cloak_extractors"] == ["dlib-resnet"]
     assert "worst-case protection" in result.output and (out / "scorecard.html").is_file()
-    assert "# Scorecard: fawkes low, 2 steps on tiny-v1" in (out / "scorecard.md").read_text()
+    protecting = sum(c["protection"]["ci95"][0] > c["control"]["ci95"][1] for c in transfer)
+    markdown = (out / "scorecard.md").read_text()
+    assert "# Scorecard: fawkes low, 2 steps on tiny-v1" in markdown
+    assert f"Transfer cells protected (beyond the control): {protecting} of {len(transfer)}." in markdown
 
 
 def test_a_bench_killed_mid_way_reuses_every_finished_cell(tiny, tmp_path, monkeypatch):
@@ -98,7 +101,9 @@ def test_a_bench_killed_mid_way_reuses_every_finished_cell(tiny, tmp_path, monke
                                                                                  "computed": 2}
 
 
-def card(name: str, worst: float, battery: str = "standard-v1", white_box: float = 1.0) -> ScoreCard:
+def card(name: str, worst: float, battery: str = "standard-v1", white_box: float = 1.0,
+         better_cells: tuple[float, ...] = ()) -> ScoreCard:
+    """A scorecard whose worst transfer cell is `worst`, with more transfer cells at `better_cells`."""
     report = run_report([])
 
     def cell(value: float, transfer: bool) -> ScoreCell:
@@ -111,7 +116,8 @@ def card(name: str, worst: float, battery: str = "standard-v1", white_box: float
     return ScoreCard(battery=battery, name=name, cloaker=report.cloaker, cost=report.perturbation,
                      worst_case=worst_cell, worst_white_box=cell(white_box, False), by_model={"faceres": worst},
                      by_countermeasure={"jpeg:quality=10": worst}, detectability=0.7, normal_accuracy=0.98,
-                     control=0.0, models_missing=(), cells=(worst_cell, cell(white_box, False)), runs=(),
+                     control=0.0, models_missing=(),
+                     cells=(worst_cell, *(cell(v, True) for v in better_cells), cell(white_box, False)), runs=(),
                      environment=report.environment)
 
 
@@ -123,6 +129,10 @@ def test_the_leaderboard_ranks_by_worst_case_and_refuses_mixed_versions(tmp_path
     markdown, _ = render_leaderboard([card("a", 0.0), card("b", 0.3), card("c", 0.0)])
     assert [line.split(" | ")[0] for line in markdown.splitlines() if line.startswith("| ") and "%" in line] == \
         ["| 1", "| 2", "| 2"]  # a tie shares its rank
+    markdown, _ = render_leaderboard([card("fails everywhere", 0.0), card("protects elsewhere", 0.0, better_cells=(0.9,))])
+    rows = [line for line in markdown.splitlines() if line.startswith("| 1 ")]
+    # tied at the headline, ordered by the transfer cells that protect beyond the control
+    assert "| protects elsewhere | 0.0%" in rows[0] and "| 1 of 2 |" in rows[0] and "| 0 of 1 |" in rows[1]
     with pytest.raises(ValueError, match="several battery versions"):
         render_leaderboard([card("a", 0.1), card("b", 0.2, battery="quick-v1")])
     for name, value in (("a", 0.1), ("b", 0.6)):
