@@ -22,6 +22,7 @@ from reports.console import print_summary
 from reports.formatting import rate_text
 from reports.html import render_run_html, render_verify_html
 from tests.builders import cell, run_report
+from tests.conftest import REPO
 
 # Runs before anything else on the page: records errors (capture phase, so failed image loads too)
 # and, once loaded, which images failed and which resources came from outside the page.
@@ -151,6 +152,20 @@ def test_compare_and_verify_reports_open_in_chromium(run_folder, small_lfw, tmp_
     html_file = tmp_path / "verify.html"
     html_file.write_text(render_verify_html(record))
     assert_opens_cleanly(html_file, tmp_path / "verify.png", min_images=9)
+
+
+def test_the_shipped_leaderboard_opens_in_chromium_and_matches_the_readme(tmp_path):
+    """docs/leaderboard.html (the standard-v1 baseline) is self-contained, opens without errors, and ranks the
+    same cloaks with the same figures as the README's table, so the two cannot drift apart."""
+    shipped = tmp_path / "leaderboard.html"
+    shutil.copy(REPO / "docs" / "leaderboard.html", shipped)  # the probe writes a copy beside the page
+    assert_opens_cleanly(shipped, tmp_path / "leaderboard.png", min_images=0)
+    page_rows = [[html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td>(.*?)</td>", row)]
+                 for row in re.findall(r"<tr>(.*?)</tr>", shipped.read_text(), re.S)]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme_rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in readme.splitlines()
+                   if re.match(r"\| \d+ \|", line)]
+    assert len(readme_rows) == 7 and [row for row in page_rows if row] == readme_rows
 
 
 def test_the_check_can_fail(tmp_path):
