@@ -66,8 +66,8 @@ def render_scorecard_markdown(card: ScoreCard) -> str:
              f"White-box, apart: {'none' if card.worst_white_box is None else rate_text(card.worst_white_box.protection)}"
              + ("" if card.worst_white_box is None else f" at worst ({cell_name(card.worst_white_box)})") + ". "
              f"Detectability (2-means ROC AUC, protected vs clean classes): "
-             f"{'n/a' if card.detectability is None else f'{card.detectability:.3f}'}. Transfer cells protected (beyond "
-             f"the control): {protected_text(card)}. Normal accuracy at least "
+             f"{'n/a' if card.detectability is None else f'{card.detectability:.3f}'}. "
+             f"Transfer cells protected (beyond the control): {protected_text(card)}. Normal accuracy at least "
              f"{percent(card.normal_accuracy)}; the control hid at most {percent(card.control)}.",
              *([f"Models missing here (not scored): {', '.join(card.models_missing)}."] if card.models_missing else []),
              "", "## Lowest transfer protection per model and per countermeasure", "",
@@ -120,8 +120,8 @@ def leaderboard_rows(cards: list[ScoreCard]) -> list[list[str]]:
             for rank, card in zip(ranks, ranked)]
 
 
-LEADERBOARD_HEADER = ["rank", "cloak", "worst-case protection", "set by", "transfer cells protected", "cost", "white-box worst (apart)",
-                      "detectability (AUC)", "normal accuracy (lowest)"]
+LEADERBOARD_HEADER = ["rank", "cloak", "worst-case protection", "set by", "transfer cells protected", "cost",
+                      "white-box worst (apart)", "detectability (AUC)", "normal accuracy (lowest)"]
 
 
 def render_leaderboard(cards: list[ScoreCard]) -> tuple[str, str]:

@@ -129,7 +129,8 @@ def test_the_leaderboard_ranks_by_worst_case_and_refuses_mixed_versions(tmp_path
     markdown, _ = render_leaderboard([card("a", 0.0), card("b", 0.3), card("c", 0.0)])
     assert [line.split(" | ")[0] for line in markdown.splitlines() if line.startswith("| ") and "%" in line] == \
         ["| 1", "| 2", "| 2"]  # a tie shares its rank
-    markdown, _ = render_leaderboard([card("fails everywhere", 0.0), card("protects elsewhere", 0.0, better_cells=(0.9,))])
+    markdown, _ = render_leaderboard([card("fails everywhere", 0.0),
+                                      card("protects elsewhere", 0.0, better_cells=(0.9,))])
     rows = [line for line in markdown.splitlines() if line.startswith("| 1 ")]
     # tied at the headline, ordered by the transfer cells that protect beyond the control
     assert "| protects elsewhere | 0.0%" in rows[0] and "| 1 of 2 |" in rows[0] and "| 0 of 1 |" in rows[1]
