@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import audit.cells
 from audit.battery import Battery
+from audit.battery.scorecard import lowest_by, tracker_model
 from audit.cli import main
 from audit.records import ScoreCard, ScoreCell, dumps
 from reports.compare import compare_scorecards
@@ -119,6 +120,15 @@ def card(name: str, worst: float, battery: str = "standard-v1", white_box: float
                      control=0.0, models_missing=(),
                      cells=(worst_cell, *(cell(v, True) for v in better_cells), cell(white_box, False)), runs=(),
                      environment=report.environment)
+
+
+def test_a_robust_copy_counts_under_the_model_it_was_fine_tuned_from():
+    plain = ScoreCell(tracker="faiss:extractor=faceres", tracker_extractor="faceres", transfer=True,
+                      countermeasure="none", leak_ratio=0.0, protection=rate(0.5, 0.3, 0.7),
+                      control=rate(0.0, 0.0, 0.1), normal_accuracy=rate(1.0, 0.9, 1.0))
+    robust = replace(plain, tracker_extractor="torchscript:path=/home/u/.cache/robust-extractors/faceres-1a2b.pt",
+                     countermeasure="robust-retraining", protection=rate(0.1, 0.0, 0.3))
+    assert lowest_by([plain, robust], tracker_model) == {"faceres": 0.1}
 
 
 def test_the_leaderboard_ranks_by_worst_case_and_refuses_mixed_versions(tmp_path):

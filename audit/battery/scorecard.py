@@ -5,6 +5,7 @@ with its interval and the cell that set it; white-box cells apart, never in the 
 from __future__ import annotations
 
 from audit.environment import environment
+from audit.options import parse_spec
 from audit.records import RunReport, ScoreCard, ScoreCell
 
 
@@ -19,6 +20,12 @@ def worst(cells: list[ScoreCell]) -> ScoreCell | None:
     """The cell of lowest protection (of two equal, the one whose interval reaches lower); None without cells."""
     scored = [c for c in cells if c.protection.n_photos]
     return min(scored, key=lambda c: (c.protection.rate, c.protection.ci95[1]), default=None)
+
+
+def tracker_model(cell: ScoreCell) -> str:
+    """The model the cell's tracker was set up with: a copy robust retraining fine-tuned (a cached file) counts
+    under the model it came from, so `by_model` has one row per model and no local path."""
+    return str(parse_spec(cell.tracker).options.get("extractor") or cell.tracker_extractor or cell.tracker)
 
 
 def lowest_by(cells: list[ScoreCell], key) -> dict[str, float]:
@@ -38,7 +45,7 @@ def scorecard(battery: str, name: str, reports: list[RunReport], runs: list[str]
     return ScoreCard(
         battery=battery, name=name, cloaker=reports[0].cloaker, cost=reports[0].perturbation,
         worst_case=worst(transfer), worst_white_box=worst([c for c in cells if c.transfer is False]),
-        by_model=lowest_by(transfer, lambda c: c.tracker_extractor or c.tracker),
+        by_model=lowest_by(transfer, tracker_model),
         by_countermeasure=lowest_by(transfer, lambda c: c.countermeasure),
         detectability=max(aucs) if aucs else None,
         normal_accuracy=min((c.normal_accuracy.rate for c in cells if c.normal_accuracy.n_photos), default=0.0),
