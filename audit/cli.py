@@ -27,7 +27,7 @@ def _setup_torch() -> None:
 
 
 def _pipeline(extractor: str, face_detector: str, no_cache: bool, aligned: bool = False, fallback: str = "skip"):
-    from audit.face.pipeline import FacePipeline
+    from audit.embedding.pipeline import FacePipeline
 
     try:
         return FacePipeline(load_extractor(extractor), face_detector=face_detector, aligned=aligned, fallback=fallback,
@@ -37,7 +37,7 @@ def _pipeline(extractor: str, face_detector: str, no_cache: bool, aligned: bool 
 
 
 def _cache(no_cache: bool):
-    from audit.cache import EmbeddingCache
+    from audit.embedding.cache import EmbeddingCache
 
     return None if no_cache else EmbeddingCache()
 
@@ -403,8 +403,15 @@ def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: P
     """Change in protection from A to B, cell by cell: two runs (folders or report.json files), or two scorecards of
     one battery (bench folders or scorecard.json files), whose worst case is compared too."""
     from reports import write_documents
-    from reports.compare import (comparison_headline, compare_reports, compare_scorecards, load_report,
-                                 load_scorecard, render_comparison_markdown, worse_cells)
+    from reports.compare import (
+        compare_reports,
+        compare_scorecards,
+        comparison_headline,
+        load_report,
+        load_scorecard,
+        render_comparison_markdown,
+        worse_cells,
+    )
     from reports.html import render_compare_html
 
     command = " ".join(["audit", *sys.argv[1:]])

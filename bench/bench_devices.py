@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from audit.devices import reuse_freed_memory
+from audit.embedding.pipeline import FacePipeline
 from audit.extractors import load_extractor
-from audit.face.pipeline import FacePipeline
 from audit.images import PhotoSkipped, read_image
 
 LFW = Path(os.environ.get("AUDIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets")) / "lfw"

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from audit.devices import reuse_freed_memory
+from audit.embedding.pipeline import FacePipeline, decoded_ahead
 from audit.extractors import load_extractor
 from audit.extractors.base import CPU_EMBED_BATCH
 from audit.face.detection import MtcnnDetector
-from audit.face.pipeline import FacePipeline, decoded_ahead
 from audit.images import PhotoSkipped, read_image
 
 LFW = Path(os.environ.get("AUDIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets")) / "lfw"

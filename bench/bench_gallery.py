@@ -27,8 +27,8 @@ LFW = Path(os.environ.get("AUDIT_DATA", Path(__file__).resolve().parents[2] / "s
 def lfw_statistics(photos: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and between-identity covariance of identity centres, and the pooled within-identity covariance,
     from the dlib-resnet embeddings of up to `photos` LFW photos of people with several photos."""
+    from audit.embedding.pipeline import FacePipeline
     from audit.extractors import load_extractor
-    from audit.face.pipeline import FacePipeline
 
     people = [d for d in sorted(LFW.iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 2]
     random.Random(0).shuffle(people)

@@ -21,10 +21,10 @@ import torch
 from tqdm import tqdm
 
 from audit.datasets import parse_pairs
+from audit.embedding.pipeline import centre_crop_matrix
 from audit.extractors import load_extractor
 from audit.face.align import BoxAlignment, warp_chips
 from audit.face.detection import MtcnnDetector, pick_face
-from audit.face.pipeline import centre_crop_matrix
 from audit.images import read_image
 from audit.verification import evaluate_folds, parse_folds
 

@@ -93,7 +93,7 @@ def dlib_resnet():
 
 @pytest.fixture(scope="session")
 def mtcnn_pipeline(dlib_resnet):
-    from audit.face.pipeline import FacePipeline
+    from audit.embedding.pipeline import FacePipeline
 
     return FacePipeline(dlib_resnet)
 

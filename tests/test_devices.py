@@ -13,9 +13,9 @@ from torch.utils._pytree import tree_flatten
 
 from audit.cli import main
 from audit.devices import check_device, exact_float32, module_device, reuse_freed_memory, torch_device
+from audit.embedding.pipeline import FacePipeline
 from audit.extractors import load_extractor
 from audit.extractors.base import padded_to_power_of_two
-from audit.face.pipeline import FacePipeline
 from audit.images import PhotoSkipped, read_image
 from countermeasures import build_countermeasures
 from countermeasures.adaptive.robust_retraining import RobustRetraining

@@ -1,5 +1,6 @@
-"""No import circle among the project's modules: each module's imports, read from its source (an AST walk, at any
-depth, function-level imports included; `if TYPE_CHECKING:` blocks aside, as they never run), must form no cycle.
+"""The layers of docs/design.md, kept: each module's imports, read from its source (an AST walk, at any depth,
+function-level imports included; `if TYPE_CHECKING:` blocks aside, as they never run), run only to its own floor or
+below, and form no cycle.
 
 An edge goes to the module an import names (`from audit.cloakers.base import Cloaker` → audit.cloakers.base; a
 name that is itself a module → that module), not to its parent packages: a package's `__init__` re-exporting its
@@ -9,7 +10,10 @@ submodules is how Python packages are built, not a circle between the modules' c
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("audit", "trackers", "countermeasures", "reports", "cloud_clients")
@@ -107,3 +111,73 @@ def test_a_planted_cycle_is_found(tmp_path):
     assert cycles(graph) == []  # a TYPE_CHECKING import never runs
     (package / "c.py").write_text("import planted.a\nC = 2\n")
     assert cycles(import_graph(tmp_path, ("planted",))) == [["planted.a", "planted.c", "planted.inner.b"]]
+
+
+def read_layers(design: str) -> list[tuple[str, list[str]]]:
+    """The ```layers block of a design document: (floor, its module patterns), top floor first."""
+    block = re.search(r"^```layers\n(.*?)^```", design, re.M | re.S)
+    assert block, "the design document has no ```layers block"
+    floors = []
+    for line in filter(str.strip, block.group(1).splitlines()):
+        name, _, modules = line.partition(":")
+        floors.append((name.strip(), [m.strip() for m in modules.split(",") if m.strip()]))
+    return floors
+
+
+def floor_of(module: str, layers: list[tuple[str, list[str]]]) -> int | None:
+    """The floor (0 = the bottom) whose pattern places `module`: `pkg.*` is the package and all in it, a bare name
+    one module; the most specific pattern wins, so a module can sit on another floor than its package."""
+    best, floor = -1, None
+    for height, (_, patterns) in enumerate(reversed(layers)):
+        for pattern in patterns:
+            package = pattern.removesuffix(".*")
+            covers = module == package or (pattern.endswith(".*") and module.startswith(package + "."))
+            if covers and len(package) > best:
+                best, floor = len(package), height
+    return floor
+
+
+def upward_imports(graph: dict[str, set[str]], layers: list[tuple[str, list[str]]]) -> list[str]:
+    """Each import that runs from a floor to a higher one, and each module no floor places, as a sentence."""
+    names = [name for name, _ in reversed(layers)]
+    found = []
+    for module in sorted(graph):
+        floor = floor_of(module, layers)
+        if floor is None:
+            found.append(f"{module} is on no floor: place it in docs/design.md's layers")
+            continue
+        for target in sorted(graph[module]):
+            above = floor_of(target, layers)
+            if above is not None and above > floor:
+                found.append(f"{module} ({names[floor]}) imports {target} ({names[above]}), a floor above it")
+    return found
+
+
+def test_every_import_runs_down_the_layers_of_the_design():
+    layers = read_layers((REPO / "docs" / "design.md").read_text(encoding="utf-8"))
+    assert upward_imports(import_graph(REPO, PACKAGES), layers) == []
+
+
+def test_a_planted_upward_import_is_found(tmp_path):
+    layers = read_layers("```layers\ntop: planted.cli\nmiddle: planted.work.*\nbottom: planted, planted.base\n```\n")
+    package = tmp_path / "planted"
+    (package / "work").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "cli.py").write_text("from planted.work.job import run\n")
+    (package / "work" / "__init__.py").write_text("")
+    (package / "work" / "job.py").write_text("from planted import base\n\ndef run():\n    return base\n")
+    (package / "base.py").write_text("X = 1\n")
+    assert upward_imports(import_graph(tmp_path, ("planted",)), layers) == []
+    (package / "base.py").write_text("def late():\n    from planted.work import job\n    return job\n")
+    assert upward_imports(import_graph(tmp_path, ("planted",)), layers) == [
+        "planted.base (bottom) imports planted.work.job (middle), a floor above it"]
+    (package / "stray.py").write_text("")
+    assert "planted.stray is on no floor: place it in docs/design.md's layers" in \
+        upward_imports(import_graph(tmp_path, ("planted",)), layers)
+
+
+@pytest.mark.parametrize("module, floor", [("audit.face.cache", "face"), ("audit.cli", "command line"),
+                                           ("audit", "foundation"), ("reports.html", "reports")])
+def test_the_most_specific_pattern_places_a_module(module, floor):
+    layers = read_layers((REPO / "docs" / "design.md").read_text(encoding="utf-8"))
+    assert [name for name, _ in reversed(layers)][floor_of(module, layers)] == floor

@@ -15,9 +15,9 @@ import numpy as np
 
 from audit.datasets.embedded import EmbeddedGallery
 from audit.devices import check_device
+from audit.embedding.pipeline import FacePipeline
 from audit.extractors import extractor_spec
 from audit.face.detection import build_face_detector
-from audit.face.pipeline import FacePipeline
 from audit.plugins import Plugin
 
 

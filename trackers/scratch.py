@@ -9,8 +9,8 @@ from torch import nn
 from tqdm import tqdm
 
 from audit.devices import module_device, torch_device
+from audit.embedding.pipeline import FacePipeline
 from audit.extractors.base import Extractor
-from audit.face.pipeline import FacePipeline
 from audit.face.templates import DLIB_CHIP
 from trackers.base import EmbeddingTracker
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from audit.cloakers.fawkes import FawkesCloak
-from audit.protocol import rng_for
+from audit.digests import rng_for
 
 
 @dataclass(frozen=True)

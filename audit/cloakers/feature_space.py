@@ -12,10 +12,10 @@ import torch
 
 from audit.cloakers.base import ImageCloaker
 from audit.devices import check_device, torch_device
+from audit.embedding.pipeline import NO_FACE, FacePipeline
 from audit.extractors import Extractor, ensemble_specs
 from audit.face.align import warp_chips
 from audit.face.detection import build_face_detector
-from audit.face.pipeline import NO_FACE, FacePipeline
 from audit.images import PhotoSkipped
 
 

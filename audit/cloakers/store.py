@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from audit.cloakers.base import Cloaker
 from audit.costs import cost_or_reason
+from audit.digests import file_digest
 from audit.metrics import PerceptualCost
 from audit.paths import atomic_write_bytes, cache_dir
 
@@ -51,10 +52,6 @@ class CloakOutcome:
     reason: str | None
     seconds: float
     cost: PerceptualCost | str | None = None
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class CloakStore:

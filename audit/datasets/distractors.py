@@ -14,7 +14,7 @@ from pathlib import Path
 from audit.datasets.embedded import EmbeddedGallery, read_embedded_gallery
 from audit.datasets.folders import load_photos
 from audit.datasets.lfw import resolve_dataset
-from audit.protocol import rng_for
+from audit.digests import rng_for
 
 LFW_SINGLETONS = "lfw-singletons"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.extractors.base import file_sha256
+from audit.digests import file_digest
 
 FORMAT_FIELDS = ("embeddings", "paths", "identities", "extractor", "embedding_id")
 
@@ -77,5 +77,5 @@ def read_embedded_gallery(path: Path) -> EmbeddedGallery:
     return EmbeddedGallery(source=str(path), extractor=str(arrays["extractor"]),
                            embedding_id=str(arrays["embedding_id"]),
                            embeddings=np.ascontiguousarray(embeddings, dtype=np.float32), identities=identities,
-                           digest=file_sha256(path))
+                           digest=file_digest(path))
 

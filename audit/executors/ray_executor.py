@@ -25,12 +25,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from audit.cache import Cached, EmbeddingCache
 from audit.cells import CellJob, ScenarioCells, Timings, compute_cell, photos_of
 from audit.checkpoints import CellStore, FinishedCell
 from audit.cloakers import Cloaker
 from audit.cloakers.store import CloakedChunk
 from audit.devices import reuse_freed_memory
+from audit.embedding.cache import Cached, EmbeddingCache
 from audit.executors.base import Executor
 from audit.records import Skip
 from cloud_clients import CloudSession

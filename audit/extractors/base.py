@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,11 +152,3 @@ def existing_file(kind: str, what: str, path: str | None) -> None:
     """A clear error, before any work, for a named file that is not there."""
     if path is not None and not Path(path).is_file():
         raise FileNotFoundError(f"{kind}: {what} {path} does not exist")
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audit.extractors.base import Extractor, WeightsFileSpec, file_sha256
+from audit.digests import file_digest
+from audit.extractors.base import Extractor, WeightsFileSpec
 from audit.extractors.dlib_format import DlibFormatError, DlibLayer, read_dlib_layers
 from audit.face.detection import face_model_path
 from audit.face.templates import DLIB_CHIP
@@ -172,7 +173,7 @@ class DlibResnetSpec(WeightsFileSpec):
     def build(self) -> Extractor:
         """The converted weights are cached as a torch state dict, keyed by the `.dat` file's digest."""
         path = self.weights or face_model_path("dlib_face_recognition_resnet_model_v1.dat")
-        digest = file_sha256(path)
+        digest = file_digest(path)
         converted = cache_dir() / "extractors" / f"dlib-resnet-{digest[:16]}.pt"
         model = DlibResNet()
         if converted.exists():

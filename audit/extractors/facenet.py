@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from audit.extractors.base import Extractor, WeightsFileSpec, file_sha256
+from audit.digests import file_digest
+from audit.extractors.base import Extractor, WeightsFileSpec
 from audit.face._torchvision_shim import import_facenet_pytorch
 from audit.face.templates import DLIB_CHIP
 
@@ -34,7 +35,7 @@ class FacenetSpec(WeightsFileSpec):
         network = facenet.InceptionResnetV1(classify=False, num_classes=CLASSES[self.dataset])
         if self.weights:
             state = torch.load(self.weights, map_location="cpu", weights_only=True)
-            weights_id = file_sha256(self.weights)[:16]
+            weights_id = file_digest(self.weights)[:16]
         else:
             from facenet_pytorch.models.inception_resnet_v1 import load_weights
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from audit.extractors.base import Extractor, L2Normalise, WeightsFileSpec, file_sha256
+from audit.digests import file_digest
+from audit.extractors.base import Extractor, L2Normalise, WeightsFileSpec
 from audit.extractors.npm_models import NpmModelFile, resolve_model_file
 from audit.extractors.tflite_graph import TfliteModule
 from audit.face.templates import ARCFACE_CHIP
@@ -39,4 +40,4 @@ class MobileFaceNetSpec(WeightsFileSpec):
     def build(self) -> Extractor:
         path = resolve_model_file(WEIGHTS, self.weights, self.name)
         module = nn.Sequential(ArcfaceInput(), TfliteModule(path.read_bytes()), L2Normalise()).eval()
-        return Extractor(self.name, module, INPUT_SIZE, dict(ARCFACE_CHIP), f"mobilefacenet:{file_sha256(path)[:16]}")
+        return Extractor(self.name, module, INPUT_SIZE, dict(ARCFACE_CHIP), f"mobilefacenet:{file_digest(path)[:16]}")

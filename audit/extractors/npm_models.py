@@ -17,9 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.paths import atomic_write_bytes, cache_dir
-
-MODELS_ENV = "AUDIT_MODELS"
+from audit.paths import MODELS_ENV, atomic_write_bytes, cache_dir
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from audit.extractors.base import Extractor, ExtractorSpec, existing_file, file_sha256
+from audit.digests import file_digest
+from audit.extractors.base import Extractor, ExtractorSpec, existing_file
 from audit.face.templates import CHIP_FRAMES
 from audit.paths import atomic_write_bytes
 
@@ -159,7 +160,7 @@ class OnnxSpec(ModelFileSpec):
 
     def build(self) -> Extractor:
         module = nn.Sequential(_ScalePixels(*PIXEL_RANGES[self.pixels]), OnnxModule(Path(self.path)))
-        return Extractor(self.name, module, self.size, dict(CHIP_FRAMES[self.template]), file_sha256(self.path)[:16],
+        return Extractor(self.name, module, self.size, dict(CHIP_FRAMES[self.template]), file_digest(self.path)[:16],
                          box_margin=self.margin)
 
 
@@ -180,7 +181,7 @@ class TorchscriptSpec(ModelFileSpec):
             margin = float(saved["margin"])
         check_settings(self.name, size, frame, pixels, margin)
         module = nn.Sequential(_ScalePixels(*PIXEL_RANGES[pixels]), model).eval()
-        return Extractor(self.name, module, size, dict(CHIP_FRAMES[frame]), file_sha256(self.path)[:16],
+        return Extractor(self.name, module, size, dict(CHIP_FRAMES[frame]), file_digest(self.path)[:16],
                          box_margin=margin)
 
 

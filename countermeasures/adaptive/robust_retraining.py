@@ -13,14 +13,15 @@ from tqdm import tqdm
 from audit.cloakers import Cloaker
 from audit.cloakers.store import CloakStore
 from audit.devices import check_device, module_device
+from audit.digests import rng_for
+from audit.embedding.pipeline import FacePipeline
 from audit.extractors import extractor_spec, load_extractor
 from audit.extractors.user_models import save_torchscript_like
-from audit.records import Skip
-from audit.face.pipeline import FacePipeline
 from audit.images import PhotoSkipped, read_image
 from audit.options import parse_spec
 from audit.paths import cache_dir
-from audit.protocol import Protocol, rng_for
+from audit.protocol import Protocol
+from audit.records import Skip
 from countermeasures.adaptive.base import AdaptiveCountermeasure
 from trackers.base import Tracker
 

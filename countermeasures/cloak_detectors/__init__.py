@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.embedding.pipeline import FacePipeline
 from audit.extractors import load_extractor
-from audit.face.pipeline import FacePipeline
 from audit.options import parse_spec
 from audit.plugins import build_registered, registered, registry, summaries
 from audit.records import ClassScore, Confusion

@@ -8,10 +8,10 @@ import torch
 
 from audit.cloakers import build_cloaker
 from audit.cloakers.lowkey import LowKeyCloak, face_dssim, face_windows, gaussian_smoothing
-from audit.extractors import load_extractor
-from audit.face.pipeline import FacePipeline
-from audit.images import read_image
 from audit.costs import measured_cost
+from audit.embedding.pipeline import FacePipeline
+from audit.extractors import load_extractor
+from audit.images import read_image
 from audit.metrics import dssim, perceptual_cost
 
 

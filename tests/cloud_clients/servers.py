@@ -39,8 +39,8 @@ class FaceMatcher:
     """Embeds uploaded photos like the `faiss` tracker does (same pipeline, same cache)."""
 
     def __init__(self, workdir: Path) -> None:
+        from audit.embedding.pipeline import FacePipeline
         from audit.extractors import load_extractor
-        from audit.face.pipeline import FacePipeline
 
         self.workdir = workdir
         self.pipeline = FacePipeline(load_extractor("dlib-resnet"))

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from audit.cloakers import build_cloaker
+from audit.embedding.pipeline import FacePipeline
 from audit.extractors import load_extractor
-from audit.face.pipeline import FacePipeline
 from audit.images import read_image
 from countermeasures import available_countermeasures, build_countermeasures
 from countermeasures.adaptive import DetectAndDrop, RobustRetraining

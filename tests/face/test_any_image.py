@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from audit.cli import main
-from audit.face.pipeline import FacePipeline
+from audit.embedding.pipeline import FacePipeline
 from audit.images import IMAGE_SUFFIXES
 
 MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F")

@@ -2,11 +2,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from audit.cache import Cached, EmbeddingCache, FaceCache
+from audit.embedding.cache import Cached, EmbeddingCache
+from audit.embedding.pipeline import FacePipeline
 from audit.extractors import load_extractor
 from audit.extractors.mobilefacenet import MobileFaceNetSpec
+from audit.face.cache import FaceCache
 from audit.face.detection import MtcnnDetector
-from audit.face.pipeline import FacePipeline
 from audit.images import read_image
 from tests.conftest import lfw_sample
 

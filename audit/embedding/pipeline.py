@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from audit.cache import Cached, EmbeddingCache, FaceCache
 from audit.devices import torch_device
+from audit.embedding.cache import Cached, EmbeddingCache
 from audit.extractors.base import Extractor
 from audit.face.align import warp_chips
+from audit.face.cache import FaceCache
 from audit.face.detection import PICK_RULE_ID, Face, build_face_detector, pick_face, same_shape
 from audit.images import PhotoSkipped, decode_image
 
