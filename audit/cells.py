@@ -13,9 +13,9 @@ from pathlib import Path
 from audit.checkpoints import CellStore, FinishedCell
 from audit.cloakers import Cloaker
 from audit.datasets.distractors import NO_DISTRACTORS, Distractors
-from audit.metrics import clustered_rate, mean_accuracy
 from audit.protocol import Protocol, ProtocolOptions
 from audit.records import CellResult, DroppedPhotos, RankK, Rate, Skip, UserRow
+from audit.statistics import clustered_rate, mean_accuracy
 from cloud_clients import CloudSession
 from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, build_countermeasures
 from countermeasures.transforms.files import transform_files

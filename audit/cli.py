@@ -364,8 +364,7 @@ def verify(originals: Path, cloaked: Path, mode: str | None, tracker: tuple[str,
     from audit.personal_verify import verify_person
     from audit.plan import VerifyOptions
     from reports import write_documents
-    from reports.html import render_verify_html
-    from reports.verify import render_verify_markdown, verify_headline
+    from reports.verify import render_verify_html, render_verify_markdown, verify_headline
 
     _setup_torch()
     command = " ".join(["audit", *sys.argv[1:]])
@@ -402,17 +401,10 @@ def verify(originals: Path, cloaked: Path, mode: str | None, tracker: tuple[str,
 def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: Path | None) -> None:
     """Change in protection from A to B, cell by cell: two runs (folders or report.json files), or two scorecards of
     one battery (bench folders or scorecard.json files), whose worst case is compared too."""
+    from audit.comparison import compare_reports, compare_scorecards, worse_cells
+    from audit.records.files import load_report, load_scorecard
     from reports import write_documents
-    from reports.compare import (
-        compare_reports,
-        compare_scorecards,
-        comparison_headline,
-        load_report,
-        load_scorecard,
-        render_comparison_markdown,
-        worse_cells,
-    )
-    from reports.html import render_compare_html
+    from reports.compare import comparison_headline, render_compare_html, render_comparison_markdown
 
     command = " ".join(["audit", *sys.argv[1:]])
     try:
@@ -492,8 +484,8 @@ def leaderboard(scorecards: tuple[Path, ...], out: Path) -> None:
     """Rank cloaks by worst-case protection from their scorecards (bench folders or scorecard.json files) of one
     battery version; the cost is shown beside each."""
     from audit.paths import atomic_write_bytes
-    from reports.compare import load_scorecard
-    from reports.scorecard import render_leaderboard
+    from audit.records.files import load_scorecard
+    from reports.leaderboard import render_leaderboard
 
     cards = []
     for path in scorecards:
@@ -533,7 +525,7 @@ def history(ctx: click.Context, limit: int) -> None:
 def history_show(entry_id: int) -> None:
     """Print one entry: when, the exact command, where its report is, and the report."""
     from audit.history import History
-    from reports import render_markdown
+    from reports import render_run_markdown
     from reports.compare import render_comparison_markdown
     from reports.verify import render_verify_markdown
 
@@ -548,7 +540,7 @@ def history_show(entry_id: int) -> None:
     except ValueError as err:  # RecordError: a document this version cannot read
         raise click.ClickException(f"history entry {entry.id} cannot be shown: {err}") from None
     if entry.kind == "run":
-        click.echo(render_markdown(document))
+        click.echo(render_run_markdown(document))
     elif entry.kind == "verify":
         click.echo(render_verify_markdown(document))
     else:

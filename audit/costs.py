@@ -14,21 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from audit.images import PhotoSkipped, read_image
-from audit.metrics import PerceptualCost, perceptual_cost
+from audit.perceptual import COST_METRICS, PerceptualCost, perceptual_cost
 from audit.records import Perturbation, Skip
 
 log = logging.getLogger(__name__)
-
-
-def photo_cost(metric: str, original: np.ndarray, photo: np.ndarray) -> float:
-    """One metric of `photo` against `original` (H×W×3 uint8, same size), whole photo, as reports state it."""
-    if metric == "lpips":
-        from audit.lpips import lpips_distance
-
-        return lpips_distance(original, photo)
-    if metric == "dssim":
-        return perceptual_cost(original, photo).dssim
-    raise ValueError(f"unknown perceptual metric {metric!r}")
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +36,7 @@ def _lpips_missing() -> str | None:
 def measured_cost(original: np.ndarray, cloaked: np.ndarray) -> PerceptualCost:
     """Every metric of one cloaked photo against its original."""
     cost = perceptual_cost(original, cloaked)
-    return cost if _lpips_missing() else replace(cost, lpips=photo_cost("lpips", original, cloaked))
+    return cost if _lpips_missing() else replace(cost, lpips=COST_METRICS["lpips"].on_photo(original, cloaked))
 
 
 def cost_or_reason(original: Path, cloaked: Path) -> PerceptualCost | str:

@@ -32,7 +32,6 @@ from audit.digests import file_digest, rng_for
 from audit.embedding.pipeline import FacePipeline
 from audit.environment import environment
 from audit.extractors import load_extractor, models_here
-from audit.metrics import mean_accuracy, wilson
 from audit.plan import VerifyOptions, protocol_digest, verify_cell_key
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
 from audit.records import (
@@ -45,6 +44,7 @@ from audit.records import (
     VerifyReport,
     VerifyResult,
 )
+from audit.statistics import mean_accuracy, wilson
 from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
 from trackers import CloudTracker, build_tracker
 

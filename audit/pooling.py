@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from audit.metrics import clustered_rate
 from audit.records import CellResult, OverSeeds, PooledRate, PooledResult
+from audit.statistics import clustered_rate
 
 
 def pool_seeds(results: list[CellResult]) -> tuple[PooledResult, ...]:

@@ -26,16 +26,31 @@ from audit.datasets.embedded import EmbeddedGallery
 from audit.devices import check_devices_here
 from audit.environment import environment
 from audit.executors import Executor, LocalExecutor, build_executor
-from audit.metrics import PerceptualCost
+from audit.perceptual import PerceptualCost
 from audit.plan import RunPlan, cell_key, protocol_digest
 from audit.pooling import pool_seeds
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
-from audit.records import (BudgetCost, CellResult, CloakerRecord, CloudUse, Detection, ExamplePair, ProtocolRecord,
-                           RunReport, Scenario, Skip)
-from countermeasures import AdaptiveCountermeasure, Countermeasure
-from countermeasures.cloak_detectors import (CloakDetector, build_cloak_detector, detection_record, features_model,
-                                             tracker_features)
+from audit.records import (
+    BudgetCost,
+    CellResult,
+    CloakerRecord,
+    CloudUse,
+    Detection,
+    ExamplePair,
+    ProtocolRecord,
+    RunReport,
+    Scenario,
+    Skip,
+)
 from cloud_clients import RESOURCE_PREFIX, CloudError, CloudSession
+from countermeasures import AdaptiveCountermeasure, Countermeasure
+from countermeasures.cloak_detectors import (
+    CloakDetector,
+    build_cloak_detector,
+    detection_record,
+    features_model,
+    tracker_features,
+)
 from trackers import CloudTracker, Tracker, build_tracker
 
 

@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from audit.metrics import ssim
+from audit.perceptual import ssim
 
 
 def ssim_by_convolution(a: torch.Tensor, b: torch.Tensor, max_val: float = 255.0) -> torch.Tensor:

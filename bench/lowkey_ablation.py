@@ -26,9 +26,9 @@ from audit.cloakers.store import CloakStore, cloak_here
 from audit.datasets import load_photos, resolve_dataset
 from audit.face.align import warp_chips
 from audit.images import read_image
-from audit.metrics import clustered_rate
 from audit.protocol import ProtocolOptions, build_protocol
 from audit.records import RunReport, read_document
+from audit.statistics import clustered_rate
 from reports.formatting import rate_text, short_label
 from trackers import build_tracker
 

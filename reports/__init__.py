@@ -1,5 +1,5 @@
-"""Reports of a run (`report.json`, one schema'd record; `report.md`; `report.html`; the console table), and the
-same three files for `verify` and `compare`."""
+"""Reports render the records the core computed, one module per document (`run`, `verify`, `compare`, `scorecard`,
+`leaderboard`; the run's console table in `console`), each a JSON record, Markdown and self-contained HTML."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from pathlib import Path
 from audit.paths import atomic_write_bytes
 from audit.records import Document, RunReport, dumps
 from reports.console import print_summary
-from reports.html import render_run_html
-from reports.markdown import render_markdown
 from reports.plots import sweep_pngs
+from reports.run import render_run_html, render_run_markdown
 
 
 def write_documents(out_dir: Path, stem: str, record: Document, markdown: str, html: str) -> tuple[Path, Path]:
@@ -29,8 +28,8 @@ def write_reports(report: RunReport, out_dir: Path) -> tuple[Path, Path]:
     for axis, png in sweeps:
         atomic_write_bytes(out_dir / f"sweep-{axis}.png", png)
     return write_documents(out_dir, "report", report,
-                           render_markdown(report, [f"sweep-{axis}.png" for axis, _ in sweeps]),
+                           render_run_markdown(report, [f"sweep-{axis}.png" for axis, _ in sweeps]),
                            render_run_html(report, sweeps))
 
 
-__all__ = ["print_summary", "render_markdown", "write_documents", "write_reports"]
+__all__ = ["print_summary", "render_run_markdown", "write_documents", "write_reports"]

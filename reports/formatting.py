@@ -6,8 +6,19 @@ import math
 from pathlib import Path
 
 from audit.options import parse_spec
-from audit.records import (BudgetCost, CellResult, CostCurve, Detection, OverSeeds, Perturbation, PooledRate,
-                           PooledResult, Rate, RunReport)
+from audit.records import (
+    BudgetCost,
+    CellResult,
+    CostCurve,
+    Detection,
+    OverSeeds,
+    Perturbation,
+    PooledRate,
+    PooledResult,
+    Rate,
+    RunReport,
+    Skip,
+)
 
 
 def percent(value: float | None) -> str:
@@ -207,3 +218,16 @@ def curve_rows(curve: CostCurve) -> list[list[str]]:
     """A curve's points as table cells under CURVE_HEADER."""
     return [[p.budget, "n/a" if p.lpips is None else f"{p.lpips:.4f}", f"{p.dssim:.4f}", rate_text(p.protection),
              rate_text(p.control), rate_text(p.normal_accuracy)] for p in curve.points]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines (the one table writer of every Markdown document)."""
+    return [f"| {' | '.join(header)} |", "|" + "---|" * len(header)] + [f"| {' | '.join(row)} |" for row in rows]
+
+
+def skipped_lines(skipped: tuple[Skip, ...]) -> list[str]:
+    """The photos left out, where and why (nothing when none were)."""
+    if not skipped:
+        return []
+    return ["", f"## Skipped ({len(skipped)})", "",
+            *markdown_table(["photo", "stage", "reason"], [[f"`{s.path}`", s.stage, s.reason] for s in skipped])]

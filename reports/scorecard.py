@@ -1,20 +1,17 @@
-"""A cloak's scorecard (`audit bench`) and the leaderboard of many, in Markdown and self-contained HTML: the
-headline first (worst-case protection over every transfer cell, with the cell that set it), the cost beside it."""
+"""A cloak's scorecard (`audit bench`) in Markdown and self-contained HTML: the headline first (worst-case
+protection over every transfer cell, with the cell that set it), the cost beside it."""
 
 from __future__ import annotations
 
+from audit.battery.scorecard import protected_cells
 from audit.records import ScoreCard, ScoreCell
-from audit.verdicts import protects_beyond_control
-from reports.formatting import cost_text, percent, rate_text, short_label, short_model
+from reports.formatting import cost_text, markdown_table, percent, rate_text, short_label, short_model
 from reports.html import esc, page, table, verdict_box
 
 WORST_CASE = ("Worst-case protection: the lowest protection over every transfer cell (tracker × countermeasure × "
               "leak ratio; the tracker's model is none the cloak was made on), as robust accuracy is RobustBench's "
               "headline. White-box cells, where the tracker uses a model the cloak was optimised against (or a copy "
               "robust retraining fine-tuned from one), are shown apart and never set it.")
-PROTECTED_CELLS = ("Transfer cells protected: how many transfer cells protect beyond the control (the protection's 95% "
-                   "interval wholly above the control's), where the worst case says only where a cloak fails. "
-                   "Among equal headlines it orders the rows; they share their rank.")
 CELL_HEADER = ["tracker", "model", "countermeasure", "leak ratio", "protection", "control", "normal accuracy"]
 
 
@@ -28,12 +25,6 @@ def headline(card: ScoreCard) -> str:
     if card.worst_case is None:
         return "no transfer cell was scored: no headline"
     return f"worst-case protection {rate_text(card.worst_case.protection)} ({cell_name(card.worst_case)})"
-
-
-def protected_cells(card: ScoreCard) -> tuple[int, int]:
-    """(transfer cells that protect beyond the control, transfer cells scored)."""
-    scored = [c for c in card.cells if c.transfer and c.protection.n_photos]
-    return sum(protects_beyond_control(c.protection, c.control) for c in scored), len(scored)
 
 
 def protected_text(card: ScoreCard) -> str:
@@ -51,10 +42,6 @@ def cell_rows(card: ScoreCard) -> list[list[str]]:
     return [[short_label(c.tracker), f"{short_model(c.tracker_extractor or c.tracker)} "
              f"({'transfer' if c.transfer else 'white-box'})", c.countermeasure, str(c.leak_ratio),
              rate_text(c.protection), rate_text(c.control), rate_text(c.normal_accuracy)] for c in card.cells]
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [f"| {' | '.join(header)} |", "|" + "---|" * len(header)] + [f"| {' | '.join(r)} |" for r in rows]
 
 
 def render_scorecard_markdown(card: ScoreCard) -> str:
@@ -93,44 +80,3 @@ def render_scorecard_html(card: ScoreCard) -> str:
                       [[esc(c), esc(percent(v))] for c, v in card.by_countermeasure.items()]),
                 "<h2>Every cell</h2>", table(CELL_HEADER, [list(map(esc, row)) for row in cell_rows(card)])]
     return page(f"scorecard: {card.name}", sections)
-
-
-def leaderboard_rows(cards: list[ScoreCard]) -> list[list[str]]:
-    """Cloaks ranked by worst-case protection (cards without a headline last, ties sharing a rank and ordered by
-    the share of transfer cells they protect), cost beside each."""
-    battery = {card.battery for card in cards}
-    if len(battery) > 1:
-        raise ValueError(f"scorecards of several battery versions ({', '.join(sorted(battery))}): a leaderboard "
-                         "ranks one version")
-
-    def worst_rate(card: ScoreCard) -> float:
-        return -1.0 if card.worst_case is None else card.worst_case.protection.rate
-
-    def protected_share(card: ScoreCard) -> float:
-        protecting, scored = protected_cells(card)
-        return protecting / scored if scored else 0.0
-
-    ranked = sorted(cards, key=lambda card: (worst_rate(card), protected_share(card)), reverse=True)
-    # equal headlines share a rank ("1, 1, 3"): an order among ties would claim a difference nobody measured
-    ranks = [1 + sum(worst_rate(other) > worst_rate(card) for other in cards) for card in ranked]
-    return [[str(rank), card.name, "—" if card.worst_case is None else rate_text(card.worst_case.protection),
-             cell_name(card.worst_case), protected_text(card), cost_summary(card),
-             "—" if card.worst_white_box is None else rate_text(card.worst_white_box.protection),
-             "n/a" if card.detectability is None else f"{card.detectability:.3f}", percent(card.normal_accuracy)]
-            for rank, card in zip(ranks, ranked)]
-
-
-LEADERBOARD_HEADER = ["rank", "cloak", "worst-case protection", "set by", "transfer cells protected", "cost",
-                      "white-box worst (apart)", "detectability (AUC)", "normal accuracy (lowest)"]
-
-
-def render_leaderboard(cards: list[ScoreCard]) -> tuple[str, str]:
-    """The leaderboard as Markdown and as one self-contained HTML page."""
-    rows = leaderboard_rows(cards)
-    battery = cards[0].battery
-    markdown = "\n".join([f"# Leaderboard: {battery}", "", WORST_CASE, "", PROTECTED_CELLS, "",
-                          *markdown_table(LEADERBOARD_HEADER, rows)])
-    html = page(f"cloak-audit leaderboard: {battery}", [
-        f"<h1>Leaderboard: {esc(battery)}</h1>", f"<p>{esc(WORST_CASE)}</p>", f"<p>{esc(PROTECTED_CELLS)}</p>",
-        table(LEADERBOARD_HEADER, [list(map(esc, row)) for row in rows])])
-    return markdown + "\n", html

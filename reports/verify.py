@@ -1,11 +1,12 @@
-"""`verify.md` and the console answer of `audit verify`: a verdict a person can read, then the figures."""
+"""`verify.md` (also the console answer of `audit verify`) and `verify.html`: a verdict a person can read, then the
+figures."""
 
 from __future__ import annotations
 
 from audit.records import PersonRecord, Rate, VerifyReport, VerifyResult
 from audit.verdicts import VERDICT_MEANING
-from reports.formatting import cost_text, percent, rate_text
-from reports.markdown import skipped_lines, table
+from reports.formatting import cost_text, markdown_table, percent, rate_text, skipped_lines
+from reports.html import environment_section, esc, examples_section, page, skipped_section, table, verdict_box
 
 
 def tries_text(found: int, tries: int, hidden: Rate) -> str:
@@ -69,7 +70,7 @@ def render_verify_markdown(record: VerifyReport) -> str:
           if crowd.excluded else []),
         *([naming_text(person)] if person.naming else []),
         "",
-        *table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
+        *markdown_table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
                [[f"`{r.tracker}`", r.countermeasure, str(r.tries), rate_text(r.protection), rate_text(r.control),
                  percent(r.normal_accuracy.rate), r.verdict] for r in record.results]),
         "",
@@ -96,3 +97,37 @@ def warnings(record: VerifyReport) -> list[str]:
         return []
     return [f"**Warning:** {person.identical_copies} of your {person.n_usable} \"cloaked\" photos have exactly "
             "the pixels of the originals: they carry no cloak.", ""]
+
+
+VERIFY_TONES = {"PROTECTED": "good", "PARTLY PROTECTED": "mixed", "NOT PROTECTED": "bad", "INCONCLUSIVE": "mixed"}
+
+
+def render_verify_html(record: VerifyReport) -> str:
+    person, crowd = record.person, record.crowd
+    sections = ["<h1>Does this cloak protect me?</h1>",
+                verdict_box(f"<b>{esc(record.verdict)}</b>: {esc(VERDICT_MEANING[record.verdict])}.",
+                            VERIFY_TONES[record.verdict])]
+    sections += [f"<p><b>{esc(line)}</b></p>" for line in model_lines(record)]
+    sections += [f"<p>{esc(tracker_sentence(r)).replace('**', '')}</p>" for r in record.results]
+    if person.identical_copies:
+        sections.append(verdict_box(
+            f"<b>Warning</b>: {person.identical_copies} of your {person.n_usable} “cloaked” photos have "
+            "exactly the pixels of the originals: they carry no cloak.", "bad"))
+    sections += [
+        "<h2>Caveats</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in record.caveats) + "</ul>",
+        "<h2>How this was tested</h2>",
+        f"<p>Your {person.n_usable} photos with a face joined a crowd of {crowd.n_identities} people from "
+        f"<code>{esc(crowd.dataset)}</code>. In each of {person.folds} rounds the tracker collected the cloaked "
+        "copies of your other photos and was asked who is in this round's photos, which it had never seen. The "
+        "control posts your originals instead. Intervals are Wilson's over your photos.</p>",
+        *([f"<p>{esc(naming_text(person))}</p>"] if person.naming else []),
+        f"<p>Perceptual cost of your cloaks (whole photo, as posted): {esc(cost_text(record.perturbation))}.</p>",
+        table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
+              [[f"<code>{esc(r.tracker)}</code>", esc(r.countermeasure), str(r.tries),
+                esc(rate_text(r.protection)), esc(rate_text(r.control)), esc(percent(r.normal_accuracy.rate)),
+                f"<b>{esc(r.verdict)}</b>"] for r in record.results]),
+        examples_section(record.examples),
+        skipped_section(record.skipped),
+        environment_section(record.environment),
+    ]
+    return page("cloak-audit: does this cloak protect me?", sections)

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from audit.metrics import clustered_rate
-from audit.records import (CellResult, CloakerRecord, Environment, Perturbation, ProtocolRecord, Rate, RunReport,
-                           Skip, UserRow)
+from audit.records import (
+    CellResult,
+    CloakerRecord,
+    Environment,
+    Perturbation,
+    ProtocolRecord,
+    Rate,
+    RunReport,
+    Skip,
+    UserRow,
+)
+from audit.statistics import clustered_rate
 
 
 def rate(value: float, low: float, high: float, n_photos: int = 20, n_users: int | None = 5) -> Rate:

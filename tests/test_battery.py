@@ -14,9 +14,9 @@ import audit.cells
 from audit.battery import Battery
 from audit.battery.scorecard import lowest_by, tracker_model
 from audit.cli import main
+from audit.comparison import compare_scorecards
 from audit.records import ScoreCard, ScoreCell, dumps
-from reports.compare import compare_scorecards
-from reports.scorecard import render_leaderboard
+from reports.leaderboard import render_leaderboard
 from tests.builders import rate, run_report
 from tests.conftest import REPO
 from tests.test_checkpoints import KILLED_RUN

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
+from audit.comparison import compare_reports
 from audit.curves import compare_at_equal_cost, cost_curves, read_at
 from audit.records import BudgetCost, Perturbation
-from reports.compare import compare_reports
 from tests.builders import cell, rate, run_report
 
 

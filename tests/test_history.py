@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import main
+from audit.comparison import compare_reports
 from audit.history import History
 from audit.records import dumps
-from reports.compare import compare_reports
 from tests.builders import cell, run_report, user_row
 
 

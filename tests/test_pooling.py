@@ -3,8 +3,8 @@
 import pytest
 from scipy import stats
 
-from audit.metrics import clustered_rate
 from audit.pooling import over_seeds, pool_seeds
+from audit.statistics import clustered_rate
 from tests.builders import cell, rate, user_row
 
 

@@ -10,8 +10,20 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from audit.records import (DOCUMENTS, SCHEMA_VERSION, CellResult, Rate, RecordError, RunReport, dumps, from_json,
-                           json_schema, read_document, shipped_schema, to_json)
+from audit.records import (
+    DOCUMENTS,
+    SCHEMA_VERSION,
+    CellResult,
+    Rate,
+    RecordError,
+    RunReport,
+    dumps,
+    from_json,
+    json_schema,
+    read_document,
+    shipped_schema,
+    to_json,
+)
 from tests.builders import cell, run_report, user_row
 from tests.conftest import validate_documents
 
@@ -21,7 +33,7 @@ V1_REPORT = Path(__file__).parent / "reports" / "data" / "report_v1.json"
 @pytest.mark.parametrize("kind", DOCUMENTS)
 def test_the_shipped_schemas_are_the_ones_the_records_derive(kind):
     assert shipped_schema(kind) == json_schema(DOCUMENTS[kind]), (
-        f"audit/schemas/{kind}.schema.json is stale: regenerate it with `python -m audit.records`")
+        f"audit/schemas/{kind}.schema.json is stale: regenerate it with `python -m audit.records.schema`")
     assert shipped_schema(kind)["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
 
 

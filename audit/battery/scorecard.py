@@ -7,6 +7,7 @@ from __future__ import annotations
 from audit.environment import environment
 from audit.options import parse_spec
 from audit.records import RunReport, ScoreCard, ScoreCell
+from audit.verdicts import protects_beyond_control
 
 
 def score_cells(reports: list[RunReport]) -> tuple[ScoreCell, ...]:
@@ -52,3 +53,9 @@ def scorecard(battery: str, name: str, reports: list[RunReport], runs: list[str]
         control=max((c.control.rate for c in cells if c.control.n_photos), default=0.0),
         models_missing=tuple(models_missing), cells=cells, runs=tuple(runs),
         environment=environment(seed, command_line))
+
+
+def protected_cells(card: ScoreCard) -> tuple[int, int]:
+    """(transfer cells that protect beyond the control, transfer cells scored): what orders equal headlines."""
+    scored = [c for c in card.cells if c.transfer and c.protection.n_photos]
+    return sum(protects_beyond_control(c.protection, c.control) for c in scored), len(scored)

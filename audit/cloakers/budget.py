@@ -18,8 +18,8 @@ import torch
 
 from audit.images import decode_image, encode_image
 from audit.options import split_top_level
+from audit.perceptual import COST_METRICS
 
-METRICS = {"lpips": (0.0, 1.0), "dssim": (0.0, 0.5)}  # each metric's open range of limits
 BISECTION_STEPS = 12  # the perturbation's scale to 1/4096
 
 
@@ -32,14 +32,14 @@ class Budget:
     def parse(cls, text: str) -> Budget:
         """`lpips:0.05` → Budget("lpips", 0.05)."""
         metric, _, value = text.partition(":")
-        if metric not in METRICS or not value:
-            raise ValueError(f"budget={text!r}: write METRIC:LIMIT with METRIC one of {', '.join(METRICS)} "
+        if metric not in COST_METRICS or not value:
+            raise ValueError(f"budget={text!r}: write METRIC:LIMIT with METRIC one of {', '.join(COST_METRICS)} "
                              "(e.g. budget=lpips:0.05)")
         try:
             limit = float(value)
         except ValueError:
             raise ValueError(f"budget={text!r}: {value!r} is not a number") from None
-        low, high = METRICS[metric]
+        low, high = COST_METRICS[metric].limits
         if not low < limit < high:
             raise ValueError(f"budget={text!r}: a {metric} limit lies in ({low:g}, {high:g})")
         return cls(metric, limit)
@@ -49,20 +49,12 @@ class Budget:
 
     def measure(self, original: np.ndarray, photo: np.ndarray) -> float:
         """The cost of `photo` (H×W×3 uint8, as saved) against `original`, as every report states it."""
-        from audit.costs import photo_cost
-
-        return photo_cost(self.metric, original, photo)
+        return COST_METRICS[self.metric].on_photo(original, photo)
 
     def on_batch(self, originals: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor | slice], torch.Tensor]:
         """A differentiable cost of each photo of a batch (N×3×H×W, 0–255) against `originals`, for an
         optimiser's hinge: `cost(photos, index)` compares photos with the originals at `index`."""
-        if self.metric == "lpips":
-            from audit.lpips import LpipsTo, load_lpips
-
-            return LpipsTo(load_lpips(device=originals.device), originals).distance
-        from audit.metrics import SsimTo
-
-        return SsimTo(originals).dssim
+        return COST_METRICS[self.metric].against(originals)
 
 
 def as_saved(photo: np.ndarray, output_format: str, quality: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from audit.cloakers.feature_space import FeatureSpaceCloak, chip_footprint, seeded_noise, with_region
-from audit.metrics import SsimTo, hinge_excess
+from audit.perceptual import SsimTo, hinge_excess
 
 # mode: (DSSIM budget th, max steps, learning rate), Fawkes v1.0.2
 MODES = {"low": (0.004, 40, 25.0), "mid": (0.012, 75, 20.0), "high": (0.017, 150, 15.0)}

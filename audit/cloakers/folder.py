@@ -17,7 +17,7 @@ from audit.cloakers.base import Cloaker
 from audit.cloakers.store import CloakStore
 from audit.costs import cost_or_reason, kept_cost
 from audit.datasets.folders import list_images
-from audit.metrics import PerceptualCost
+from audit.perceptual import PerceptualCost
 from audit.records import Skip
 
 

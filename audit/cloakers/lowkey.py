@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from audit.cloakers.fawkes import MODES, PENALTY
 from audit.cloakers.feature_space import FeatureSpaceCloak, FrozenModel, seeded_noise
 from audit.lpips import LpipsTo, load_lpips
-from audit.metrics import ALL, SSIM_WINDOW, SsimTo, hinge_excess
+from audit.perceptual import ALL, SSIM_WINDOW, SsimTo, hinge_excess
 
 STEPS = 50
 STEP_SIZE = 0.0025 * 255  # the code's 0.0025 in 0–1 pixel units

@@ -23,8 +23,8 @@ from tqdm import tqdm
 from audit.cloakers.base import Cloaker
 from audit.costs import cost_or_reason
 from audit.digests import file_digest
-from audit.metrics import PerceptualCost
 from audit.paths import atomic_write_bytes, cache_dir
+from audit.perceptual import PerceptualCost
 
 # one cloak call's chunk, the cloaked file (still on disk while the caller stores it) or reason per photo, and
 # the cloaker's seconds per photo

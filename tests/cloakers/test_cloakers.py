@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+import audit.cloakers.store as store_module
 from audit.cloakers import available_cloakers, build_cloaker
 from audit.cloakers.external import OfficialFawkes
 from audit.cloakers.feature_space import FrozenModel, chip_footprint
-import audit.cloakers.store as store_module
 from audit.cloakers.store import CloakStore
 from audit.costs import cost_or_reason, kept_cost, measured_cost
 from audit.images import read_image
-from audit.metrics import perceptual_cost
+from audit.perceptual import perceptual_cost
 from audit.records import Skip
 
 # Stand-ins for the official fawkes CLI: same arguments, the output names of v1.0 (x.jpg -> x_cloaked.png)

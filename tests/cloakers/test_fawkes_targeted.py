@@ -6,7 +6,7 @@ import pytest
 from audit.cloakers import build_cloaker
 from audit.cloakers.fawkes_targeted import FawkesTargetedCloak, rank_target_photos, select_target
 from audit.images import read_image
-from audit.metrics import perceptual_cost
+from audit.perceptual import perceptual_cost
 
 
 def test_target_is_the_centroid_farthest_from_the_users_nearest_photo():

@@ -12,7 +12,7 @@ from audit.costs import measured_cost
 from audit.embedding.pipeline import FacePipeline
 from audit.extractors import load_extractor
 from audit.images import read_image
-from audit.metrics import dssim, perceptual_cost
+from audit.perceptual import dssim, perceptual_cost
 
 
 @pytest.fixture

@@ -11,10 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import main
+from audit.comparison import compare_reports, worse_cells
 from audit.history import History
-from audit.metrics import difference_interval, mcnemar
 from audit.records import McNemar, RunReport, dumps
-from reports.compare import compare_reports, load_report, render_comparison_markdown, worse_cells
+from audit.records.files import load_report
+from audit.statistics import difference_interval, mcnemar
+from reports.compare import render_comparison_markdown
 from tests.builders import cell, run_report, user_row
 
 

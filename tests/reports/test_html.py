@@ -20,7 +20,8 @@ from audit.cli import main
 from audit.personal_verify import VerifyOptions, verify_person
 from reports.console import print_summary
 from reports.formatting import rate_text
-from reports.html import render_run_html, render_verify_html
+from reports.run import render_run_html
+from reports.verify import render_verify_html
 from tests.builders import cell, run_report
 from tests.conftest import REPO
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from rich.console import Console
 
 from audit.records import Skip, dumps, read_document
-from reports import print_summary, render_markdown, write_reports
-from reports.html import render_run_html
-from reports.plots import sweep_pngs
+from reports import print_summary, render_run_markdown, write_reports
 from reports.formatting import rate_text
+from reports.plots import sweep_pngs
+from reports.run import render_run_html
 from tests.builders import cell, rate, run_report
 
 
@@ -49,11 +49,11 @@ def test_every_result_user_and_skip_reaches_markdown_and_json(tmp_path):
 
 def test_swept_scenarios_get_their_own_columns_only_when_they_vary(tmp_path):
     leaky = [result("faiss", rate(0.9, 0.7, 1.0), rate(0.0, 0.0, 0.1), leak_ratio=leak) for leak in (0.0, 0.5)]
-    markdown = render_markdown(report(leaky))
+    markdown = render_run_markdown(report(leaky))
     assert "| tracker | tracker model | countermeasure | leak ratio | protection |" in markdown
     assert "| `faiss` | ? | none | 0.5 | 90.0% [70.0, 100.0] |" in markdown
     assert "labels |" not in markdown  # the label count did not vary
-    assert "leak ratio |" not in render_markdown(report(leaky[:1]))
+    assert "leak ratio |" not in render_run_markdown(report(leaky[:1]))
 
 
 def test_sweeps_become_plots_linked_from_the_markdown(tmp_path):
@@ -98,7 +98,7 @@ def test_white_box_and_transfer_cells_are_told_apart_with_a_model_matrix(tmp_pat
     assert cells[("dlib-resnet", "mobilefacenet")] == ["linear-probe 10.0% [0.0, 20.0]", "faiss 20.0% [10.0, 30.0]"]
     assert cells[("dlib-resnet", "dlib-resnet")] == ["linear-probe 95.0% [90.0, 100.0] (white-box)"]
     assert model_matrix(results[:1]) is None  # one tracker model: nothing to cross
-    markdown = render_markdown(report(results))
+    markdown = render_run_markdown(report(results))
     assert "| `linear-probe` | dlib-resnet (white-box) |" in markdown and "## Cloak model × tracker model" in markdown
     page = render_run_html(report(results), [])
     assert '<span class="transfer">mobilefacenet (transfer)</span>' in page and "Cloak model × tracker model" in page
@@ -121,7 +121,7 @@ def test_each_budget_of_a_sweep_is_named_wherever_its_results_are_shown():
     for budget in ("lpips:0.02", "lpips:0.04"):
         assert page.count(f", budget {budget}, leak ratio") == 2  # one verdict line per tracker
         assert page.count(f"<td>{budget}</td>") == 2 + 2  # the results table and the per-user rows
-    assert "<th>budget</th>" in page and "| budget |" in render_markdown(report(results))
+    assert "<th>budget</th>" in page and "| budget |" in render_run_markdown(report(results))
 
 
 DATA = Path(__file__).with_name("data")
@@ -141,7 +141,7 @@ def test_a_version_1_report_renders_exactly_as_before_typed_records():
     report = read_document("run", json.loads((DATA / "report_v1.json").read_text()))
     sweeps = sweep_pngs(report)
     assert [axis for axis, _ in sweeps] == ["leak_ratio", "detect-and-drop", "jpeg"]
-    assert render_markdown(report, [f"sweep-{axis}.png" for axis, _ in sweeps]) == (DATA / "report_v1.md").read_text()
+    assert render_run_markdown(report, [f"sweep-{axis}.png" for axis, _ in sweeps]) == (DATA / "report_v1.md").read_text()
     assert without_pngs(render_run_html(report, sweeps)) == (DATA / "report_v1.html").read_text()
     again = read_document("run", json.loads(dumps(report)))  # through version 2's file and back: nothing lost
     assert dumps(again) == dumps(report) and again.schema_version == 2
