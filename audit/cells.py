@@ -17,7 +17,7 @@ from audit.protocol import Protocol, ProtocolOptions
 from audit.records import CellResult, DroppedPhotos, RankK, Rate, Skip, UserRow
 from audit.statistics import clustered_rate, mean_accuracy
 from cloud_clients import CloudSession
-from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform, build_countermeasures
+from countermeasures import AdaptiveCountermeasure, Countermeasure, Transform
 from countermeasures.transforms.files import transform_files
 from countermeasures.transforms.none import NoTransform
 from trackers import CloudTracker, Tracker
@@ -52,13 +52,12 @@ def unique_skips(skipped: list[Skip]) -> tuple[Skip, ...]:
     return tuple(sorted(set(skipped), key=lambda s: (s.path, s.stage, s.reason)))
 
 
-def run_countermeasures(specs: tuple[str, ...]) -> list[Countermeasure]:
+def with_baseline(countermeasures: tuple[Countermeasure, ...]) -> list[Countermeasure]:
     """`none` first (every countermeasure is compared with it), then each distinct setting once."""
     baseline = NoTransform()
     chosen: dict[str, Countermeasure] = {baseline.cache_id: baseline}
-    for spec in specs:
-        for countermeasure in build_countermeasures(spec):
-            chosen.setdefault(countermeasure.cache_id, countermeasure)
+    for countermeasure in countermeasures:
+        chosen.setdefault(countermeasure.cache_id, countermeasure)
     return list(chosen.values())
 
 
@@ -282,7 +281,7 @@ def evaluate_tracker(tracker: Tracker, protocol: Protocol, scenario: ProtocolOpt
                                 hidden_photos=tuple(map(photo_name, hidden))))
     totals = [u.n_test for u in per_user]
     return CellResult(
-        tracker=tracker.label, tracker_params=model.params(), tracker_extractor=model.model,
+        tracker=tracker.label, tracker_params=model.plain_params(), tracker_extractor=model.model,
         cloak_extractors=tuple(cloaker_models),
         transfer=(adaptive.derived_from(tracker) if adaptive else model.model) not in cloaker_models,
         countermeasure=countermeasure.countermeasure.label, seed=scenario.seed, leak_ratio=scenario.leak_ratio,

@@ -1,23 +1,45 @@
-"""The `audit` command line."""
+"""The `audit` command line: options in, a job of the core run, its documents written and said.
+
+It does no work of its own. `run` and `verify` take their options from the plans' tables (`audit.plan`); every
+command's spec strings are parsed once, where they enter; bad input ends a command with its message
+(`said_as_errors`), never a traceback.
+"""
 
 from __future__ import annotations
 
-import json
 import os
+import shlex
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from audit.cloakers.matching import FAWKES_V03_MODES
-from audit.extractors import load_extractor
-from audit.face.detection import BUILT_IN as FACE_DETECTORS
-from audit.plan import RunPlan, defaults, verify_defaults
-from audit.plugins import KINDS, registered, summaries
+from audit.plan import PlanOption, RunPlan, VerifyPlan, merge_options, plan_options
+from audit.plugins import KINDS, describe_options, registered, summaries
 from audit.records import CellCounts, Document, RunReport
 
+ERRORS = (ValueError, FileNotFoundError, RuntimeError)  # what bad input raises: said, not traced
 
-def _setup_torch() -> None:
+
+@contextmanager
+def said_as_errors(kept: Path | None = None) -> Iterator[None]:
+    """Bad input (a bad spec, a missing file, a model that cannot be had) ends the command with its message; `kept`:
+    a cells folder whose finished cells the message mentions."""
+    try:
+        yield
+    except ERRORS as err:
+        left = cells_kept(kept) if kept is not None else ""
+        raise click.ClickException(f"{err}; {left}" if left else str(err)) from err
+
+
+def command_line() -> str:
+    """The command as typed, quoted so it can be typed again (reports and the history keep it)."""
+    return shlex.join(["audit", *sys.argv[1:]])
+
+
+def setup_torch() -> None:
     import torch
 
     from audit.devices import reuse_freed_memory
@@ -26,23 +48,7 @@ def _setup_torch() -> None:
     reuse_freed_memory()
 
 
-def _pipeline(extractor: str, face_detector: str, no_cache: bool, aligned: bool = False, fallback: str = "skip"):
-    from audit.embedding.pipeline import FacePipeline
-
-    try:
-        return FacePipeline(load_extractor(extractor), face_detector=face_detector, aligned=aligned, fallback=fallback,
-                            remember_faces=not no_cache)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        raise click.ClickException(str(err)) from err
-
-
-def _cache(no_cache: bool):
-    from audit.embedding.cache import EmbeddingCache
-
-    return None if no_cache else EmbeddingCache()
-
-
-def _interrupt_on_sigterm(ctx: click.Context) -> None:
+def interrupt_on_sigterm(ctx: click.Context) -> None:
     """A terminated run cleans up as after Ctrl-C (cloud galleries included), for this command only:
     the process's own handler is back when the command ends (a process that runs `audit run` in-process,
     such as a test session, must still be stoppable by SIGTERM, and so must the children it forks)."""
@@ -55,16 +61,7 @@ def _interrupt_on_sigterm(ctx: click.Context) -> None:
     ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="cloak-audit")
-def main() -> None:
-    """cloak-audit: does a face cloak still protect when the tracker fights back?"""
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-
-
-def _renamed(old: str, new: str):
+def renamed(old: str, new: str) -> Callable:
     """A hidden option under an old name that fails with the new one (two things were called "detector")."""
 
     def fail(ctx: click.Context, param: click.Parameter, value: tuple) -> None:
@@ -74,15 +71,64 @@ def _renamed(old: str, new: str):
     return click.option(old, multiple=True, hidden=True, expose_value=False, callback=fail)
 
 
+def plan_option(spec: PlanOption) -> Callable:
+    """One option of a plan's table as a click option (its flag, type, default and help)."""
+    if spec.switch:
+        return click.option(spec.flag, spec.key, is_flag=True, help=spec.help)
+    kind: click.ParamType | type = str
+    if spec.choices:
+        kind = click.Choice(spec.choices)
+    elif spec.minimum is not None:
+        kind = click.IntRange(spec.minimum)
+    elif spec.folder is not None:
+        kind = click.Path(exists=spec.folder == "existing", file_okay=False, path_type=Path)
+    elif isinstance(spec.default, int):
+        kind = int
+    default = None if spec.required or spec.default in (None, ()) else spec.default
+    return click.option(spec.flag, spec.key, type=kind, multiple=spec.repeatable, required=spec.required,
+                        default=default, show_default=default is not None, help=spec.help)
+
+
+def plan_options_of(plan: type) -> Callable:
+    """Every option of a plan's table on a command, in the table's order (and old names that fail)."""
+    def decorate(command: Callable) -> Callable:
+        for spec in reversed(plan_options(plan).values()):
+            command = plan_option(spec)(command)
+            for old in spec.renamed:
+                command = renamed(f"--{old.replace('_', '-')}", spec.flag)(command)
+        return command
+
+    return decorate
+
+
+def written(ctx: click.Context, plan: type) -> dict[str, object]:
+    """The options the command line actually wrote (the plan's table gives every default)."""
+    return {spec.key: ctx.params[spec.key] for spec in plan_options(plan).values()
+            if ctx.get_parameter_source(spec.key) != click.core.ParameterSource.DEFAULT}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cloak-audit")
+def main() -> None:
+    """cloak-audit: does a face cloak still protect when the tracker fights back?"""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+
+
 @main.command("list")
 @click.argument("what", type=click.Choice([*(kind.listing for kind in KINDS.values()), "detectors"]))
-def list_plugins(what: str) -> None:
+@click.option("--options", "with_options", is_flag=True, help="Also each plugin's options: default, type and help.")
+def list_plugins(what: str, with_options: bool) -> None:
     """List the registered plugins of one kind (built-ins and those outside packages register)."""
     if what == "detectors":
         raise click.UsageError("'detectors' is ambiguous: audit list face-detectors, or audit list cloak-detectors")
     kind = next(kind for kind in KINDS.values() if kind.listing == what)
-    for name, description in summaries(registered(kind.name)).items():
+    plugins = registered(kind.name)
+    for name, description in summaries(plugins).items():
         click.echo(f"{name:18} {description}")
+        for option in describe_options(plugins[name]) if with_options else ():
+            click.echo(f"    {option.name}={option.default}  ({option.types})  {option.help}")
 
 
 @main.command()
@@ -92,31 +138,23 @@ def list_plugins(what: str) -> None:
                    "(usable as --distractors of audit run).")
 @click.option("--extractor", default="dlib-resnet", show_default=True, help="Extractor name[:options].")
 @click.option("--face-detector", default="mtcnn", show_default=True,
-              help=f"Face detector name[:options]: {', '.join(FACE_DETECTORS)}.")
-@_renamed("--detector", "--face-detector")
+              help="Face detector name[:options] (audit list face-detectors).")
+@renamed("--detector", "--face-detector")
 @click.option("--aligned", is_flag=True, help="Inputs are chips already aligned to the extractor's template.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding and face caches.")
 def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligned: bool, no_cache: bool) -> None:
     """Embed every photo under INPUT_DIR (identity = the photo's folder)."""
-    from audit.datasets import list_images
-    from audit.datasets.embedded import write_embeddings
+    from audit.embedding.cache import EmbeddingCache
+    from audit.embedding.folder import embed_folder
     from audit.extractors import extractor_spec
+    from audit.face.detection import build_face_detector
 
-    _setup_torch()
-    listing = list_images(input_dir)
-    paths = listing.paths
-    if not paths:
-        raise click.ClickException(f"no photos (.jpg, .jpeg, .png, .webp) under {input_dir}"
-                                   + (f" ({len(listing.broken)} broken link(s))" if listing.broken else ""))
-    pipeline = _pipeline(extractor, face_detector, no_cache, aligned)
-    result = pipeline.embed_files(paths, _cache(no_cache))
-    relative = [str(p.relative_to(input_dir)) for p in result.paths]
-    identities = [p.parent.name if p.parent != input_dir else "" for p in result.paths]
-    skipped = sorted((str(p.relative_to(input_dir)), reason) for p, reason in [*result.skipped, *listing.broken.items()])
-    write_embeddings(out, result.embeddings, relative, identities, skipped, extractor_spec(extractor).model_id,
-                     pipeline.extractor.embedding_id, pipeline.cache_id)
-    click.echo(f"embedded {len(result.paths)} of {len(paths) + len(listing.broken)} photos with {extractor} → {out}")
-    for path, reason in skipped:
+    setup_torch()
+    with said_as_errors():
+        done = embed_folder(input_dir, out, extractor_spec(extractor), build_face_detector(face_detector), aligned,
+                            None if no_cache else EmbeddingCache())
+    click.echo(f"embedded {done.embedded} of {done.files} photos with {extractor} → {out}")
+    for path, reason in done.skipped:
         click.echo(f"  skipped {path}: {reason}")
 
 
@@ -126,119 +164,59 @@ def embed(input_dir: Path, out: Path, extractor: str, face_detector: str, aligne
               help="LFW folder (with pairs.txt), or 'lfw' to find or download it.")
 @click.option("--folds", default="1-10", show_default=True, help="View 2 folds, e.g. 1-10 or 1,2.")
 @click.option("--face-detector", default="mtcnn", show_default=True,
-              help=f"Face detector name[:options]: {', '.join(FACE_DETECTORS)}.")
-@_renamed("--detector", "--face-detector")
+              help="Face detector name[:options] (audit list face-detectors).")
+@renamed("--detector", "--face-detector")
 @click.option("--fallback/--no-fallback", default=True, show_default=True,
               help="Centre-crop photos with no detected face instead of counting their pairs as errors.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write results as JSON.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the result as JSON (an extractor-check document, audit/schemas/).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding and face caches.")
 def check_extractor(extractor: str, lfw: str, folds: str, face_detector: str, fallback: bool,
                     json_out: Path | None, no_cache: bool) -> None:
     """LFW View 2 verification accuracy (threshold chosen on the other folds)."""
     from audit.datasets import resolve_dataset
-    from audit.verification import lfw_view2
+    from audit.embedding.cache import EmbeddingCache
+    from audit.extractor_check import check_extractor
+    from audit.extractors import extractor_spec
+    from audit.face.detection import build_face_detector
+    from audit.paths import atomic_write_bytes
+    from audit.records import dumps
 
-    _setup_torch()
-    pipeline = _pipeline(extractor, face_detector, no_cache, fallback="centre" if fallback else "skip")
-    try:
-        view = lfw_view2(resolve_dataset(lfw), folds, pipeline, _cache(no_cache))
-    except (ValueError, FileNotFoundError) as err:
-        raise click.ClickException(str(err)) from err
-    accuracies = view.accuracies
-    sd = float(accuracies.std(ddof=1)) if len(accuracies) > 1 else 0.0
-    click.echo(f"LFW View 2, {extractor}, face detector {face_detector}, folds {folds}: {view.n_photos} photos, "
-               f"{len(view.unusable)} unusable, {len(view.centre_cropped)} centre-cropped (no face detected)")
-    for r in view.folds:
+    setup_torch()
+    with said_as_errors():
+        check = check_extractor(extractor_spec(extractor), build_face_detector(face_detector), resolve_dataset(lfw),
+                                folds, fallback, None if no_cache else EmbeddingCache(), command_line())
+    click.echo(f"LFW View 2, {check.extractor}, face detector {check.face_detector}, folds {folds}: {check.n_photos} "
+               f"photos, {len(check.unusable)} unusable, {len(check.centre_cropped)} centre-cropped (no face detected)")
+    for r in check.per_fold:
         click.echo(f"  fold {r.fold:2}: accuracy {r.accuracy:.4f}  threshold {r.threshold:.4f}  "
                    f"({r.n_unusable} of {r.n_pairs} pairs unusable)")
-    how = "the extractor's own threshold" if view.fixed_threshold else "threshold chosen on the other folds"
-    click.echo(f"mean accuracy {accuracies.mean():.4f} ± {sd:.4f} (sd over folds; {how})")
+    how = "the extractor's own threshold" if check.fixed_threshold else "threshold chosen on the other folds"
+    click.echo(f"mean accuracy {check.mean_accuracy:.4f} ± {check.sd_accuracy:.4f} (sd over folds; {how})")
     if json_out:
-        record = {"extractor": extractor, "face_detector": face_detector, "folds": [r.fold for r in view.folds],
-                  "mean_accuracy": float(accuracies.mean()), "sd_accuracy": sd,
-                  "per_fold": [vars(r) for r in view.folds], "n_photos": view.n_photos,
-                  "unusable": [[str(p), reason] for p, reason in view.unusable],
-                  "centre_cropped": view.centre_cropped, "command": sys.argv}
-        json_out.write_text(json.dumps(record, indent=2))
-
-
-RUN_DEFAULTS = defaults()
-VERIFY_DEFAULTS = verify_defaults()
+        atomic_write_bytes(json_out, dumps(check).encode())
 
 
 @main.command()
-@click.option("--cloaker", default=RUN_DEFAULTS["cloaker"], show_default=True,
-              help="Cloaker name[:key=value,...], e.g. fawkes:mode=high, noise:budget=dssim:0.007, "
-                   "precomputed:dir=DIR; budget=lpips:0.02,0.04,0.12 sweeps the cloak's visibility.")
-@click.option("--tracker", multiple=True, default=RUN_DEFAULTS["tracker"], show_default=True,
-              help="Tracker name[:key=value,...]; repeat for several, e.g. linear-probe:head=softmax.")
-@click.option("--dataset", default=RUN_DEFAULTS["dataset"], show_default=True,
-              help="'lfw' (found under $AUDIT_DATA or downloaded), an identity-folder path, or a CSV manifest.")
-@click.option("--users", default=RUN_DEFAULTS["users"], show_default=True, type=click.IntRange(1),
-              help="Protected users drawn (seeded) among identities with --min-photos photos.")
-@click.option("--user", multiple=True, help="Protect this identity (repeatable); overrides --users.")
-@click.option("--min-photos", default=RUN_DEFAULTS["min_photos"], show_default=True, type=click.IntRange(2),
-              help="Photos an identity needs to be a protected user or a label.")
-@click.option("--max-photos", default=RUN_DEFAULTS["max_photos"], show_default=True, type=click.IntRange(2),
-              help="At most this many photos per identity (a seeded sample), so no identity dominates.")
-@click.option("--labels", default=None, type=str,
-              help="Identities the tracker knows (default: all eligible); a list sweeps, e.g. 2,4,8,all.")
-@click.option("--distractors", default=None,
-              help="Identities added to every search tracker's gallery, never protected: lfw-singletons (LFW's "
-                   "4,069 people with one photo), an identity folder, a CSV manifest, or embeddings computed "
-                   "beforehand with audit embed (FILE.npz, joined as they are).")
-@click.option("--distractor-count", default=None, type=str,
-              help="How many distractor identities (default: all); a list sweeps the gallery size, e.g. 0,1000,4069.")
-@click.option("--leak-ratio", default=str(RUN_DEFAULTS["leak_ratio"]), show_default=True, type=str,
-              help="Share of each protected user's training photos left uncloaked; a list sweeps, e.g. 0,0.15,0.3,0.5.")
-@click.option("--isolation", default=RUN_DEFAULTS["isolation"], show_default=True, type=click.Choice(["per-user", "cohort"]),
-              help="One tracker per protected user, or all protected users in one tracker.")
-@click.option("--rank", default=RUN_DEFAULTS["rank"], show_default=True, type=click.IntRange(1),
-              help="k for the rank-k figure of search trackers.")
-@click.option("--countermeasure", multiple=True,
-              help="Tracker-side countermeasure, repeatable; a list of values sweeps. Transforms: "
-                   "blur:kernel=3,5,7, jpeg:quality=10,at=[train,test], noise:sigma=8, augment:copies=2; adaptive "
-                   "trackers: detect-and-drop:cloak_detector=2-means, robust-retraining:public_users=20,epochs=10. "
-                   "Each value is its own result beside 'none'.")
-@_renamed("--detector", "--cloak-detector")
-@click.option("--cloak-detector", multiple=True,
-              help="Cloak detector scored over protected vs clean classes, repeatable: 2-means (with leaked "
-                   "originals), target-closeness (without); on each tracker's own model unless extractor= names one.")
-@click.option("--allow-cloud-upload", is_flag=True,
-              help="Let cloud trackers (rekognition, azure, facepp) upload photos; without it the run only says "
-                   "what it would send where.")
-@click.option("--max-api-calls", type=click.IntRange(1), default=None,
-              help="Stop (and clean up) once cloud trackers have made this many API calls.")
-@click.option("--seed", default=str(RUN_DEFAULTS["seed"]), show_default=True, type=str,
-              help="Seed of the users' draw and split; a list sweeps, e.g. 0,1,2 (per seed and pooled).")
-@click.option("--out", default=RUN_DEFAULTS["out"], show_default=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for report.json and report.md.")
-@click.option("--executor", default=RUN_DEFAULTS["executor"], show_default=True,
-              help="Where cloak jobs and cells run: local, or ray (a running Ray cluster, else a Ray instance "
-                   "started for the run), e.g. ray:address=auto,num_gpus_per_cloak=1,num_cpus_per_cell=2.")
+@plan_options_of(RunPlan)
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML file with the same options (command-line values win).")
 @click.pass_context
 def run(ctx: click.Context, config: Path | None, **_: object) -> None:
     """Cloak the protected users' photos, play the tracker, and score the protection."""
-    from audit.plan import RunPlan, merge_options
-
-    _setup_torch()
-    _interrupt_on_sigterm(ctx)
-    given = {name: ctx.params[name] for name in RUN_DEFAULTS
-             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
-    try:
-        plan = RunPlan.from_values(merge_options(given, config), " ".join(["audit", *sys.argv[1:]]))
-    except (ValueError, FileNotFoundError) as err:
-        raise click.ClickException(str(err)) from err
-    _run_plan(plan)
+    setup_torch()
+    interrupt_on_sigterm(ctx)
+    with said_as_errors():
+        plan = RunPlan.from_values(merge_options(RunPlan, written(ctx, RunPlan), config), command_line())
+    run_plan(plan)
 
 
-def _run_plan(plan: RunPlan) -> RunReport:
+def run_plan(plan: RunPlan) -> RunReport:
     """Run a plan, write its reports and record it; a stopped run keeps the results it finished (the same command
     computes only the rest), and every error says what to do."""
     from audit.runner import CloudUploadRefused, RunStopped, run_audit
     from reports import print_summary, write_reports
+    from reports.formatting import run_headline
 
     try:
         report = run_audit(plan)
@@ -248,45 +226,37 @@ def _run_plan(plan: RunPlan) -> RunReport:
     except RunStopped as stopped:
         if stopped.report is not None:
             json_path, _ = write_reports(stopped.report, plan.out)
-            _remember_run(stopped.report, json_path)
+            remember("run", stopped.report, json_path, stopped.report.cloaker.name, sorted(stopped.report.trackers),
+                     run_headline(stopped.report))
             click.echo(f"the run stopped; the {len(stopped.report.results)} result(s) it finished are in "
                        f"{json_path}; the same command again computes only the rest", err=True)
         if isinstance(stopped.cause, KeyboardInterrupt):
             raise click.Abort() from None
-        if isinstance(stopped.cause, (ValueError, FileNotFoundError, RuntimeError)):
-            raise click.ClickException(str(stopped.cause)) from stopped.cause
-        raise stopped.cause from None
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        with said_as_errors():
+            raise stopped.cause from None
+    except ERRORS as err:
         raise click.ClickException(str(err)) from err
     json_path, md_path = write_reports(report, plan.out)
-    entry = _remember_run(report, json_path)
+    entry = remember("run", report, json_path, report.cloaker.name, sorted(report.trackers), run_headline(report))
     print_summary(report)
-    click.echo(_cells_line(report.cells, plan.cells_folder))
+    click.echo(cells_line(report.cells, plan.cells_folder))
     click.echo(f"report: {json_path.parent / 'report.html'} (and {md_path.name}, {json_path.name}; "
                f"history entry {entry})")
     return report
 
 
-def _cells_line(cells: CellCounts, folder: Path) -> str:
+def cells_line(cells: CellCounts, folder: Path) -> str:
     """How many cells a finished run or verify computed and how many it read back."""
     return f"cells: {cells.computed} computed, {cells.reused} reused (finished earlier; kept in {folder})"
 
 
-def _cells_kept(folder: Path) -> str:
+def cells_kept(folder: Path) -> str:
     """What a stopped verify leaves behind: the cells it finished, which the same command reuses ("" when none)."""
     n = len(list(folder.glob("*.json"))) if folder.is_dir() else 0
     return f"{n} finished cell(s) are kept in {folder}: the same command again computes only the rest" if n else ""
 
 
-def _remember_run(report: RunReport, json_path: Path) -> int | None:
-    from reports.formatting import run_headline
-
-    return _remember("run", report, json_path.resolve(), report.environment.command_line, report.cloaker.name,
-                     sorted(report.trackers), run_headline(report))
-
-
-def _remember(kind: str, report: Document, where: Path, command: str, cloaker: str, trackers: list[str],
-              headline: str) -> int | None:
+def remember(kind: str, document: Document, where: Path, cloaker: str, trackers: list[str], headline: str) -> int | None:
     """Record in the history; a history that cannot be written warns but loses no report."""
     import sqlite3
 
@@ -294,7 +264,7 @@ def _remember(kind: str, report: Document, where: Path, command: str, cloaker: s
 
     try:
         with History() as history:
-            return history.record(kind, report, where, command, cloaker, trackers, headline)
+            return history.record(kind, document, where.resolve(), command_line(), cloaker, trackers, headline)
     except (sqlite3.Error, OSError) as err:
         click.echo(f"warning: the run history could not be written ({err}); set AUDIT_HISTORY to a writable file",
                    err=True)
@@ -310,83 +280,43 @@ def cloak(input_dir: Path, cloaker: str, out_dir: Path) -> None:
     """Cloak every photo under INPUT_DIR (each sub-folder one person) and print the perceptual cost."""
     from audit.cloakers import build_cloaker
     from audit.cloakers.folder import cloak_folder
-    from audit.costs import perturbation_record
     from reports.formatting import cost_text
 
-    _setup_torch()
-    try:
+    setup_torch()
+    with said_as_errors():
         chosen = build_cloaker(cloaker)
-        chosen.use_public_identities({})
         done = cloak_folder(chosen, input_dir, out_dir)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        raise click.ClickException(str(err)) from err
     click.echo(f"cloaked {len(done.written)} photos with {chosen!r} → {out_dir}")
-    click.echo(f"perceptual cost (whole photo, as saved): {cost_text(perturbation_record(done.costs.values()))}")
+    click.echo(f"perceptual cost (whole photo, as saved): {cost_text(done.cost)}")
     for skip in done.skipped:
         click.echo(f"  skipped {skip.path}: {skip.reason}")
 
 
 @main.command()
-@click.option("--original", "originals", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Your original photos (at least 5; 10 or more for a tighter answer).")
-@click.option("--cloaked", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The cloaked copies you posted, named like the originals (x.jpg ↔ x.png, x_cloaked.png, "
-                   "x_high_cloaked.png, x_attacked.png).")
-@click.option("--mode", type=click.Choice(FAWKES_V03_MODES),
-              help="Take the copies of this Fawkes v0.3 mode (x_MODE_cloaked.png) where --cloaked holds several.")
-@click.option("--tracker", multiple=True,
-              help="Tracker name[:key=value,...], repeatable. Default: faiss and linear-probe on every face model "
-                   "available (dlib-resnet, mobilefacenet, faceres).")
-@click.option("--crowd", default=VERIFY_DEFAULTS["crowd"], show_default=True,
-              help="The people you hide among: 'lfw', an identity-folder path, or a CSV manifest.")
-@click.option("--crowd-min-photos", default=VERIFY_DEFAULTS["crowd_min_photos"], show_default=True,
-              type=click.IntRange(2),
-              help="Photos a crowd member needs to be one of the people the tracker knows.")
-@click.option("--crowd-max-photos", default=VERIFY_DEFAULTS["crowd_max_photos"], show_default=True,
-              type=click.IntRange(2),
-              help="At most this many photos per crowd member (a seeded sample).")
-@click.option("--folds", default=VERIFY_DEFAULTS["folds"], show_default=True, type=click.IntRange(2),
-              help="Rounds: each posts the other rounds' cloaked photos and queries this round's originals.")
-@click.option("--countermeasure", multiple=True,
-              help="Also try a tracker that fights back, e.g. robust-retraining (slow; needs --cloaker), "
-                   "blur:kernel=5.")
-@click.option("--cloaker", default=VERIFY_DEFAULTS["cloaker"],
-              help="The cloaker you used (robust-retraining imitates it), e.g. fawkes:mode=high.")
-@click.option("--seed", default=VERIFY_DEFAULTS["seed"], show_default=True, type=int)
-@click.option("--out", default=VERIFY_DEFAULTS["out"], show_default=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for verify.json, verify.md and verify.html, and the finished cells the same command "
-                   "reuses.")
-def verify(originals: Path, cloaked: Path, mode: str | None, tracker: tuple[str, ...], crowd: str,
-           crowd_min_photos: int, crowd_max_photos: int, folds: int, countermeasure: tuple[str, ...],
-           cloaker: str | None, seed: int, out: Path) -> None:
+@plan_options_of(VerifyPlan)
+@click.pass_context
+def verify(ctx: click.Context, **_: object) -> None:
     """Does cloaking protect you? Plays a tracker that collected your cloaked photos, then meets a new one."""
-    from audit.personal_verify import verify_person
-    from audit.plan import VerifyOptions
+    from audit.verify import verify_person
     from reports import write_documents
     from reports.verify import render_verify_html, render_verify_markdown, verify_headline
 
-    _setup_torch()
-    command = " ".join(["audit", *sys.argv[1:]])
+    setup_torch()
+    with said_as_errors():
+        plan = VerifyPlan.from_values(merge_options(VerifyPlan, written(ctx, VerifyPlan)), command_line())
     try:
-        options = VerifyOptions(
-            originals, cloaked, mode=mode, trackers=tracker, crowd=crowd, folds=folds, countermeasures=countermeasure,
-            cloaker=cloaker, crowd_min_photos=crowd_min_photos, crowd_max_photos=crowd_max_photos, seed=seed, out=out,
-            command_line=command)
-        record = verify_person(options)
+        with said_as_errors(plan.cells_folder):
+            record = verify_person(plan)
     except KeyboardInterrupt:
-        click.echo(_cells_kept(out / "cells") or "nothing was finished", err=True)
+        click.echo(cells_kept(plan.cells_folder) or "nothing was finished", err=True)
         raise click.Abort() from None
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        kept = _cells_kept(out / "cells")
-        raise click.ClickException(f"{err}; {kept}" if kept else str(err)) from err
     markdown = render_verify_markdown(record)
-    json_path, _ = write_documents(out, "verify", record, markdown, render_verify_html(record))
+    json_path, _ = write_documents(plan.out, "verify", record, markdown, render_verify_html(record))
     click.echo(markdown)
-    entry = _remember("verify", record, json_path.resolve(), command, cloaker or "(yours)", record.trackers,
-                      verify_headline(record))
-    click.echo(_cells_line(record.cells, options.cells_folder))
-    click.echo(f"report: {out / 'verify.html'} (and verify.md, verify.json; history entry {entry})")
+    entry = remember("verify", record, json_path, record.cloaker or "(yours)", record.trackers,
+                     verify_headline(record))
+    click.echo(cells_line(record.cells, plan.cells_folder))
+    click.echo(f"report: {plan.out / 'verify.html'} (and verify.md, verify.json; history entry {entry})")
 
 
 @main.command()
@@ -401,29 +331,19 @@ def verify(originals: Path, cloaked: Path, mode: str | None, tracker: tuple[str,
 def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: Path | None) -> None:
     """Change in protection from A to B, cell by cell: two runs (folders or report.json files), or two scorecards of
     one battery (bench folders or scorecard.json files), whose worst case is compared too."""
-    from audit.comparison import compare_reports, compare_scorecards, worse_cells
-    from audit.records.files import load_report, load_scorecard
+    from audit.comparison import compare_documents, worse_cells
     from reports import write_documents
     from reports.compare import comparison_headline, render_compare_html, render_comparison_markdown
 
-    command = " ".join(["audit", *sys.argv[1:]])
-    try:
-        cards = load_scorecard(run_a), load_scorecard(run_b)
-        if any(cards) and not all(cards):
-            raise ValueError("compare two runs, or two scorecards: not one of each")
-        comparison = (compare_scorecards(*cards, command) if all(cards)
-                      else compare_reports(load_report(run_a), load_report(run_b), command))
-    except (ValueError, FileNotFoundError) as err:
-        raise click.ClickException(str(err)) from err
+    with said_as_errors():
+        comparison = compare_documents(run_a, run_b, command_line())
     markdown = render_comparison_markdown(comparison, str(run_a), str(run_b))
     click.echo(markdown)
-    where = out or run_b
     if out:
         write_documents(out, "compare", comparison, markdown, render_compare_html(comparison, str(run_a), str(run_b)))
         click.echo(f"comparison: {out / 'compare.html'} (and compare.md, compare.json)")
-    _remember("compare", comparison, where.resolve(), comparison.command,
-              f"{comparison.a.cloaker} → {comparison.b.cloaker}", comparison.trackers,
-              comparison_headline(comparison))
+    remember("compare", comparison, out or run_b, f"{comparison.a.cloaker} → {comparison.b.cloaker}",
+             comparison.trackers, comparison_headline(comparison))
     if fail_if_worse:
         worse = worse_cells(comparison, margin)
         for cell in worse:
@@ -440,7 +360,7 @@ def compare(run_a: Path, run_b: Path, fail_if_worse: bool, margin: float, out: P
               help="standard or quick (the newest version), a version (standard-v1), or a battery TOML file.")
 @click.option("--out", default="audit-bench", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for scorecard.json, .md and .html, and each part's run (its cells, resumed if stopped).")
-@click.option("--executor", default=RUN_DEFAULTS["executor"], show_default=True,
+@click.option("--executor", default=plan_options(RunPlan)["executor"].default, show_default=True,
               help="Where cloak jobs and cells run: local, or ray[:address=...], as for audit run.")
 @click.pass_context
 def bench(ctx: click.Context, cloaker: str, name: str | None, battery: str, out: Path, executor: str) -> None:
@@ -451,26 +371,24 @@ def bench(ctx: click.Context, cloaker: str, name: str | None, battery: str, out:
     from reports import write_documents
     from reports.scorecard import headline, render_scorecard_html, render_scorecard_markdown
 
-    _setup_torch()
-    _interrupt_on_sigterm(ctx)
-    command = " ".join(["audit", *sys.argv[1:]])
-    try:
+    setup_torch()
+    interrupt_on_sigterm(ctx)
+    with said_as_errors():
         chosen = Battery.load(battery)
-    except (ValueError, OSError) as err:
-        raise click.ClickException(str(err)) from err
-    models, missing = models_here(chosen.models)
-    if not models:
-        raise click.ClickException("no face model could be loaded: " + "; ".join(missing.values()))
+        models, missing = models_here(chosen.models)
+        if not models:
+            raise RuntimeError("no face model could be loaded: " + "; ".join(missing.values()))
+        plans = chosen.plans(cloaker, out, models, executor, command_line())
     for model, reason in missing.items():
         click.echo(f"warning: {model} is left out of the battery ({reason})", err=True)
     reports, runs = [], []
-    for part, plan in chosen.plans(cloaker, out, models, executor, command):
+    for part, plan in plans:
         click.echo(f"{chosen.version}, part {part.name}: {len(plan.trackers)} trackers, "
-                   f"{1 + len(part.countermeasures)} countermeasures, leak ratios {list(chosen.leak_ratios)}")
-        reports.append(_run_plan(plan))
+                   f"{1 + len(plan.countermeasures)} countermeasures, leak ratios {list(chosen.leak_ratios)}")
+        reports.append(run_plan(plan))
         runs.append(str(plan.out))
     card = scorecard(chosen.version, name or reports[0].cloaker.spec, reports, runs, list(missing), chosen.seeds[0],
-                     command)
+                     command_line())
     write_documents(out, "scorecard", card, render_scorecard_markdown(card), render_scorecard_html(card))
     click.echo(f"{card.name} on {card.battery}: {headline(card)}")
     click.echo(f"scorecard: {out / 'scorecard.html'} (and scorecard.md, scorecard.json)")
@@ -484,19 +402,11 @@ def leaderboard(scorecards: tuple[Path, ...], out: Path) -> None:
     """Rank cloaks by worst-case protection from their scorecards (bench folders or scorecard.json files) of one
     battery version; the cost is shown beside each."""
     from audit.paths import atomic_write_bytes
-    from audit.records.files import load_scorecard
+    from audit.records.files import read_scorecard
     from reports.leaderboard import render_leaderboard
 
-    cards = []
-    for path in scorecards:
-        card = load_scorecard(path)
-        if card is None:
-            raise click.ClickException(f"{path}: no scorecard.json (give a bench folder or its scorecard.json)")
-        cards.append(card)
-    try:
-        markdown, html = render_leaderboard(cards)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from err
+    with said_as_errors():
+        markdown, html = render_leaderboard([read_scorecard(path) for path in scorecards])
     atomic_write_bytes(out / "leaderboard.md", markdown.encode())
     atomic_write_bytes(out / "leaderboard.html", html.encode())
     click.echo(markdown)
@@ -535,10 +445,8 @@ def history_show(entry_id: int) -> None:
         except KeyError as err:
             raise click.ClickException(str(err.args[0])) from None
     click.echo(f"entry {entry.id} ({entry.kind}) at {entry.at}\ncommand: {entry.command}\nreport: {entry.report_path}\n")
-    try:
+    with said_as_errors():  # RecordError: a document this version cannot read
         document = entry.report
-    except ValueError as err:  # RecordError: a document this version cannot read
-        raise click.ClickException(f"history entry {entry.id} cannot be shown: {err}") from None
     if entry.kind == "run":
         click.echo(render_run_markdown(document))
     elif entry.kind == "verify":

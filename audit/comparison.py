@@ -15,21 +15,12 @@ copies' measured cost), so that "B beats A" cannot mean "B is more visible".
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from audit.curves import compare_at_equal_cost, cost_curves
-from audit.records import (
-    BudgetCost,
-    CellResult,
-    ComparedCell,
-    CompareReport,
-    CostCurve,
-    EqualCostComparison,
-    McNemar,
-    RunReport,
-    RunSummary,
-    ScoreCard,
-    ScoreCell,
-)
+from audit.records import (BudgetCost, CellResult, ComparedCell, CompareReport, CostCurve, EqualCostComparison, McNemar,
+                           RunReport, RunSummary, ScoreCard, ScoreCell)
+from audit.records.files import load_report, load_scorecard
 from audit.statistics import difference_interval, mcnemar, newcombe_difference
 from audit.verdicts import change_verdict
 
@@ -50,6 +41,15 @@ def compared_scorecell(a: ScoreCell, b: ScoreCell) -> ComparedCell:
 
 def card_summary(card: ScoreCard) -> RunSummary:
     return RunSummary(cloaker=card.name, cloaker_params=card.cloaker.params, command=card.environment.command_line)
+
+
+def compare_documents(a: Path, b: Path, command: str = "") -> CompareReport:
+    """Two runs (folders or report.json files), or two scorecards of one battery (bench folders or scorecard.json
+    files), compared: never one of each."""
+    cards = load_scorecard(a), load_scorecard(b)
+    if any(cards) and not all(cards):
+        raise ValueError("compare two runs, or two scorecards: not one of each")
+    return compare_scorecards(*cards, command) if all(cards) else compare_reports(load_report(a), load_report(b), command)
 
 
 def compare_scorecards(a: ScoreCard, b: ScoreCard, command: str = "") -> CompareReport:

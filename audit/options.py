@@ -84,14 +84,15 @@ def parse_spec(text: str) -> Spec:
 
 
 def format_value(value: object) -> str:
-    """One option value as the syntax writes it: brackets around anything holding a comma or a bracket."""
+    """One option value as the syntax writes it: brackets around anything holding a comma, a bracket or a `+` (an
+    ensemble of models, whose members split at `+`)."""
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, float):
         text = repr(value)
     else:
         text = str(value)
-    if any(char in text for char in ",[]") or text != text.strip():
+    if any(char in text for char in ",[]+") or text != text.strip():
         split_top_level(text)  # a value with unbalanced brackets cannot be written
         return f"{OPEN}{text}{CLOSE}"
     return text
@@ -104,17 +105,27 @@ def format_spec(name: str, options: Mapping[str, object]) -> str:
     return f"{name}:{','.join(f'{key}={format_value(value)}' for key, value in options.items())}"
 
 
-def with_option(text: str, key: str, value: str) -> str:
-    """`text` with option `key` set to `value` (bracketed if it needs to be)."""
-    spec = parse_spec(text)
-    options = {**spec.options, key: value}
-    items = ([format_value(spec.positional)] if spec.positional is not None else []) + \
-        [f"{k}={format_value(v)}" for k, v in options.items()]
-    return f"{spec.name}:{','.join(items)}"
+@dataclass(frozen=True)
+class Sweep:
+    """A spec whose options may each list several values (`blur:kernel=3,5,7`): the one sweep syntax of every
+    swept plugin (countermeasures, a cloaker's budget)."""
+
+    name: str
+    values: dict[str, list[str]]  # each option's values, in order; one value: not swept
+
+    @property
+    def swept(self) -> list[str]:
+        return [key for key, values in self.values.items() if len(values) > 1]
+
+    def specs(self) -> list[Spec]:
+        """One Spec per combination of the swept values, in order (the first option varies slowest)."""
+        keys = list(self.values)
+        return [Spec(self.name, None, dict(zip(keys, combination)))
+                for combination in itertools.product(*self.values.values())]
 
 
-def parse_sweep(text: str, sets: tuple[str, ...] = ()) -> list[Spec]:
-    """`blur:kernel=3,5,7` → one Spec per value; several swept keys give every combination.
+def parse_sweep(text: str, sets: tuple[str, ...] = ()) -> Sweep:
+    """`blur:kernel=3,5,7` → kernel's three values; several swept keys give every combination.
 
     A value without a key extends the key before it; a bracketed value is one value. Keys in
     `sets` (e.g. `at=train,test`) keep their values together as one comma-joined option
@@ -131,12 +142,16 @@ def parse_sweep(text: str, sets: tuple[str, ...] = ()) -> list[Spec]:
             raise ValueError(f"{text!r}: value {value!r} comes before any key=")
         else:
             values[last].append(unbracket(value))
-    fixed = {k: ",".join(v) for k, v in values.items() if k in sets}
-    swept = [(k, v) for k, v in values.items() if k not in sets]
-    specs = []
-    for combination in itertools.product(*(v for _, v in swept)):
-        specs.append(Spec(name, None, {**dict(zip((k for k, _ in swept), combination)), **fixed}))
-    return specs
+    for key in sets:
+        if key in values:
+            values[key] = [",".join(values[key])]
+    return Sweep(name, values)
+
+
+def format_sweep(name: str, values: Mapping[str, list[object]]) -> str:
+    """The sweep syntax `parse_sweep` reads: `name:key=a,b,other=c`, each value as `format_value` writes it."""
+    items = [f"{key}={','.join(format_value(v) for v in given)}" for key, given in values.items()]
+    return f"{name}:{','.join(items)}" if items else name
 
 
 def spec_from_table(table: Mapping[str, object], where: str) -> str:

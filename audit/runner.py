@@ -8,15 +8,15 @@ else, and the uncloaked test photos of everyone.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
-from audit.cells import CellJob, ScenarioCells, Timings, run_countermeasures, training_set, unique_skips
-from audit.checkpoints import CellStore
-from audit.cloakers import Cloaker, build_cloaker
-from audit.cloakers.budget import budget_sweep
+from audit.cells import CellJob, ScenarioCells, Timings, training_set, unique_skips, with_baseline
+from audit.checkpoints import CellStore, cell_key, protocol_digest
+from audit.cloakers import Cloaker
+from audit.cloakers.budget import Budget
 from audit.cloakers.store import CloakStore
 from audit.costs import kept_cost, perturbation_record
 from audit.curves import cost_curves
@@ -25,33 +25,19 @@ from audit.datasets.distractors import NO_DISTRACTORS, choose_distractors, load_
 from audit.datasets.embedded import EmbeddedGallery
 from audit.devices import check_devices_here
 from audit.environment import environment
-from audit.executors import Executor, LocalExecutor, build_executor
+from audit.executors import Executor, LocalExecutor
+from audit.options import format_sweep
 from audit.perceptual import PerceptualCost
-from audit.plan import RunPlan, cell_key, protocol_digest
+from audit.plan import RunPlan
+from audit.plugins import option_text
 from audit.pooling import pool_seeds
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
-from audit.records import (
-    BudgetCost,
-    CellResult,
-    CloakerRecord,
-    CloudUse,
-    Detection,
-    ExamplePair,
-    ProtocolRecord,
-    RunReport,
-    Scenario,
-    Skip,
-)
+from audit.records import (BudgetCost, CellResult, CloakerRecord, CloudUse, Detection, ExamplePair, ProtocolRecord,
+                           RunReport, Scenario, Skip)
 from cloud_clients import RESOURCE_PREFIX, CloudError, CloudSession
 from countermeasures import AdaptiveCountermeasure, Countermeasure
-from countermeasures.cloak_detectors import (
-    CloakDetector,
-    build_cloak_detector,
-    detection_record,
-    features_model,
-    tracker_features,
-)
-from trackers import CloudTracker, Tracker, build_tracker
+from countermeasures.cloak_detectors import CloakDetector, detection_record, features_model, tracker_features
+from trackers import CloudTracker, Tracker
 
 
 def check_precomputed_distractors(gallery: EmbeddedGallery, trackers: list[Tracker],
@@ -71,25 +57,25 @@ def check_precomputed_distractors(gallery: EmbeddedGallery, trackers: list[Track
 
 def run_audit(plan: RunPlan) -> RunReport:
     timings = Timings()
-    # every plugin and option, nested ones included, is checked before any photo is read; a cloaker whose budget
-    # lists several limits is one cloaker per budget (a protection–cost curve)
-    cloakers = [build_cloaker(spec) for spec in budget_sweep(plan.cloaker)]
-    sweeping_budgets = len(cloakers) > 1
-    trackers = [build_tracker(spec) for spec in plan.trackers]
-    countermeasures = run_countermeasures(plan.countermeasures)
+    # every plugin and option, nested ones included, was parsed and checked when the plan was made, before any
+    # photo is read; a cloaker whose budget lists several limits is one cloaker per budget (a protection–cost curve)
+    cloakers = list(plan.cloakers)
+    sweeping_budgets = plan.budgets is not None
+    trackers = list(plan.trackers)
+    countermeasures = with_baseline(plan.countermeasures)
     for countermeasure in countermeasures:
         for tracker in trackers:
             countermeasure.check_tracker(tracker)
-    detectors = [build_cloak_detector(spec) for spec in plan.cloak_detectors]
-    executor = build_executor(plan.executor)
-    if plan.distractors and (others := [spec for spec, t in zip(plan.trackers, trackers) if not t.searches_gallery]):
+    detectors = list(plan.cloak_detectors)
+    executor = plan.executor
+    if plan.distractors and (others := [t.spec for t in trackers if not t.searches_gallery]):
         raise ValueError(f"--distractors join a search tracker's gallery (faiss); {', '.join(others)} would "
                          "train on them or upload them: run those trackers without --distractors")
     if isinstance(executor, LocalExecutor):
         check_devices_here([*cloakers, *trackers, *countermeasures])
-    cloud = [(spec, t) for spec, t in zip(plan.trackers, trackers) if isinstance(t, CloudTracker)]
+    cloud = [t for t in trackers if isinstance(t, CloudTracker)]
     if cloud and not isinstance(executor, LocalExecutor):
-        raise ValueError(f"--executor {plan.executor}: cloud trackers ({', '.join(spec for spec, _ in cloud)}) run "
+        raise ValueError(f"--executor {executor.spec}: cloud trackers ({', '.join(t.spec for t in cloud)}) run "
                          "with --executor local, where their API budget and cleanup live")
     dataset = load_photos(resolve_dataset(plan.dataset))
     photos = dataset.photos
@@ -122,12 +108,12 @@ def run_audit(plan: RunPlan) -> RunReport:
     def assemble(stopped: str | None = None) -> RunReport:
         """The report: of everything, or (`stopped`) of the results finished before the run stopped."""
         ordered = [results[key] for key in planned if key in results]
-        budgets = tuple(BudgetCost(budget=each.budget, cloaker=each.spec,
+        budgets = tuple(BudgetCost(budget=str(each.budget), cloaker=each.spec,
                                    perturbation=perturbation_record(costs[each.spec].values()),
                                    example=budget_examples.get(each.spec))
                         for each in cloakers) if sweeping_budgets else None
         return RunReport(
-            cloaker=cloaker_record(cloakers, plan.cloaker, user_notes or None, cloaker_notes or None),
+            cloaker=cloaker_record(cloakers, user_notes or None, cloaker_notes or None),
             perturbation=perturbation_record([cost for each in costs.values() for cost in each.values()]),
             examples=tuple(examples),
             protocol=protocol_record(protocols, scenarios, galleries, plan),
@@ -146,7 +132,7 @@ def run_audit(plan: RunPlan) -> RunReport:
 
     try:
         for cloaker in cloakers:
-            budget = cloaker.budget if sweeping_budgets else None
+            budget = str(cloaker.budget) if sweeping_budgets else None
             for scenario, protocol, distractors in zip(scenarios, protocols, galleries):
                 began = time.perf_counter()
                 cloaker.use_public_identities(protocol.public)
@@ -163,9 +149,9 @@ def run_audit(plan: RunPlan) -> RunReport:
                     detection += [replace(record, budget=budget)
                                   for record in detect_cloaks(detectors, trackers, protocol, scenario, cloaked)]
                     timings.add("detect_cloaks", began)
-                photos_read = protocol_digest(protocol, distractors)
-                jobs = [CellJob(cell_key(photos_read, scenario, plan, cloaker.cache_id, countermeasure.cache_id,
-                                         tracker.cache_id), countermeasure, tracker)
+                photos_digest = protocol_digest(protocol, distractors)
+                jobs = [CellJob(run_cell_key(photos_digest, scenario, plan, cloaker.cache_id, countermeasure.cache_id,
+                                             tracker.cache_id), countermeasure, tracker)
                         for countermeasure in countermeasures for tracker in trackers]
                 planned += [job.key for job in jobs]
                 work = ScenarioCells(scenario, protocol, cloaked, plan.rank, plan.isolation, trackers, cloaker.clone(),
@@ -198,11 +184,19 @@ class CloudUploadRefused(RuntimeError):
     """A cloud tracker was asked for without --allow-cloud-upload; the message is the plan."""
 
 
-def cloud_plan(cloud: list[tuple[str, CloudTracker]], protocols: list[Protocol], n_countermeasures: int,
-               plan: RunPlan) -> str:
+def run_cell_key(photos: str, scenario: ProtocolOptions, plan: RunPlan, cloaker_id: str, countermeasure_id: str,
+                 tracker_id: str) -> str:
+    """The key of one cell of a run; `photos` is the scenario's `protocol_digest`, computed once for all its cells."""
+    material = {"photos": photos, "scenario": asdict(scenario), "dataset": plan.dataset, "isolation": plan.isolation,
+                "rank": plan.rank, "cloaker": cloaker_id}
+    where = f"seed{scenario.seed}-leak{scenario.leak_ratio}-labels{scenario.labels or 'all'}"
+    return cell_key(where, material, countermeasure_id, tracker_id)
+
+
+def cloud_plan(cloud: list[CloudTracker], protocols: list[Protocol], n_countermeasures: int, plan: RunPlan) -> str:
     """What would go where: per cloud tracker, galleries, photos, identities and API calls (estimated)."""
     lines = ["Nothing was sent. With --allow-cloud-upload, this run would upload photos to:"]
-    for spec, tracker in cloud:
+    for tracker in cloud:
         galleries = calls = photos = queries = 0
         identities = set()
         for protocol in protocols:
@@ -214,7 +208,7 @@ def cloud_plan(cloud: list[tuple[str, CloudTracker]], protocols: list[Protocol],
             photos = max(photos, train)
             queries = max(queries, tests)
             identities |= set(protocol.labels)
-        lines.append(f"  {spec}: {tracker.provider} at {tracker.where}; {galleries} galleries (each a control or "
+        lines.append(f"  {tracker.spec}: {tracker.provider} at {tracker.where}; {galleries} galleries (each a control or "
                      f"a protected user's tracker), each with up to {photos} training photos of {len(identities)} "
                      f"identities, queried with {queries} photos; about {calls:,} API calls. "
                      f"Credentials: {tracker.credentials_status()}.")
@@ -240,21 +234,26 @@ def detect_cloaks(detectors: list[CloakDetector], trackers: list[Tracker], proto
     photos, labels = training_set(protocol, cloaked, protocol.protected)
     records = []
     for detector in detectors:
-        for extractor, face_detector in dict.fromkeys(features_model(detector.extractor, t) for t in trackers):
+        models = {(e.cache_id, f.cache_id): (e, f) for e, f in (features_model(detector.extractor, t) for t in trackers)}
+        for extractor, face_detector in models.values():
             features, kept, _ = tracker_features(photos, labels, extractor, face_detector)
-            records.append(Detection(cloak_detector=detector.label, extractor=extractor, face_detector=face_detector,
-                                     leak_ratio=scenario.leak_ratio, n_labels=len(protocol.labels),
-                                     **detection_record(detector.fit(features, kept), protocol.protected)))
+            records.append(Detection(cloak_detector=detector.label, extractor=extractor.spec,
+                                     face_detector=face_detector.spec, leak_ratio=scenario.leak_ratio,
+                                     n_labels=len(protocol.labels),
+                                     **detection_record(detector.clone().fit(features, kept), protocol.protected)))
     return records
 
 
-def cloaker_record(cloakers: list[Cloaker], spec: str, per_user: dict | None, notes: dict | None) -> CloakerRecord:
+def cloaker_record(cloakers: list[Cloaker], per_user: dict | None, notes: dict | None) -> CloakerRecord:
     """The run's cloaker as the report names it: a budget sweep is one cloaker with every budget it ran at."""
     first = cloakers[0]
-    params = first.params()
+    params = first.plain_params()
+    spec = first.spec
     if len(cloakers) > 1:
         params["budget"] = ", ".join(str(each.budget) for each in cloakers)
-    return CloakerRecord(name=first.name, spec=spec if len(cloakers) > 1 else first.spec,
+        swept = {key: [option_text(value)] for key, value in first.shown_params().items()}
+        spec = format_sweep(first.name, {**swept, "budget": Budget.sweep_texts([each.budget for each in cloakers])})
+    return CloakerRecord(name=first.name, spec=spec,
                          implementation=first.implementation, params=params,
                          cloak_extractors=tuple(first.cloak_extractors), per_user=per_user, notes=notes)
 

@@ -19,9 +19,9 @@ bench() {  # bench NAME CLOAKER
 }
 bench none none
 for mode in low mid high; do
-  bench "fawkes-$mode" "fawkes:impl=builtin,mode=$mode"
+  bench "fawkes-$mode" "fawkes:mode=$mode"
 done
-bench fawkes-ensemble "fawkes:impl=builtin,mode=high,extractor=[dlib-resnet+mobilefacenet]"
+bench fawkes-ensemble "fawkes:mode=high,extractor=[dlib-resnet+mobilefacenet]"
 bench lowkey lowkey
 fawkes_lpips=$("$PYTHON" -c 'import json, sys; print("%.4f" % json.load(open(sys.argv[1]))["cost"]["lpips_mean"])' \
   "$OUT/fawkes-high/scorecard.json") || { echo "no Fawkes-high scorecard: noise has no cost to match" >&2; exit 1; }

@@ -22,11 +22,11 @@ from tqdm import tqdm
 
 from audit.datasets import parse_pairs
 from audit.embedding.pipeline import centre_crop_matrix
+from audit.extractor_check import evaluate_folds, parse_folds
 from audit.extractors import load_extractor
 from audit.face.align import BoxAlignment, warp_chips
 from audit.face.detection import MtcnnDetector, pick_face
 from audit.images import read_image
-from audit.verification import evaluate_folds, parse_folds
 
 LFW = Path(os.environ.get("AUDIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets")) / "lfw"
 

@@ -27,8 +27,8 @@ run() {  # run NAME CLOAKER [more audit run options]
   echo "$(date -u +%FT%TZ) $name exit $status" >> "$OUT/progress"
 }
 declare -A cloaks=(
-  [fawkes]="fawkes:impl=builtin,mode=high"
-  [fawkes-ensemble]="fawkes:impl=builtin,mode=high,extractor=[dlib-resnet+mobilefacenet]"
+  [fawkes]="fawkes:mode=high"
+  [fawkes-ensemble]="fawkes:mode=high,extractor=[dlib-resnet+mobilefacenet]"
   [lowkey]="lowkey:weight=0"
   [noise]="noise"
 )

@@ -8,17 +8,13 @@ detectable a cloak is.
 from __future__ import annotations
 
 from audit.options import parse_sweep
-from audit.plugins import build_registered, registered, summaries
+from audit.plugins import build_registered, registered
 from countermeasures.adaptive import ADAPTIVE, AdaptiveCountermeasure
 from countermeasures.base import Countermeasure
-from countermeasures.cloak_detectors import CloakDetector, available_cloak_detectors, build_cloak_detector
+from countermeasures.cloak_detectors import CloakDetector, build_cloak_detector
 from countermeasures.transforms import TRANSFORMS, Transform
 
 BUILT_IN: dict[str, type[Countermeasure]] = {**TRANSFORMS, **ADAPTIVE}
-
-
-def available_countermeasures() -> dict[str, str]:
-    return summaries(registered("countermeasure"))
 
 
 def build_countermeasures(spec_text: str) -> list[Countermeasure]:
@@ -29,7 +25,7 @@ def build_countermeasures(spec_text: str) -> list[Countermeasure]:
     if name not in known:
         raise ValueError(f"unknown countermeasure {name!r}; available: {', '.join(known)}")
     sets = ("at",) if issubclass(known[name], Transform) else ()
-    return [build_registered(known, spec, "countermeasure") for spec in parse_sweep(spec_text, sets=sets)]
+    return [build_registered(known, spec, "countermeasure") for spec in parse_sweep(spec_text, sets=sets).specs()]
 
 
 def build_countermeasure(spec_text: str) -> Countermeasure:
@@ -41,5 +37,4 @@ def build_countermeasure(spec_text: str) -> Countermeasure:
 
 
 __all__ = ["BUILT_IN", "AdaptiveCountermeasure", "CloakDetector", "Countermeasure", "Transform",
-           "available_cloak_detectors", "available_countermeasures", "build_cloak_detector", "build_countermeasure",
-           "build_countermeasures"]
+           "build_cloak_detector", "build_countermeasure", "build_countermeasures"]

@@ -6,19 +6,8 @@ import math
 from pathlib import Path
 
 from audit.options import parse_spec
-from audit.records import (
-    BudgetCost,
-    CellResult,
-    CostCurve,
-    Detection,
-    OverSeeds,
-    Perturbation,
-    PooledRate,
-    PooledResult,
-    Rate,
-    RunReport,
-    Skip,
-)
+from audit.records import (BudgetCost, CellResult, CostCurve, Detection, OverSeeds, Perturbation, PooledRate,
+                           PooledResult, Rate, RunReport, Skip)
 
 
 def percent(value: float | None) -> str:

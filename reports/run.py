@@ -6,43 +6,13 @@ from __future__ import annotations
 from audit.images import PhotoSkipped, encode_image, read_image
 from audit.records import BudgetCost, CellResult, CloudUse, CostCurve, PooledResult, RunReport
 from audit.verdicts import cell_verdict
-from reports.formatting import (
-    BUDGET_HEADER,
-    CURVE_HEADER,
-    CURVE_NOTE,
-    POOLED_HEADER,
-    SWEPT,
-    budget_figures,
-    cost_text,
-    curve_rows,
-    detection_figures,
-    markdown_table,
-    model_matrix,
-    model_text,
-    percent,
-    pooled_budgets_text,
-    pooled_figures,
-    pooled_title,
-    precomputed_lines,
-    rate_text,
-    run_title,
-    short_model,
-    skipped_lines,
-    swept_columns,
-    swept_text,
-    swept_values,
-    tracker_labels,
-)
-from reports.html import (
-    environment_section,
-    esc,
-    examples_section,
-    figure_html,
-    page,
-    skipped_section,
-    table,
-    verdict_box,
-)
+from reports.formatting import (BUDGET_HEADER, CURVE_HEADER, CURVE_NOTE, POOLED_HEADER, SWEPT, budget_figures,
+                                cost_text, curve_rows, detection_figures, markdown_table, model_matrix, model_text,
+                                percent, pooled_budgets_text, pooled_figures, pooled_title, precomputed_lines,
+                                rate_text, run_title, short_model, skipped_lines, swept_columns, swept_text,
+                                swept_values, tracker_labels)
+from reports.html import (environment_section, esc, examples_section, figure_html, page, skipped_section, table,
+                          verdict_box)
 from reports.plots import png_bytes, roc_figure
 
 

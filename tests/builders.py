@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from audit.records import (
-    CellResult,
-    CloakerRecord,
-    Environment,
-    Perturbation,
-    ProtocolRecord,
-    Rate,
-    RunReport,
-    Skip,
-    UserRow,
-)
+from audit.records import (CellResult, CloakerRecord, Environment, Perturbation, ProtocolRecord, Rate, RunReport, Skip,
+                           UserRow)
 from audit.statistics import clustered_rate
 
 

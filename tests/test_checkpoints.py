@@ -9,12 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 import audit.cells
+import audit.checkpoints
 from audit.cells import PreparedCountermeasure
 from audit.checkpoints import CellStore
 from audit.cli import main
-from tests.conftest import REPO
 from audit.records import Skip
 from tests.builders import cell
+from tests.conftest import REPO
 from trackers.linear_probe import LinearProbeTracker
 
 SMALL = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1"]
@@ -144,3 +145,37 @@ def test_a_torn_or_foreign_cell_file_is_computed_again(tmp_path):
     assert fresh.load("a") is None and fresh.load("b") is None and fresh.reused == 0
     assert fresh.load("c") is None  # JSON, but not of a cell's shape (another version's cell)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_the_cell_key_changes_with_everything_that_determines_the_cell(tmp_path, monkeypatch):
+    from audit.checkpoints import protocol_digest
+    from audit.plan import RunPlan
+    from audit.protocol import Protocol, ProtocolOptions
+    from audit.runner import run_cell_key
+
+    photo = tmp_path / "Ann" / "Ann_0001.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"x" * 10)
+    protocol = Protocol(train={"Ann": [photo]}, test={"Ann": [photo]}, protected=["Ann"])
+    scenario, plan = ProtocolOptions(), RunPlan()
+
+    def key(**changes) -> str:
+        arguments = {"photos": protocol_digest(protocol), "scenario": scenario, "plan": plan, "cloaker_id": "noise",
+                     "countermeasure_id": "none", "tracker_id": "faiss:k=1"} | changes
+        return run_cell_key(**arguments)
+
+    base = key()
+    assert key() == base and base.startswith("seed0-") and "faiss" in base
+    variants = [key(scenario=ProtocolOptions(seed=1)), key(plan=RunPlan(rank=2)), key(cloaker_id="noise|r2"),
+                key(countermeasure_id="blur:kernel=3"), key(tracker_id="faiss:k=2")]
+    photo.write_bytes(b"x" * 11)  # the data set changed
+    variants.append(key())
+    monkeypatch.setattr(audit.checkpoints, "code_digest", lambda: "other code")
+    variants.append(key())
+    assert len({base, *variants}) == len(variants) + 1
+    assert all("/" not in k and ":" not in k for k in variants)
+
+
+def test_the_code_digest_covers_the_computing_packages_only():
+    assert set(audit.checkpoints.COMPUTING_PACKAGES) <= {p.name for p in REPO.iterdir()}
+    assert "reports" not in audit.checkpoints.COMPUTING_PACKAGES

@@ -181,7 +181,7 @@ def test_a_run_on_the_gpu_gives_the_cpu_results(small_lfw, tmp_path, monkeypatch
         monkeypatch.setenv("AUDIT_CACHE", str(tmp_path / f"cache-{device}"))  # nothing computed on one is reused
         args = ["run", "--dataset", str(small_lfw), "--out", str(tmp_path / device), "--users", "2",
                 "--min-photos", "10", "--max-photos", "12",
-                "--cloaker", f"fawkes:mode=low,max_step=5,impl=builtin,device={device}"]
+                "--cloaker", f"fawkes:mode=low,max_step=5,device={device}"]
         for tracker in trackers:
             args += ["--tracker", f"{tracker}{',' if ':' in tracker else ':'}device={device}"]
         result = CliRunner().invoke(main, args)

@@ -117,8 +117,11 @@ def read_layers(design: str) -> list[tuple[str, list[str]]]:
     """The ```layers block of a design document: (floor, its module patterns), top floor first."""
     block = re.search(r"^```layers\n(.*?)^```", design, re.M | re.S)
     assert block, "the design document has no ```layers block"
-    floors = []
+    floors: list[tuple[str, list[str]]] = []
     for line in filter(str.strip, block.group(1).splitlines()):
+        if line[0].isspace():  # continues the floor above
+            floors[-1][1].extend(m.strip() for m in line.split(",") if m.strip())
+            continue
         name, _, modules = line.partition(":")
         floors.append((name.strip(), [m.strip() for m in modules.split(",") if m.strip()]))
     return floors

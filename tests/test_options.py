@@ -2,7 +2,7 @@
 
 import pytest
 
-from audit.options import Spec, format_spec, parse_spec, parse_sweep, spec_from_table, with_option
+from audit.options import Spec, format_spec, format_sweep, parse_spec, parse_sweep, spec_from_table
 
 
 def test_specs_with_positional_values_and_nested_specs():
@@ -40,30 +40,30 @@ def test_format_spec_is_the_inverse_of_parse_spec():
 
 
 def test_sweeps_give_every_combination_and_brackets_keep_a_value_whole():
-    specs = parse_sweep("blur:kernel=3,5,sigma=1,2")
-    assert [s.options for s in specs] == [{"kernel": "3", "sigma": "1"}, {"kernel": "3", "sigma": "2"},
-                                          {"kernel": "5", "sigma": "1"}, {"kernel": "5", "sigma": "2"}]
+    sweep = parse_sweep("blur:kernel=3,5,sigma=1,2")
+    assert sweep.swept == ["kernel", "sigma"]
+    assert [s.options for s in sweep.specs()] == [{"kernel": "3", "sigma": "1"}, {"kernel": "3", "sigma": "2"},
+                                                  {"kernel": "5", "sigma": "1"}, {"kernel": "5", "sigma": "2"}]
     with pytest.raises(ValueError, match="comes before any key"):
         parse_sweep("blur:3,kernel=5")
-    assert [s.options for s in parse_sweep("jpeg:quality=10,30,at=[train,test]")] == [
+    assert [s.options for s in parse_sweep("jpeg:quality=10,30,at=[train,test]", sets=("at",)).specs()] == [
         {"quality": "10", "at": "train,test"}, {"quality": "30", "at": "train,test"}]
-    assert [s.options["extractor"] for s in parse_sweep("robust-retraining:extractor=[onnx:a.onnx,size=96],dlib-resnet")
-            ] == ["onnx:a.onnx,size=96", "dlib-resnet"]
+    swept = parse_sweep("robust-retraining:extractor=[onnx:a.onnx,size=96],dlib-resnet")
+    assert [s.options["extractor"] for s in swept.specs()] == ["onnx:a.onnx,size=96", "dlib-resnet"]
 
 
-def test_with_option_sets_or_replaces_one_option():
-    assert with_option("faiss", "extractor", "torchscript:/m.pt") == "faiss:extractor=torchscript:/m.pt"
-    replaced = with_option("linear-probe:head=softmax,extractor=dlib-resnet", "extractor", "onnx:/m.onnx")
-    assert parse_spec(replaced) == Spec("linear-probe", None, {"head": "softmax", "extractor": "onnx:/m.onnx"})
-    nested = with_option("faiss", "extractor", "onnx:/m.onnx,size=112")
-    assert parse_spec(nested).options == {"extractor": "onnx:/m.onnx,size=112"}
+def test_a_sweep_written_back_reads_the_same():
+    values = {"mode": ["high"], "extractor": ["dlib-resnet+[onnx:/m.onnx,size=96]"], "budget": ["lpips:0.02", "lpips:0.04"]}
+    text = format_sweep("fawkes", values)
+    assert text == "fawkes:mode=high,extractor=[dlib-resnet+[onnx:/m.onnx,size=96]],budget=lpips:0.02,lpips:0.04"
+    assert parse_sweep(text).values == values and format_sweep("none", {}) == "none"
 
 
 def test_toml_tables_become_specs():
     table = {"name": "faiss", "k": 3, "extractor": {"name": "onnx", "path": "/m.onnx", "size": 112}}
     assert parse_spec(spec_from_table(table, "tracker")) == Spec(
         "faiss", None, {"k": "3", "extractor": "onnx:path=/m.onnx,size=112"})
-    assert parse_sweep(spec_from_table({"name": "blur", "kernel": [3, 5]}, "countermeasure"))[1].options == {
+    assert parse_sweep(spec_from_table({"name": "blur", "kernel": [3, 5]}, "countermeasure")).specs()[1].options == {
         "kernel": "5"}
     with pytest.raises(ValueError, match="needs a name"):
         spec_from_table({"k": 3}, "tracker")

@@ -1,41 +1,55 @@
-"""The run plan: one place for defaults, config merging, sweeps, and cell keys that change with what they cover."""
+"""The run and verify plans: one table of options each, the defaults, TOML keys and command-line options derived
+from it, every value parsed once into what the plan holds."""
 
+import dataclasses
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 
-import audit.plan
-from audit.plan import RunPlan, cell_key, defaults, merge_options, protocol_digest, sweep_values
-from audit.protocol import Protocol, ProtocolOptions
+from audit.cli import main, plan_options_of
+from audit.cloakers import Cloaker
+from audit.cloakers.budget import Budget
+from audit.plan import RunPlan, VerifyPlan, defaults, integer, merge_options, option, plan_options, sweep_values, text
+from audit.protocol import ProtocolOptions
+from trackers import Tracker
 
 
-def test_defaults_come_from_the_plan_and_protocol_fields():
-    values = defaults()
-    plan = RunPlan.from_values(values)
-    assert plan.protocol == ProtocolOptions() and plan.trackers == RunPlan().trackers
-    assert plan.scenarios() == [ProtocolOptions()]
+def test_defaults_come_from_the_table_and_parse_into_objects():
+    plan = RunPlan.from_values(defaults(RunPlan))
+    assert plan.protocol == ProtocolOptions() and plan.scenarios() == [ProtocolOptions()]
+    assert [c.spec for c in plan.cloakers] == ["fawkes"] and [t.spec for t in plan.trackers] == ["faiss"]
+    assert isinstance(plan.cloakers[0], Cloaker) and isinstance(plan.trackers[0], Tracker)
+    assert plan.out == Path("audit-report") and plan.executor.spec == "local" and plan.budgets is None
+    assert [t.spec for t in RunPlan().trackers] == ["faiss"]  # a plan made in Python parses the same defaults
 
 
 def test_config_then_command_line_override_the_defaults(tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text('[run]\ncloaker = {name = "noise", budget = "dssim:0.01"}\nseeds = [0, 1]\nleak-ratio = 0.2\n')
-    values = merge_options({"leak_ratio": "0.3"}, config)
-    plan = RunPlan.from_values(values)
-    assert plan.cloaker == "noise:budget=dssim:0.01" and plan.seeds == (0, 1)
+    config.write_text('[run]\ncloaker = {name = "noise", budget = "dssim:0.01"}\nseeds = [0, 1]\nleak-ratio = 0.2\n'
+                      'trackers = ["faiss:k=3", {name = "linear-probe", head = "softmax"}]\n')
+    plan = RunPlan.from_values(merge_options(RunPlan, {"leak_ratio": "0.3"}, config))
+    assert [c.spec for c in plan.cloakers] == ["noise:budget=dssim:0.01"] and plan.seeds == (0, 1)
+    assert [t.spec for t in plan.trackers] == ["faiss:k=3", "linear-probe:head=softmax"]
     assert [(s.seed, s.leak_ratio) for s in plan.scenarios()] == [(0, 0.3), (1, 0.3)]
 
 
 @pytest.mark.parametrize("toml, message", [
     ('clocker = "none"', "unknown option 'clocker'"),
-    ('detector = "2-means"', "now 'cloak_detector'"),
+    ('detector = "2-means"', "'detector' is now 'cloak_detector'"),
+    ('detectors = ["2-means"]', "'detectors' is now 'cloak_detector'"),
     ('cloaker = ["none", "noise"]', "one cloaker per run"),
     ("seed = [0, 0]", "appears twice"),
+    ('cloaker = "fawkes:mode=low,high"', "sweeps only its budget, not mode"),
+    ("users = 0", "--users must be at least 1"),
+    ('isolation = "alone"', "--isolation 'alone'; choose per-user, cohort"),
 ])
 def test_bad_config_values_name_the_problem(tmp_path, toml, message):
     config = tmp_path / "run.toml"
     config.write_text(toml + "\n")
     with pytest.raises(ValueError, match=message):
-        RunPlan.from_values(merge_options({}, config))
+        RunPlan.from_values(merge_options(RunPlan, {}, config))
 
 
 def test_sweep_values_parse_lists_and_all():
@@ -46,48 +60,62 @@ def test_sweep_values_parse_lists_and_all():
 
 
 def test_a_seed_sweep_crosses_the_other_axes():
-    plan = RunPlan(seeds=(0, 1), leak_ratios=(0.0, 0.5))
+    plan = RunPlan(seeds=(0, 1), leak_ratios="0,0.5")
     assert [(s.seed, s.leak_ratio) for s in plan.scenarios()] == [(0, 0.0), (0, 0.5), (1, 0.0), (1, 0.5)]
 
 
-def test_the_cell_key_changes_with_everything_that_determines_the_cell(tmp_path, monkeypatch):
-    photo = tmp_path / "Ann" / "Ann_0001.jpg"
-    photo.parent.mkdir()
-    photo.write_bytes(b"x" * 10)
-    protocol = Protocol(train={"Ann": [photo]}, test={"Ann": [photo]}, protected=["Ann"])
-    scenario, plan = ProtocolOptions(), RunPlan()
-
-    def key(**changes) -> str:
-        arguments = {"photos": protocol_digest(protocol), "scenario": scenario, "plan": plan, "cloaker_id": "noise",
-                     "countermeasure_id": "none", "tracker_id": "faiss:k=1"} | changes
-        return cell_key(**arguments)
-
-    base = key()
-    assert key() == base and base.startswith("seed0-") and "faiss" in base
-    variants = [key(scenario=ProtocolOptions(seed=1)), key(plan=RunPlan(rank=2)), key(cloaker_id="noise|r2"),
-                key(countermeasure_id="blur:kernel=3"), key(tracker_id="faiss:k=2")]
-    photo.write_bytes(b"x" * 11)  # the data set changed
-    variants.append(key())
-    monkeypatch.setattr(audit.plan, "code_digest", lambda: "other code")
-    variants.append(key())
-    assert len({base, *variants}) == len(variants) + 1
-    assert all("/" not in k and ":" not in k for k in variants)
+def test_a_budget_sweep_is_an_axis_of_cloakers():
+    plan = RunPlan(cloakers="fawkes:mode=high,budget=lpips:0.02,0.04,dssim:0.01")
+    assert plan.budgets == (Budget("lpips", 0.02), Budget("lpips", 0.04), Budget("dssim", 0.01))
+    assert [c.spec for c in plan.cloakers] == [f"fawkes:mode=high,budget={b}" for b in plan.budgets]
+    with pytest.raises(ValueError, match="names no metric"):
+        RunPlan(cloakers="fawkes:budget=0.02,0.04")
 
 
-def test_the_code_digest_covers_the_computing_packages_only():
-    root = Path(audit.plan.__file__).resolve().parents[1]
-    assert set(audit.plan.COMPUTING_PACKAGES) <= {p.name for p in root.iterdir()}
-    assert "reports" not in audit.plan.COMPUTING_PACKAGES
+def test_a_plan_keeps_the_plugins_it_was_given_and_parses_again_to_the_same():
+    plan = RunPlan(trackers=("faiss:k=2",), countermeasures=("jpeg:quality=10,30",))
+    again = dataclasses.replace(plan, rank=3)  # a plan remade from a plan: its plugins are kept, not re-parsed
+    assert again.trackers[0] is plan.trackers[0] and again.countermeasures == plan.countermeasures
+    assert again.rank == 3 and [c.spec for c in again.countermeasures] == ["jpeg:quality=10", "jpeg:quality=30"]
 
 
-def test_the_command_line_takes_every_default_from_the_plans(tmp_path):
-    from audit.cli import run, verify
-    from audit.plan import verify_defaults
+def test_the_command_line_takes_every_option_from_the_tables(tmp_path):
+    given = {"run": [], "verify": ["--original", str(tmp_path), "--cloaked", str(tmp_path)]}
+    for name, plan in (("run", RunPlan), ("verify", VerifyPlan)):
+        command = main.commands[name]
+        resolved = command.make_context(name, given[name]).params
+        flags = {p.name: p for p in command.params}
+        for spec in plan_options(plan).values():
+            assert flags[spec.key].opts == [spec.flag] and flags[spec.key].help == spec.help, spec.key
+            if not spec.required and spec.default not in (None, ()):
+                assert str(resolved[spec.key]) == str(spec.default), spec.key
 
-    given = {run: [], verify: ["--original", str(tmp_path), "--cloaked", str(tmp_path)]}
-    for command, expected in ((run, defaults()), (verify, verify_defaults())):
-        resolved = command.make_context(command.name, given[command]).params
-        shared = [name for name in resolved if name in expected]
-        assert len(shared) >= 6
-        for name in shared:  # sweepable options are strings on the command line ("0,1,2")
-            assert str(resolved[name]) == str(expected[name]), name
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WithPatience(RunPlan):
+    """A run plan with one more option: the whole of what a new option takes (docs/plugins.md shows it)."""
+
+    patience: int = option("patience", 3, "Rounds a tracker waits before it gives up.", integer, minimum=1)
+
+
+def test_a_new_option_is_one_entry_in_the_table(tmp_path):
+    assert defaults(WithPatience)["patience"] == 3
+    config = tmp_path / "run.toml"
+    config.write_text("patience = 5\n")
+    assert WithPatience.from_values(merge_options(WithPatience, {}, config)).patience == 5
+
+    @click.command()
+    @plan_options_of(WithPatience)
+    def command(**values):
+        click.echo(WithPatience.from_values(values).patience)
+
+    assert CliRunner().invoke(command, ["--patience", "7"]).output == "7\n"
+    assert "Rounds a tracker waits" in CliRunner().invoke(command, ["--help"]).output
+    with pytest.raises(ValueError, match="--patience must be at least 1"):
+        WithPatience(patience=0)
+
+
+def test_verify_needs_the_persons_folders():
+    assert "original" not in defaults(VerifyPlan) and text("per-user", plan_options(RunPlan)["isolation"]) == "per-user"
+    with pytest.raises(TypeError, match="originals"):
+        VerifyPlan(cloaked=Path("."))

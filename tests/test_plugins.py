@@ -15,11 +15,16 @@ import sys
 from importlib.metadata import EntryPoint
 
 import pytest
+from click.testing import CliRunner
 
 import audit.plugins
+from audit.cli import main
 from audit.cloakers import build_cloaker
 from audit.cloakers.external import OfficialFawkes
+from audit.cloakers.fawkes import FawkesCloak
 from audit.cloakers.fawkes_targeted import FawkesTargetedCloak
+from audit.extractors.user_models import OnnxSpec
+from audit.plan import RunPlan
 from audit.plugins import KINDS, check_plugin, registered
 from countermeasures import build_countermeasures
 from trackers import build_tracker
@@ -60,13 +65,13 @@ def cases(f: dict[str, str]) -> dict[tuple[str, str], tuple[dict, dict]]:
         ("cloaker", "none"): ({}, {}),
         ("cloaker", "noise"): ({}, {"budget": "lpips:0.02", "seed": 1, **output}),
         ("cloaker", "fawkes"): ({}, fawkes),
-        ("cloaker", "fawkes v0.3"): ({}, {**fawkes, "candidates": 3, "min_target_photos": 2, "target_photos": 4,
+        ("cloaker", "fawkes-v0.3"): ({}, {**fawkes, "candidates": 3, "min_target_photos": 2, "target_photos": 4,
                                           "seed": 1}),
         ("cloaker", "lowkey"): ({}, {"extractor": f"dlib-resnet+[{other_model}]", "face_detector": "dlib-hog",
                                      "perceptual": "dssim", "weight": 0.1, "dssim": 0.01, "steps": 5, "step_size": 1.0,
                                      "smoothed": False, "budget": "dssim:0.02", "batch_size": 4, "device": "cpu",
                                      **output}),
-        ("cloaker", "fawkes official"): ({}, {"mode": "high", "binary": "fawkes-other", "timeout": 60.0}),
+        ("cloaker", "fawkes-official"): ({}, {"mode": "high", "binary": "fawkes-other", "timeout": 60.0}),
         ("cloaker", "command"): ({"template": copy}, {"template": copy.replace("fawkes ", "fawkes-other "),
                                                        "timeout": 60.0}),
         ("cloaker", "precomputed"): ({"dir": f["copies-a"]}, {"dir": f["copies-b"], "mode": "high"}),
@@ -110,11 +115,7 @@ def cases(f: dict[str, str]) -> dict[tuple[str, str], tuple[dict, dict]]:
     }
 
 
-# fawkes's three cloakers share one registry name; the spec's impl= and variant= pick one
-ROUTES = {"fawkes": {"impl": "builtin"}, "fawkes v0.3": {"impl": "builtin", "variant": "v0.3"},
-          "fawkes official": {"impl": "official"}}
-REGISTERED = [(kind, name) for kind in KINDS for name in registered(kind) if (kind, name) != ("cloaker", "fawkes")] \
-    + [("cloaker", routed) for routed in ROUTES]
+REGISTERED = [(kind, name) for kind in KINDS for name in registered(kind)]
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +130,7 @@ def test_every_registered_plugin_is_covered(files):
 @pytest.mark.parametrize("kind, plugin", REGISTERED, ids=[f"{k}-{p}" for k, p in REGISTERED])
 def test_every_plugin_keeps_the_plugin_promises(kind, plugin, files):
     required, varied = cases(files)[(kind, plugin)]
-    check_plugin(kind, "fawkes" if plugin in ROUTES else plugin, required, varied, ROUTES.get(plugin))
+    check_plugin(kind, plugin, required, varied)
 
 
 def register(monkeypatch, group: str, name: str, value: str) -> None:
@@ -165,14 +166,43 @@ def test_old_option_names_fail_with_the_new_name():
     with pytest.raises(ValueError, match="detector= is now called face_detector="):
         build_tracker("faiss:detector=mtcnn")
     with pytest.raises(ValueError, match="detector= is now called face_detector="):
-        build_cloaker("fawkes:impl=builtin,detector=mtcnn")
+        build_cloaker("fawkes:detector=mtcnn")
     with pytest.raises(ValueError, match="detector= is now called cloak_detector="):
         build_countermeasures("detect-and-drop:detector=2-means")
 
 
-def test_the_targeted_and_official_cloakers_are_reached_by_their_routing():
-    assert isinstance(build_cloaker("fawkes:variant=v0.3,impl=builtin"), FawkesTargetedCloak)
-    assert isinstance(build_cloaker("fawkes:impl=official"), OfficialFawkes)
+def test_the_fawkes_variants_are_registered_under_their_own_names():
+    cloakers = registered("cloaker")
+    assert cloakers["fawkes"] is FawkesCloak and cloakers["fawkes-v0.3"] is FawkesTargetedCloak
+    assert cloakers["fawkes-official"] is OfficialFawkes
+    listed = [line.split()[0] for line in CliRunner().invoke(main, ["list", "cloakers"]).output.splitlines()]
+    assert {"fawkes", "fawkes-v0.3", "fawkes-official"} <= set(listed)
+
+
+def test_a_nested_spec_is_parsed_once_and_travels_as_an_object(files, monkeypatch):
+    """The nested extractor of a tracker is parsed where the spec enters, never again: not by the tracker's
+    clones (one per cell), its label, cache key, model name or pipeline, nor by robust retraining's swap."""
+    parsed = []
+    construct = audit.plugins.construct
+    monkeypatch.setattr(audit.plugins, "construct",
+                        lambda cls, name, *rest: parsed.append(name) or construct(cls, name, *rest))
+    model = f"onnx:{files['model-a.onnx']},size=96"
+    tracker = build_tracker(f"faiss:k=3,extractor=[{model}]")
+    assert parsed == ["faiss", "onnx", "mtcnn"]  # the tracker, its extractor, its face detector's default
+    nested = tracker.extractor
+    assert isinstance(nested, OnnxSpec) and nested.size == 96 and tracker.params()["extractor"] is nested
+    twins = [tracker.clone() for _ in range(3)]
+    assert [type(twin.extractor) for twin in twins] == [OnnxSpec] * 3
+    assert all(twin.extractor is not nested and twin.extractor.params() == nested.params() for twin in twins)
+    assert tracker.label == f"faiss:k=3,extractor=[onnx:path={files['model-a.onnx']},size=96]"
+    assert "size=96" in tracker.cache_id and tracker.model == f"onnx:path={files['model-a.onnx']},size=96"
+    deeper = tracker.clone(extractor__size=112)  # scikit-learn's nested set_params, through clone
+    assert deeper.extractor.size == 112 and tracker.extractor.size == 96
+    assert tracker.params(deep=True)["extractor__size"] == 96
+    assert parsed == ["faiss", "onnx", "mtcnn"]
+    run = RunPlan(cloakers="none", trackers=(tracker,), countermeasures=("blur:kernel=3,5",))
+    assert run.trackers[0] is tracker and [c.spec for c in run.countermeasures] == ["blur:kernel=3", "blur:kernel=5"]
+    assert parsed.count("onnx") == 1
 
 
 def test_a_swept_countermeasure_builds_one_per_setting():
@@ -180,4 +210,4 @@ def test_a_swept_countermeasure_builds_one_per_setting():
                                                                             "blur:kernel=7"]
     assert [c.spec for c in build_countermeasures("jpeg:quality=10,30,at=[train,test]")] == [
         "jpeg:quality=10,at=[train,test]", "jpeg:quality=30,at=[train,test]"]
-    assert build_cloaker("fawkes:variant=v0.3,impl=builtin").spec == "fawkes:impl=builtin,variant=v0.3"
+    assert build_cloaker("fawkes-v0.3").spec == "fawkes-v0.3"

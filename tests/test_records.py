@@ -10,20 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from audit.records import (
-    DOCUMENTS,
-    SCHEMA_VERSION,
-    CellResult,
-    Rate,
-    RecordError,
-    RunReport,
-    dumps,
-    from_json,
-    json_schema,
-    read_document,
-    shipped_schema,
-    to_json,
-)
+from audit.records import (DOCUMENTS, SCHEMA_VERSION, CellResult, Rate, RecordError, RunReport, dumps, from_json,
+                           json_schema, read_document, shipped_schema, to_json)
 from tests.builders import cell, run_report, user_row
 from tests.conftest import validate_documents
 

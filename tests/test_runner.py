@@ -13,7 +13,7 @@ from audit.datasets.embedded import write_embeddings
 from audit.extractors import load_extractor
 from audit.extractors.base import Extractor
 from audit.face.detection import MtcnnDetector
-from countermeasures import available_countermeasures
+from audit.plugins import registered
 
 SMALL = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1"]
 
@@ -56,7 +56,7 @@ def test_report_has_the_documented_fields_and_is_deterministic(small_lfw, tmp_pa
 
 def test_an_interrupted_run_resumes_without_redoing_work(small_lfw, tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIT_CACHE", str(tmp_path / "cache"))  # other tests cloak these users with this cloaker
-    args = ["--cloaker", "fawkes:mode=low,max_step=2,impl=builtin", "--tracker", "faiss"]
+    args = ["--cloaker", "fawkes:mode=low,max_step=2", "--tracker", "faiss"]
     real_cloak, real_embed = FawkesCloak.cloak_images, Extractor.embed
     cloaked, embedded = [], []
 
@@ -120,7 +120,7 @@ def test_config_file_and_command_line_precedence(small_lfw, tmp_path):
     (["--cloaker", "fawks"], "unknown cloaker"),
     (["--tracker", "faiss:index=kd"], "index='kd'"),
     (["--user", "Nobody_At_All"], "not an identity"),
-    (["--cloaker", "fawkes:variant=v0.3,impl=builtin"], "public identities outside"),  # all 8 are labels
+    (["--cloaker", "fawkes-v0.3"], "public identities outside"),  # all 8 are labels
 ])
 def test_bad_run_options_fail_before_any_work(small_lfw, tmp_path, args, message):
     result = run(small_lfw, tmp_path / "out", *args)
@@ -129,7 +129,7 @@ def test_bad_run_options_fail_before_any_work(small_lfw, tmp_path, args, message
 
 
 def test_fawkes_v03_targets_a_public_identity_outside_the_label_set(small_lfw, tmp_path):
-    args = ["--cloaker", "fawkes:variant=v0.3,impl=builtin,max_step=2,target_photos=3", "--labels", "4",
+    args = ["--cloaker", "fawkes-v0.3:max_step=2,target_photos=3", "--labels", "4",
             "--tracker", "faiss", "--tracker", "faiss:extractor=mobilefacenet"]
     result = run(small_lfw, tmp_path / "out", *args)
     assert result.exit_code == 0, result.output
@@ -138,7 +138,7 @@ def test_fawkes_v03_targets_a_public_identity_outside_the_label_set(small_lfw, t
     assert set(targets) == set(report["protocol"]["users"])
     identities = {folder.name for folder in small_lfw.iterdir()}
     assert all(t in identities and t not in report["protocol"]["labels"] for t in targets.values())
-    assert report["cloaker"]["spec"].startswith("fawkes:impl=builtin,variant=v0.3")
+    assert report["cloaker"]["spec"].startswith("fawkes-v0.3")
     # the cloak was optimised on dlib-resnet: a self-check there, a transfer test on MobileFaceNet
     assert [(r["tracker_extractor"], r["transfer"]) for r in report["results"]] == [("dlib-resnet", False),
                                                                                      ("mobilefacenet", True)]
@@ -195,7 +195,7 @@ def test_list_cloakers_and_trackers():
     assert "scratch" in trackers.output
 
 
-@pytest.mark.parametrize("spec", sorted(available_countermeasures()))
+@pytest.mark.parametrize("spec", sorted(registered("countermeasure")))
 def test_every_registered_countermeasure_runs_beside_none(spec, small_lfw, tmp_path):
     small = {"robust-retraining": "robust-retraining:public_users=2,photos=2,epochs=1", "augment": "augment:copies=1"}
     args = ["--cloaker", "noise:budget=dssim:0.005", "--tracker", "linear-probe", "--labels", "4",
@@ -253,7 +253,7 @@ def test_robust_retraining_needs_a_tracker_with_an_extractor(small_lfw, tmp_path
     (["--tracker", "linear-probe:face_detector=[mtcnn:min_face_size=4]"], "min_face_size=4 must be at least 12"),
     (["--tracker", "faiss:k=0"], "k must be at least 1"),
     (["--tracker", "faiss:face_detector=haar"], "unknown face detector 'haar'"),
-    (["--cloaker", "fawkes:impl=builtin,extractor=nope"], "unknown extractor 'nope'"),
+    (["--cloaker", "fawkes:extractor=nope"], "unknown extractor 'nope'"),
     (["--countermeasure", "detect-and-drop:extractor=[dlib-resnet:weights=/no/such.dat]"], "does not exist"),
     (["--countermeasure", "robust-retraining:lr=-1"], "lr=-1.0 must be positive"),
     (["--cloak-detector", "2-means:extractor=nope"], "unknown extractor 'nope'"),
@@ -291,9 +291,9 @@ def test_cloak_detectors_score_each_trackers_own_model(small_lfw, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [(d["cloak_detector"], d["extractor"]) for d in report["detection"]] == [
-        ("2-means", "dlib-resnet"), ("2-means", f"torchscript:{model}"),
+        ("2-means", "dlib-resnet"), ("2-means", f"torchscript:path={model}"),
         ("target-closeness:extractor=dlib-resnet", "dlib-resnet")]
-    assert f"| `2-means` | `torchscript:{model}` |" in (tmp_path / "out" / "report.md").read_text()
+    assert f"| `2-means` | `torchscript:path={model}` |" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_the_run_command_gives_the_process_its_sigterm_handler_back(small_lfw, tmp_path):
@@ -327,7 +327,7 @@ def test_a_seed_sweep_reports_each_seed_and_pools_them(small_lfw, tmp_path):
 
 
 def test_distractors_join_the_search_gallery_and_sweep_its_size(small_lfw, tmp_path):
-    args = ["--cloaker", "fawkes:mode=low,max_step=2,impl=builtin", "--tracker", "faiss",
+    args = ["--cloaker", "fawkes:mode=low,max_step=2", "--tracker", "faiss",
             "--distractors", "lfw-singletons", "--distractor-count", "0,300"]
     result = run(small_lfw, tmp_path, *args)
     assert result.exit_code == 0, result.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audit.options import parse_spec
-from audit.plugins import build_registered, registered, registry, summaries
+from audit.plugins import build_registered, registered, registry
 from trackers.base import EmbeddingTracker, Ranking, Tracker
 from trackers.cloud import AzureTracker, CloudTracker, FaceppTracker, RekognitionTracker
 from trackers.faiss_search import FaissTracker
@@ -14,13 +14,9 @@ BUILT_IN: dict[str, type[Tracker]] = registry(FaissTracker, LinearProbeTracker, 
                                                AzureTracker, FaceppTracker)
 
 
-def available_trackers() -> dict[str, str]:
-    return summaries(registered("tracker"))
-
-
 def build_tracker(spec_text: str) -> Tracker:
     """`faiss`, `faiss:index=hnsw,k=3`, `linear-probe:head=softmax,extractor=facenet-vggface2`, ..."""
     return build_registered(registered("tracker"), parse_spec(spec_text), "tracker")
 
 
-__all__ = ["CloudTracker", "EmbeddingTracker", "BUILT_IN", "Ranking", "Tracker", "available_trackers", "build_tracker"]
+__all__ = ["BUILT_IN", "CloudTracker", "EmbeddingTracker", "Ranking", "Tracker", "build_tracker"]

@@ -16,9 +16,9 @@ import numpy as np
 from audit.datasets.embedded import EmbeddedGallery
 from audit.devices import check_device
 from audit.embedding.pipeline import FacePipeline
-from audit.extractors import extractor_spec
-from audit.face.detection import build_face_detector
-from audit.plugins import Plugin
+from audit.extractors import ExtractorSpec
+from audit.face.detection import FaceDetector
+from audit.plugins import Nested, Plugin
 
 
 @dataclass
@@ -63,18 +63,20 @@ class Tracker(Plugin, ABC):
 class EmbeddingTracker(Tracker):
     """A tracker on its own face pipeline (detector → alignment → extractor), with the embedding cache.
 
-    `extractor=None` is for a tracker that learns its own features and builds its own pipeline.
-    Both specs are checked here, so a typo fails before any photo is read. `device` (auto, cpu,
-    cuda[:N]) is where the tracker's detection, embedding and any training run.
+    `extractor=None` is for a tracker that learns its own features and builds its own pipeline. The
+    extractor and the face detector are nested plugins, parsed where the spec entered, so a typo fails
+    before any photo is read.
     """
 
     renamed = {"detector": "face_detector"}
+    extractor = Nested("extractor")
+    face_detector = Nested("face detector")
 
-    def __init__(self, extractor: str | None = "dlib-resnet", face_detector: str = "mtcnn",
-                 device: str = "auto") -> None:
-        # parsed here, once: a bad spec fails before any photo is read, and the tracker keeps what it parsed
-        self._extractor_spec = None if extractor is None else extractor_spec(extractor)
-        build_face_detector(face_detector)
+    def __init__(self, extractor: str | ExtractorSpec | None = "dlib-resnet",
+                 face_detector: str | FaceDetector = "mtcnn", device: str = "auto") -> None:
+        """extractor: the face model that embeds every photo (dlib-resnet, mobilefacenet, faceres, onnx:PATH, ...)
+        face_detector: the detector that finds the face it embeds (mtcnn, dlib-hog)
+        device: where detection, embedding and any training run: auto (a GPU when torch sees one), cpu, cuda[:N]"""
         self.extractor = extractor
         self.face_detector = face_detector
         self.device = check_device(self.name, device)
@@ -83,13 +85,12 @@ class EmbeddingTracker(Tracker):
     @property
     def pipeline(self) -> FacePipeline:
         if self._pipeline is None:
-            self._pipeline = FacePipeline(self._extractor_spec.load(), face_detector=self.face_detector,
-                                          device=self.device)
+            self._pipeline = FacePipeline(self.extractor.load(), face_detector=self.face_detector, device=self.device)
         return self._pipeline
 
     @property
     def model(self) -> str:
-        return self.name if self._extractor_spec is None else self._extractor_spec.model_id
+        return self.name if self.extractor is None else self.extractor.model_id
 
     def embed(self, photos: list[Path], description: str) -> tuple[np.ndarray, list[Path], dict[Path, str]]:
         result = self.pipeline.embed_cached(photos, description, progress=len(photos) > 64)
@@ -122,7 +123,7 @@ class EmbeddingTracker(Tracker):
         if gallery.embedding_id != own:
             raise ValueError(f"{self.name}: {gallery.source} holds embeddings of {gallery.embedding_id}, but this "
                              f"tracker embeds with {own}: embed the distractors with its extractor "
-                             f"(audit embed DIR --extractor {self.extractor} --out FILE.npz)")
+                             f"(audit embed DIR --extractor '{self.extractor.spec}' --out FILE.npz)")
 
     def predict(self, photos: list[Path], depth: int = 1) -> Ranking:
         embeddings, kept, skipped = self.embed(photos, f"{self.name}: querying")

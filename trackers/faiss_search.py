@@ -6,6 +6,8 @@ import numpy as np
 
 from audit.datasets.embedded import EmbeddedGallery
 from audit.devices import torch_device
+from audit.extractors import ExtractorSpec
+from audit.face.detection import FaceDetector
 from trackers.base import EmbeddingTracker
 
 INDEXES = ("flat", "ivf", "hnsw")
@@ -28,8 +30,16 @@ class FaissTracker(EmbeddingTracker):
     searches_gallery = True
 
     def __init__(self, index: str = "flat", k: int = 1, threshold: float | None = None, nlist: int | None = None,
-                 nprobe: int | None = None, m: int = 32, ef_search: int = 64, extractor: str = "dlib-resnet",
-                 face_detector: str = "mtcnn", device: str = "auto") -> None:
+                 nprobe: int | None = None, m: int = 32, ef_search: int = 64,
+                 extractor: str | ExtractorSpec = "dlib-resnet", face_detector: str | FaceDetector = "mtcnn",
+                 device: str = "auto") -> None:
+        """index: flat (exact), ivf or hnsw (approximate, for large galleries)
+        k: the nearest photos that vote for an identity (1: the nearest photo's)
+        threshold: the largest distance that is still a match; farther is "not identified" (none: always a match)
+        nlist: ivf's lists (none: 4·√N, at most N/39)
+        nprobe: ivf's lists searched per query (none: nlist/20, at least 8)
+        m: hnsw's links per node
+        ef_search: hnsw's candidates per query"""
         super().__init__(extractor, face_detector, device)
         if index not in INDEXES:
             raise ValueError(f"faiss: index={index!r}; choose {', '.join(INDEXES)}")

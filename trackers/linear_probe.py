@@ -6,6 +6,8 @@ import numpy as np
 import torch
 
 from audit.devices import module_device, torch_device
+from audit.extractors import ExtractorSpec
+from audit.face.detection import FaceDetector
 from trackers.base import EmbeddingTracker
 
 HEADS = ("logreg", "softmax")
@@ -22,7 +24,13 @@ class LinearProbeTracker(EmbeddingTracker):
     name = "linear-probe"
 
     def __init__(self, head: str = "logreg", c: float = 1.0, epochs: int = 100, lr: float = 0.01, seed: int = 0,
-                 extractor: str = "dlib-resnet", face_detector: str = "mtcnn", device: str = "auto") -> None:
+                 extractor: str | ExtractorSpec = "dlib-resnet", face_detector: str | FaceDetector = "mtcnn",
+                 device: str = "auto") -> None:
+        """head: logreg (scikit-learn on standardised features) or softmax (a torch linear layer, as Fawkes trains)
+        c: logreg's inverse regularisation strength
+        epochs: softmax's training epochs
+        lr: softmax's Adam learning rate
+        seed: softmax's initialisation and batch order"""
         super().__init__(extractor, face_detector, device)
         if head not in HEADS:
             raise ValueError(f"linear-probe: head={head!r}; choose {', '.join(HEADS)}")

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from audit.devices import module_device, torch_device
 from audit.embedding.pipeline import FacePipeline
 from audit.extractors.base import Extractor
+from audit.face.detection import FaceDetector
 from audit.face.templates import DLIB_CHIP
 from trackers.base import EmbeddingTracker
 
@@ -31,7 +32,15 @@ class ScratchTracker(EmbeddingTracker):
     name = "scratch"
 
     def __init__(self, arch: str = "convnet", size: int = 64, width: int = 16, epochs: int = 30, lr: float = 0.003,
-                 batch_size: int = 64, seed: int = 0, face_detector: str = "mtcnn", device: str = "auto") -> None:
+                 batch_size: int = 64, seed: int = 0, face_detector: str | FaceDetector = "mtcnn",
+                 device: str = "auto") -> None:
+        """arch: convnet (a VGG-style stack) or resnet (a ResNet-10)
+        size: the aligned chip's side, in pixels
+        width: channels of the first stage (doubled per stage)
+        epochs: training epochs
+        lr: Adam's learning rate
+        batch_size: chips per training step
+        seed: initialisation, batch order and augmentation"""
         # it learns its own features: no extractor to swap or tune
         super().__init__(extractor=None, face_detector=face_detector, device=device)
         if arch not in ARCHITECTURES:

@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 
 from audit.plan import RunPlan
-from audit.protocol import ProtocolOptions
 
 NAMES = ("standard", "quick")  # a battery asked for by name runs its newest version
 
@@ -49,7 +48,10 @@ class Battery:
     def load(cls, name: str) -> Battery:
         """`standard` or `quick` (the newest version of that name), a version (`standard-v1`), or a TOML file."""
         if Path(name).suffix == ".toml":
-            text = Path(name).read_text(encoding="utf-8")
+            try:
+                text = Path(name).read_text(encoding="utf-8")
+            except OSError as err:
+                raise ValueError(f"battery {name}: {err.strerror or err}") from None
         else:
             shipped = sorted(f.name for f in resources.files("audit.battery").iterdir() if f.name.endswith(".toml"))
             wanted = [f for f in shipped if f.removesuffix(".toml") == name or f.startswith(f"{name}-v")]
@@ -74,13 +76,15 @@ class Battery:
     def plans(self, cloaker: str, out: Path, models: list[str], executor: str = "local",
               command_line: str = "") -> list[tuple[BatteryPart, RunPlan]]:
         """Each part's run plan: its trackers on each of `models` (those this machine has), into `out/<part>`."""
-        protocol = ProtocolOptions(users=self.users, min_photos=self.min_photos, max_photos=self.max_photos,
-                                   labels=self.labels, seed=self.seeds[0], leak_ratio=self.leak_ratios[0])
+        from trackers import build_tracker
+
         plans = []
         for part in self.parts:
-            trackers = tuple(f"{tracker}:extractor={model}" for model in models for tracker in part.trackers)
+            trackers = tuple(build_tracker(tracker).clone(extractor=model) for model in models
+                             for tracker in part.trackers)
             plans.append((part, RunPlan(
-                cloaker=cloaker, trackers=trackers, dataset=self.dataset, protocol=protocol,
+                cloakers=cloaker, trackers=trackers, dataset=self.dataset, users=self.users,
+                min_photos=self.min_photos, max_photos=self.max_photos, label_counts=(self.labels,),
                 countermeasures=part.countermeasures, cloak_detectors=part.cloak_detectors, seeds=self.seeds,
                 leak_ratios=self.leak_ratios, distractors=part.distractors, out=out / part.name, executor=executor,
                 command_line=command_line)))

@@ -12,7 +12,7 @@ import numpy as np
 from audit.cloakers.budget import Budget, within_budget
 from audit.images import OUTPUT_FORMATS, PhotoSkipped, decode_image, encode_image
 from audit.paths import atomic_write_bytes
-from audit.plugins import Plugin
+from audit.plugins import Nested, Plugin
 
 
 class Cloaker(Plugin, ABC):
@@ -75,20 +75,22 @@ class ImageCloaker(Cloaker):
     fits only unchanged is a skip.
     """
 
-    def __init__(self, output_format: str = "png", quality: int = 95, budget: str | None = None) -> None:
+    budget = Nested(Budget.parse)
+    aliases = {"format": "output_format"}
+
+    def __init__(self, output_format: str = "png", quality: int = 95, budget: str | Budget | None = None) -> None:
+        """output_format: png, or jpeg (saved at `quality`): the copy as it is posted
+        quality: the JPEG quality, 1–100 (png ignores it)
+        budget: the most each saved copy may cost, METRIC:LIMIT (lpips:0.05, dssim:0.01); none: the cloak's own"""
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"format={output_format!r}: use png or jpeg")
         self.output_format = output_format
         self.quality = quality
-        self.budget = None if budget is None else str(Budget.parse(budget))  # one spelling per budget
-
-    @property
-    def photo_budget(self) -> Budget | None:
-        return None if self.budget is None else Budget.parse(self.budget)
+        self.budget = budget
 
     def check(self, needed: list[Path], dataset: list[Path]) -> dict[str, object]:
         """An LPIPS budget needs LPIPS's weights: found or fetched before any photo is cloaked."""
-        if self.photo_budget is not None and self.photo_budget.metric == "lpips":
+        if self.budget is not None and self.budget.metric == "lpips":
             from audit.lpips import load_lpips
 
             load_lpips()
@@ -113,7 +115,7 @@ class ImageCloaker(Cloaker):
                 continue
             keys.append(hashlib.sha256(data).hexdigest())
             sources.append(path)
-        budget = self.photo_budget
+        budget = self.budget
         for path, image, result in zip(sources, images, self.cloak_images(images, keys)):
             if budget is not None and not isinstance(result, str):
                 result = within_budget(budget, image, result, self.output_format, self.quality)

@@ -17,14 +17,16 @@ import numpy as np
 import torch
 
 from audit.images import decode_image, encode_image
-from audit.options import split_top_level
 from audit.perceptual import COST_METRICS
+from audit.plugins import SpecValue
 
 BISECTION_STEPS = 12  # the perturbation's scale to 1/4096
 
 
 @dataclass(frozen=True)
-class Budget:
+class Budget(SpecValue):
+    """One metric of `COST_METRICS` and the most a saved copy may cost in it (`lpips:0.05`)."""
+
     metric: str
     limit: float
 
@@ -44,8 +46,33 @@ class Budget:
             raise ValueError(f"budget={text!r}: a {metric} limit lies in ({low:g}, {high:g})")
         return cls(metric, limit)
 
-    def __str__(self) -> str:
+    @classmethod
+    def sweep(cls, texts: list[str]) -> list[Budget]:
+        """A budget option's swept values (`lpips:0.02`, `0.04`, `dssim:0.01`): a limit without a metric takes the
+        one before it; each budget once."""
+        budgets, metric = [], None
+        for text in texts:
+            if ":" in text:
+                metric = text.partition(":")[0]
+            elif metric is None:
+                raise ValueError(f"budget {text!r} names no metric (write budget=lpips:{text},...)")
+            budgets.append(cls.parse(text if ":" in text else f"{metric}:{text}"))
+        if len(set(budgets)) != len(budgets):
+            raise ValueError(f"budget={','.join(texts)}: a budget appears twice")
+        return budgets
+
+    @staticmethod
+    def sweep_texts(budgets: list[Budget]) -> list[str]:
+        """Budgets as a sweep writes them, a limit after one of the same metric without its metric (what `sweep`
+        reads back): `lpips:0.02`, `0.04`, `dssim:0.01`."""
+        return [f"{b.limit:g}" if i and budgets[i - 1].metric == b.metric else b.spec for i, b in enumerate(budgets)]
+
+    @property
+    def spec(self) -> str:
         return f"{self.metric}:{self.limit:g}"
+
+    def __str__(self) -> str:
+        return self.spec
 
     def measure(self, original: np.ndarray, photo: np.ndarray) -> float:
         """The cost of `photo` (H×W×3 uint8, as saved) against `original`, as every report states it."""
@@ -88,28 +115,3 @@ def within_budget(budget: Budget, original: np.ndarray, cloaked: np.ndarray, out
                 f"{smallest:.4f} on the saved photo")
     return kept
 
-
-def budget_sweep(spec: str) -> list[str]:
-    """A cloaker spec whose budget lists several limits (`fawkes:mode=high,budget=lpips:0.02,0.04,0.12`; a
-    limit without a metric takes the one before it) → one spec per budget; any other spec as it is."""
-    name, _, rest = spec.partition(":")
-    kept, budgets, in_budget = [], [], False
-    for item in split_top_level(rest) if rest else []:
-        key, equals, value = item.partition("=")
-        if equals and "[" not in key:
-            in_budget = key.strip() == "budget"
-            (budgets if in_budget else kept).append(value.strip() if in_budget else item)
-        else:
-            (budgets if in_budget else kept).append(item.strip() if in_budget else item)
-    if len(budgets) < 2:
-        return [spec]
-    expanded, metric = [], None
-    for text in budgets:
-        if ":" in text:
-            metric = text.partition(":")[0]
-        elif metric is None:
-            raise ValueError(f"{spec}: budget {text!r} names no metric (write budget=lpips:{text},...)")
-        expanded.append(str(Budget.parse(text if ":" in text else f"{metric}:{text}")))
-    if len(set(expanded)) != len(expanded):
-        raise ValueError(f"{spec}: a budget appears twice")
-    return [f"{name}:{','.join([*kept, f'budget={budget}'])}" for budget in expanded]

@@ -52,14 +52,18 @@ def collect(photos: list[Path], produced: dict[Path, Copy], out_dir: Path, why_m
 
 
 class OfficialFawkes(Cloaker):
-    """The official `fawkes` command line: `fawkes -d DIR --mode M --format png` writes `x_cloaked.png`
-    (v1.0) or `x_M_cloaked.png` (v0.3.x, whose modes also include min and ultra) beside each photo."""
+    """The official Fawkes command line, where it is installed (it needs Python ≤ 3.8 and TensorFlow 2.4).
 
-    name = "fawkes"
+    `fawkes -d DIR --mode M --format png` writes `x_cloaked.png` (v1.0) or `x_M_cloaked.png` (v0.3.x, whose modes
+    also include min and ultra) beside each photo."""
+
+    name = "fawkes-official"
     implementation = "official"
-    routing = {"impl": "official"}
 
     def __init__(self, mode: str = "low", binary: str = "fawkes", timeout: float = 3600.0) -> None:
+        """mode: the tool's mode (v1.0: low, mid, high; v0.3 also min and ultra)
+        binary: the command line's name on PATH, or its path
+        timeout: seconds one call may take"""
         if mode not in FAWKES_V03_MODES:
             raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(FAWKES_V03_MODES)} (v1.0 knows low, mid, high)")
         if timeout <= 0:
@@ -68,15 +72,21 @@ class OfficialFawkes(Cloaker):
         self.binary = binary
         self.timeout = timeout
 
-    @staticmethod
-    def find(binary: str = "fawkes") -> str | None:
-        return shutil.which(binary)
+    def installed(self) -> str:
+        """The command line's path; an error that says what to do when it is not installed."""
+        binary = shutil.which(self.binary)
+        if binary is None:
+            raise RuntimeError(f"fawkes-official: the official command line {self.binary!r} is not installed "
+                               "(pip install fawkes needs Python ≤ 3.8 and TensorFlow 2.4); the cloaker fawkes runs "
+                               "cloak-audit's re-implementation")
+        return binary
+
+    def check(self, needed: list[Path], dataset: list[Path]) -> dict[str, object]:
+        self.installed()  # before any work
+        return {}
 
     def cloak(self, photos: list[Path], out_dir: Path) -> dict[Path, Path | str]:
-        binary = self.find(self.binary)
-        if binary is None:
-            raise RuntimeError(f"fawkes: the official command line {self.binary!r} is not installed "
-                               "(pip install fawkes needs Python ≤ 3.8 and TensorFlow 2.4), or use impl=builtin")
+        binary = self.installed()
         with tempfile.TemporaryDirectory(prefix="fawkes-") as work:
             folder = Path(work)
             staged = stage(photos, folder)
@@ -96,6 +106,8 @@ class CommandCloak(Cloaker):
     implementation = "command"
 
     def __init__(self, template: str, timeout: float = 3600.0) -> None:
+        """template: the command, with {input_dir} (the photos) and {output_dir} (where it writes the copies)
+        timeout: seconds one call may take"""
         if "{input_dir}" not in template or "{output_dir}" not in template:
             raise ValueError("command: template must contain {input_dir} and {output_dir}")
         if timeout <= 0:

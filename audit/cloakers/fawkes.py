@@ -20,7 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from audit.cloakers.budget import Budget
 from audit.cloakers.feature_space import FeatureSpaceCloak, chip_footprint, seeded_noise, with_region
+from audit.extractors import ExtractorEnsemble
+from audit.face.detection import FaceDetector
 from audit.perceptual import SsimTo, hinge_excess
 
 # mode: (DSSIM budget th, max steps, learning rate), Fawkes v1.0.2
@@ -50,13 +53,19 @@ class FawkesCloak(FeatureSpaceCloak):
     """
 
     name = "fawkes"
-    variant = "v1.0"
+    retired = {"impl": "fawkes is cloak-audit's own Fawkes v1.0; the official command line is the cloaker "
+                       "fawkes-official",
+               "variant": "the paper's targeted v0.3 cloak is the cloaker fawkes-v0.3"}
 
-    routing = {"impl": "builtin"}
-    def __init__(self, mode: str = "low", extractor: str = "dlib-resnet", face_detector: str = "mtcnn",
-                 th: float | None = None, max_step: int | None = None, lr: float | None = None,
-                 max_change: float = 255.0, budget: str | None = None, batch_size: int = 32, device: str = "auto",
-                 output_format: str = "png", quality: int = 95) -> None:
+    def __init__(self, mode: str = "low", extractor: str | ExtractorEnsemble = "dlib-resnet",
+                 face_detector: str | FaceDetector = "mtcnn", th: float | None = None, max_step: int | None = None,
+                 lr: float | None = None, max_change: float = 255.0, budget: str | Budget | None = None,
+                 batch_size: int = 32, device: str = "auto", output_format: str = "png", quality: int = 95) -> None:
+        """mode: low, mid or high: Fawkes v1.0's DSSIM threshold on the chip, steps and learning rate
+        th: the chip DSSIM threshold instead of the mode's, in (0, 0.5)
+        max_step: optimisation steps instead of the mode's
+        lr: Adadelta's learning rate instead of the mode's
+        max_change: the most any pixel may change, in grey levels (255: only the valid range)"""
         super().__init__(extractor, face_detector, batch_size, device, output_format, quality, budget)
         if mode not in MODES:
             raise ValueError(f"fawkes: mode={mode!r}; choose {', '.join(MODES)}")
@@ -109,7 +118,7 @@ class FawkesCloak(FeatureSpaceCloak):
         optimiser = torch.optim.Adadelta([w], lr=lr)
         best = face.clone()
         best_score = torch.full((len(photos),), -torch.inf, device=device)
-        photo_budget = self.photo_budget
+        photo_budget = self.budget
         if photo_budget is None:  # the mode's own: DSSIM on the first model's chip
             chip_dssim, limit = SsimTo(clean_chips).dssim, th
         else:

@@ -1,4 +1,4 @@
-"""Fawkes v0.3, the paper's targeted cloak (`fawkes:variant=v0.3`).
+"""Fawkes v0.3, the paper's targeted cloak (`fawkes-v0.3`).
 
 Eq. 2 pulls each face's embedding towards a photo of a target identity T; eq. 3 picks T among
 public identities outside the tracker's label set: the candidate whose centroid is farthest
@@ -52,16 +52,19 @@ class FawkesTargetedCloak(FawkesCloak):
     Budgets (`mode`, `th`, steps, learning rate) are v1.0's; only the objective differs.
     """
 
-    variant = "v0.3"
-    routing = {"impl": "builtin", "variant": variant}
+    name = "fawkes-v0.3"
     depends_on_user_photos = True  # the target is chosen from all of the user's photos
     uses_public_identities = True  # the target is one of the public identities
 
     def __init__(self, candidates: int = 50, min_target_photos: int = 5, target_photos: int = 10, seed: int = 0,
                  **fawkes_options: object) -> None:
+        """candidates: public identities drawn as candidate targets (seeded)
+        min_target_photos: photos a public identity needs to be a candidate
+        target_photos: the target photos each face is pulled towards, at most
+        seed: the draw of the candidates"""
         super().__init__(**fawkes_options)  # type: ignore[arg-type]
         if candidates < 1 or min_target_photos < 1 or target_photos < 1:
-            raise ValueError("fawkes v0.3: candidates, min_target_photos and target_photos must be at least 1")
+            raise ValueError("fawkes-v0.3: candidates, min_target_photos and target_photos must be at least 1")
         self.candidates = candidates
         self.min_target_photos = min_target_photos
         self.target_photos = target_photos

@@ -11,12 +11,14 @@ import numpy as np
 import torch
 
 from audit.cloakers.base import ImageCloaker
+from audit.cloakers.budget import Budget
 from audit.devices import check_device, torch_device
 from audit.embedding.pipeline import NO_FACE, FacePipeline
-from audit.extractors import Extractor, ensemble_specs
+from audit.extractors import Extractor, ExtractorEnsemble
 from audit.face.align import warp_chips
-from audit.face.detection import build_face_detector
+from audit.face.detection import FaceDetector
 from audit.images import PhotoSkipped
+from audit.plugins import Nested
 
 
 @dataclass
@@ -73,16 +75,20 @@ class FeatureSpaceCloak(ImageCloaker):
     (written `[a+b]` inside a spec). `device=auto` optimises on a GPU when torch sees one."""
 
     renamed = {"detector": "face_detector"}
+    extractor = Nested(ExtractorEnsemble.parse)
+    face_detector = Nested("face detector")
 
-    def __init__(self, extractor: str = "dlib-resnet", face_detector: str = "mtcnn", batch_size: int = 32,
-                 device: str = "auto", output_format: str = "png", quality: int = 95,
-                 budget: str | None = None) -> None:
+    def __init__(self, extractor: str | ExtractorEnsemble = "dlib-resnet", face_detector: str | FaceDetector = "mtcnn",
+                 batch_size: int = 32, device: str = "auto", output_format: str = "png", quality: int = 95,
+                 budget: str | Budget | None = None) -> None:
+        """extractor: the model the cloak is optimised against, or an ensemble a+b (written [a+b] inside a spec)
+        face_detector: the detector whose face every model cuts its chip from (mtcnn, dlib-hog)
+        batch_size: photos of one size optimised together
+        device: where it optimises: auto (a GPU when torch sees one), cpu, cuda or cuda:N"""
         super().__init__(output_format, quality, budget)
         if batch_size < 1:
             raise ValueError(f"{self.name}: batch_size must be at least 1")
         check_device(self.name, device)
-        ensemble_specs(extractor)
-        build_face_detector(face_detector)
         self.extractor = extractor
         self.face_detector = face_detector
         self.batch_size = batch_size
@@ -95,14 +101,14 @@ class FeatureSpaceCloak(ImageCloaker):
 
     @property
     def cloak_extractors(self) -> list[str]:
-        return [spec.model_id for spec in ensemble_specs(self.extractor)]
+        return self.extractor.model_ids
 
     @property
     def pipelines(self) -> list[FacePipeline]:
-        """One face pipeline per model of the ensemble (models load on first use)."""
+        """One face pipeline per model of the ensemble (models load on first use), all on one face detector."""
         if self._pipelines is None:
             self._pipelines = [FacePipeline(spec.load(), face_detector=self.face_detector, device=self.device)
-                               for spec in ensemble_specs(self.extractor)]
+                               for spec in self.extractor.members]
         return self._pipelines
 
     def chip_matrices(self, images: list[np.ndarray]) -> list[list[np.ndarray] | PhotoSkipped]:

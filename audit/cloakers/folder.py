@@ -15,10 +15,10 @@ from tqdm import tqdm
 
 from audit.cloakers.base import Cloaker
 from audit.cloakers.store import CloakStore
-from audit.costs import cost_or_reason, kept_cost
+from audit.costs import cost_or_reason, kept_cost, perturbation_record
 from audit.datasets.folders import list_images
 from audit.perceptual import PerceptualCost
-from audit.records import Skip
+from audit.records import Perturbation, Skip
 
 
 @dataclass
@@ -27,8 +27,15 @@ class FolderCloaked:
     costs: dict[Path, tuple[PerceptualCost | None, float]] = field(default_factory=dict)
     skipped: list[Skip] = field(default_factory=list)
 
+    @property
+    def cost(self) -> Perturbation:
+        """The copies' perceptual cost on the whole photo, as saved, and the cloaker's seconds per photo."""
+        return perturbation_record(self.costs.values())
+
 
 def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloaked:
+    """Cloak every photo under `input_dir` into `out_dir`, one person per sub-folder; a targeted cloaker is given no
+    public identities (it names what it needs in its error)."""
     listing = list_images(input_dir)
     photos = listing.paths
     if not photos:
@@ -38,6 +45,7 @@ def cloak_folder(cloaker: Cloaker, input_dir: Path, out_dir: Path) -> FolderCloa
     people: dict[Path, list[Path]] = {}
     for photo in photos:
         people.setdefault(photo.parent, []).append(photo)
+    cloaker.use_public_identities({})
     cloaker.check(photos, photos)
     result = FolderCloaked(skipped=[Skip(path=str(p), reason=reason, stage="listing")
                                     for p, reason in listing.broken.items()])

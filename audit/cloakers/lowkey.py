@@ -28,8 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audit.cloakers.budget import Budget
 from audit.cloakers.fawkes import MODES, PENALTY
 from audit.cloakers.feature_space import FeatureSpaceCloak, FrozenModel, seeded_noise
+from audit.extractors import ExtractorEnsemble
+from audit.face.detection import FaceDetector
 from audit.lpips import LpipsTo, load_lpips
 from audit.perceptual import ALL, SSIM_WINDOW, SsimTo, hinge_excess
 
@@ -89,10 +92,17 @@ class LowKeyCloak(FeatureSpaceCloak):
     name = "lowkey"
     revision = 3  # 3: the public code's objective (unit embeddings, means, LPIPS), the DSSIM hinge an option
 
-    def __init__(self, extractor: str = "dlib-resnet+mobilefacenet", face_detector: str = "mtcnn",
-                 perceptual: str = "lpips", weight: float = LPIPS_WEIGHT, dssim: float = MODES["high"][0],
-                 steps: int = STEPS, step_size: float = STEP_SIZE, smoothed: bool = True, budget: str | None = None,
-                 batch_size: int = 32, device: str = "auto", output_format: str = "png", quality: int = 95) -> None:
+    def __init__(self, extractor: str | ExtractorEnsemble = "dlib-resnet+mobilefacenet",
+                 face_detector: str | FaceDetector = "mtcnn", perceptual: str = "lpips", weight: float = LPIPS_WEIGHT,
+                 dssim: float = MODES["high"][0], steps: int = STEPS, step_size: float = STEP_SIZE,
+                 smoothed: bool = True, budget: str | Budget | None = None, batch_size: int = 32,
+                 device: str = "auto", output_format: str = "png", quality: int = 95) -> None:
+        """perceptual: the penalty on the photo: lpips (the code's), or dssim (Fawkes's hinge over the face)
+        weight: the penalty's weight (the code's 0.05; 0 drops it)
+        dssim: the DSSIM hinge's threshold, with perceptual=dssim
+        steps: signed-gradient steps
+        step_size: each step, in grey levels
+        smoothed: also push the Gaussian-smoothed copy of the photo (false drops that view)"""
         super().__init__(extractor, face_detector, batch_size, device, output_format, quality, budget)
         if perceptual not in PERCEPTUAL:
             raise ValueError(f"lowkey: perceptual={perceptual!r}; choose {', '.join(PERCEPTUAL)}")
@@ -139,7 +149,7 @@ class LowKeyCloak(FeatureSpaceCloak):
             windows = torch.stack([face_windows(m.theta, m.size, *original.shape[2:]) for m in models]).any(0)
             face = SsimTo(original)
             hinges.append((lambda x, index: face_dssim(x, face, windows[index], index), self.dssim))
-        if (budget := self.photo_budget) is not None:
+        if (budget := self.budget) is not None:
             hinges.append((budget.on_batch(original), budget.limit))
         start = seeded_noise(keys, original.shape[1:], torch.rand).to(device)
         pixels = original + START_NOISE * (2 * start - 1)  # the code clips only its result

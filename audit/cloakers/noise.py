@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 
 from audit.cloakers.base import ImageCloaker
-from audit.cloakers.budget import BISECTION_STEPS, as_saved
+from audit.cloakers.budget import BISECTION_STEPS, Budget, as_saved
 
 MAX_SCALE = 512.0  # grey levels of noise σ; far past any budget
 
@@ -23,8 +23,10 @@ class NoiseCloak(ImageCloaker):
     renamed = {"dssim": "budget"}  # noise:dssim=D is now noise:budget=dssim:D
     revision = 2  # 2: the budget in either metric (budget=dssim:D or lpips:L), bisected to a finer step
 
-    def __init__(self, budget: str = "dssim:0.007", seed: int = 0, output_format: str = "png",
+    def __init__(self, budget: str | Budget = "dssim:0.007", seed: int = 0, output_format: str = "png",
                  quality: int = 95) -> None:
+        """budget: the cost each copy's noise is scaled up to, METRIC:LIMIT (dssim:0.007, lpips:0.02)
+        seed: the noise's draw (each photo's own, from its content and this seed)"""
         super().__init__(output_format, quality, budget)
         self.seed = seed
 
@@ -32,7 +34,7 @@ class NoiseCloak(ImageCloaker):
         return [self._noisy(image, key) for image, key in zip(images, keys)]
 
     def _noisy(self, image: np.ndarray, key: str) -> np.ndarray:
-        budget = self.photo_budget
+        budget = self.budget
         digest = hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
         direction = np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal(image.shape)
 

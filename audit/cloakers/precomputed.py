@@ -27,6 +27,8 @@ class PrecomputedCloak(Cloaker):
     writes_files = False
 
     def __init__(self, dir: str, mode: str | None = None) -> None:  # noqa: A002 - the option's public name
+        """dir: the folder of cloaked copies (flat, or one sub-folder per identity)
+        mode: the Fawkes v0.3 mode whose copies to take (x_MODE_cloaked.png) where the folder holds several"""
         if not Path(dir).is_dir():
             raise FileNotFoundError(f"precomputed: dir={dir} is not a folder")
         if mode is not None and mode not in FAWKES_V03_MODES:

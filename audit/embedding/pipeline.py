@@ -19,7 +19,7 @@ from audit.embedding.cache import Cached, EmbeddingCache
 from audit.extractors.base import Extractor
 from audit.face.align import warp_chips
 from audit.face.cache import FaceCache
-from audit.face.detection import PICK_RULE_ID, Face, build_face_detector, pick_face, same_shape
+from audit.face.detection import PICK_RULE_ID, Face, FaceDetector, build_face_detector, pick_face, same_shape
 from audit.images import PhotoSkipped, decode_image
 
 NO_FACE = "no face detected"
@@ -56,7 +56,7 @@ class FacePipeline:
     (auto, cpu, cuda[:N]) is where detection and embedding run; alignment stays on the CPU.
     """
 
-    def __init__(self, extractor: Extractor, face_detector: str = "mtcnn", aligned: bool = False,
+    def __init__(self, extractor: Extractor, face_detector: str | FaceDetector = "mtcnn", aligned: bool = False,
                  fallback: str = "skip", remember_faces: bool = True, device: str = "auto") -> None:
         if fallback not in ("skip", "centre"):
             raise ValueError("fallback must be 'skip' or 'centre'")
@@ -66,7 +66,8 @@ class FacePipeline:
         self.remember_faces = remember_faces  # False: detect every time (benchmarks, `--no-cache`)
         self.aligned = aligned
         self.fallback = fallback
-        self.face_detector = None if aligned else build_face_detector(face_detector).to(self.device)
+        detector = build_face_detector(face_detector) if isinstance(face_detector, str) else face_detector
+        self.face_detector = None if aligned else detector.to(self.device)
         self.alignment = None if aligned else extractor.alignment_for(self.face_detector.landmark_scheme)
         # where the time goes (reports' timings, benchmarks); decode counts only the wait for the decoding thread
         self.seconds = {"decode": 0.0, "detect": 0.0, "align": 0.0, "embed": 0.0}

@@ -9,13 +9,9 @@ from __future__ import annotations
 from audit.executors.base import Executor, LocalExecutor
 from audit.executors.ray_executor import RayExecutor
 from audit.options import parse_spec
-from audit.plugins import build_registered, registered, registry, summaries
+from audit.plugins import build_registered, registered, registry
 
 BUILT_IN: dict[str, type[Executor]] = registry(LocalExecutor, RayExecutor)
-
-
-def available_executors() -> dict[str, str]:
-    return summaries(registered("executor"))
 
 
 def build_executor(spec_text: str) -> Executor:
@@ -23,4 +19,4 @@ def build_executor(spec_text: str) -> Executor:
     return build_registered(registered("executor"), parse_spec(spec_text), "executor")
 
 
-__all__ = ["BUILT_IN", "Executor", "LocalExecutor", "RayExecutor", "available_executors", "build_executor"]
+__all__ = ["BUILT_IN", "Executor", "LocalExecutor", "RayExecutor", "build_executor"]

@@ -50,6 +50,14 @@ class RayExecutor(Executor):
     def __init__(self, address: str | None = None, num_cpus_per_cloak: float = 1, num_gpus_per_cloak: float = 0,
                  num_cpus_per_cell: float = 1, num_gpus_per_cell: float = 0, max_retries: int = 2,
                  lost_after: float = 300.0) -> None:
+        """address: the cluster to join (auto: the one this machine belongs to; none: a Ray instance started for
+          the run)
+        num_cpus_per_cloak: CPUs each cloak job asks for
+        num_gpus_per_cloak: GPUs each cloak job asks for (a share, e.g. 0.5, lets jobs share one)
+        num_cpus_per_cell: CPUs each cell asks for
+        num_gpus_per_cell: GPUs each cell asks for
+        max_retries: times a job lost with its worker is run again
+        lost_after: seconds a job may wait without a node able to run it before it counts as lost"""
         if min(num_cpus_per_cloak, num_gpus_per_cloak, num_cpus_per_cell, num_gpus_per_cell) < 0:
             raise ValueError("ray: num_cpus_per_cloak, num_gpus_per_cloak, num_cpus_per_cell and num_gpus_per_cell "
                              "cannot be negative")

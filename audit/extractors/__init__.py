@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from audit.extractors.base import Extractor, ExtractorSpec
-from audit.options import parse_spec, split_top_level, unbracket
-from audit.plugins import build_registered, registered, registry, summaries
+from audit.options import format_value, parse_spec, split_top_level, unbracket
+from audit.plugins import SpecValue, build_registered, registered, registry
 
 
 def built_in() -> dict[str, type[ExtractorSpec]]:
     """The built-in extractors (their modules imported when first asked for)."""
     from audit.extractors.dlib_resnet import DlibResnetSpec
-    from audit.extractors.faceres import FaceResSpec
     from audit.extractors.facenet import FacenetCasiaSpec, FacenetVggface2Spec
+    from audit.extractors.faceres import FaceResSpec
     from audit.extractors.mobilefacenet import MobileFaceNetSpec
     from audit.extractors.user_models import OnnxSpec, TorchscriptSpec
 
@@ -19,27 +19,50 @@ def built_in() -> dict[str, type[ExtractorSpec]]:
                     TorchscriptSpec)
 
 
-def available_extractors() -> dict[str, str]:
-    return summaries(registered("extractor"))
-
-
 def extractor_spec(spec_text: str) -> ExtractorSpec:
     """Check an extractor spec (name, options, files named) without loading any weights."""
     return build_registered(registered("extractor"), parse_spec(spec_text), "extractor")
 
 
-def ensemble_specs(text: str) -> list[ExtractorSpec]:
-    """`dlib-resnet+mobilefacenet` (written `[dlib-resnet+mobilefacenet]` inside another spec) → each
-    member checked, in order; one model is an ensemble of one. A member with options is bracketed:
-    `dlib-resnet+[faceres:margin=0.2]`."""
-    members = [unbracket(part) for part in split_top_level(text, "+")]
-    if any(not member for member in members):
-        raise ValueError(f"extractor ensemble {text!r}: an empty member (write a+b)")
-    specs = [extractor_spec(member) for member in members]
-    seen = [spec.model_id for spec in specs]
-    if len(set(seen)) < len(seen):
-        raise ValueError(f"extractor ensemble {text!r} names a model twice")
-    return specs
+class ExtractorEnsemble(SpecValue):
+    """One model or several, `dlib-resnet+mobilefacenet` (written `[dlib-resnet+mobilefacenet]` inside another
+    spec): what a cloak is optimised against. A member with options of its own is bracketed when it needs to be:
+    `dlib-resnet+[onnx:/m.onnx,size=112]`."""
+
+    def __init__(self, members: tuple[ExtractorSpec, ...]) -> None:
+        ids = [member.model_id for member in members]
+        if not members:
+            raise ValueError("an extractor ensemble needs at least one model")
+        if len(set(ids)) < len(ids):
+            raise ValueError(f"extractor ensemble {'+'.join(ids)} names a model twice")
+        self.members = members
+
+    @classmethod
+    def parse(cls, text: str) -> ExtractorEnsemble:
+        """Each member checked, in order; one model is an ensemble of one."""
+        members = [unbracket(part) for part in split_top_level(text, "+")]
+        if any(not member for member in members):
+            raise ValueError(f"extractor ensemble {text!r}: an empty member (write a+b)")
+        return cls(tuple(extractor_spec(member) for member in members))
+
+    @property
+    def spec(self) -> str:
+        return "+".join(format_value(member.spec) for member in self.members)
+
+    @property
+    def cache_id(self) -> str:
+        return "+".join(format_value(member.cache_id) for member in self.members)
+
+    @property
+    def model_ids(self) -> list[str]:
+        """Each member as `ExtractorSpec.model_id` names it (white-box against any of them)."""
+        return [member.model_id for member in self.members]
+
+    def clone(self) -> ExtractorEnsemble:
+        return ExtractorEnsemble(tuple(member.clone() for member in self.members))
+
+    def __repr__(self) -> str:
+        return f"ExtractorEnsemble({self.spec!r})"
 
 
 def models_here(names: tuple[str, ...] | list[str]) -> tuple[list[str], dict[str, str]]:
@@ -60,4 +83,4 @@ def load_extractor(spec_text: str) -> Extractor:
     return extractor_spec(spec_text).load()
 
 
-__all__ = ["Extractor", "ExtractorSpec", "available_extractors", "built_in", "models_here", "ensemble_specs", "extractor_spec", "load_extractor"]
+__all__ = ["Extractor", "ExtractorEnsemble", "ExtractorSpec", "built_in", "extractor_spec", "load_extractor", "models_here"]

@@ -144,6 +144,7 @@ class WeightsFileSpec(ExtractorSpec, ABC):
     positional = "weights"
 
     def __init__(self, weights: str | None = None) -> None:
+        """weights: the weights file (none: found where the model's package puts it, or fetched)"""
         existing_file(self.name, "weights file", weights)
         self.weights = weights
 

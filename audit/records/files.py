@@ -11,6 +11,14 @@ from audit.records.scorecard import ScoreCard
 from audit.records.serialisation import read_document
 
 
+def read_scorecard(path: Path) -> ScoreCard:
+    """The scorecard at `path` (a bench folder or its scorecard.json); an error when it holds none."""
+    card = load_scorecard(path)
+    if card is None:
+        raise FileNotFoundError(f"{path}: no scorecard.json (give a bench folder or its scorecard.json)")
+    return card
+
+
 def load_scorecard(path: Path) -> ScoreCard | None:
     """The scorecard at `path` (a bench folder or its scorecard.json), or None when it holds none."""
     file = path / "scorecard.json" if path.is_dir() else path

@@ -5,18 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from audit.records.parts import (
-    SCHEMA_VERSION,
-    CellCounts,
-    CloakerRecord,
-    Environment,
-    ExamplePair,
-    Perturbation,
-    Rate,
-    Skip,
-    json_name,
-    record,
-)
+from audit.records.parts import (SCHEMA_VERSION, CellCounts, CloakerRecord, Environment, ExamplePair, Perturbation,
+                                 Rate, Skip, json_name, record)
 
 
 @record

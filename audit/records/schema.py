@@ -63,7 +63,7 @@ def schema_file(document: type) -> str:
 
 
 def shipped_schema(kind: str) -> dict:
-    """The schema file in the package for a document kind (run, verify, compare)."""
+    """The schema file in the package for a document kind (run, verify, compare, scorecard, extractor-check)."""
     text = resources.files("audit").joinpath("schemas", schema_file(DOCUMENTS[kind])).read_text(encoding="utf-8")
     return json.loads(text)
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.extractors import extractor_spec
+from audit.extractors import ExtractorSpec
+from audit.plugins import Nested
 from countermeasures.adaptive.base import AdaptiveCountermeasure, Selection
-from countermeasures.cloak_detectors import build_cloak_detector, features_model, tracker_features
+from countermeasures.cloak_detectors import CloakDetector, features_model, tracker_features
 from trackers.base import Tracker
 
 
@@ -25,17 +26,20 @@ class DetectAndDrop(AdaptiveCountermeasure):
     name = "detect-and-drop"
     drops_photos = True
     renamed = {"detector": "cloak_detector"}
+    cloak_detector = Nested("cloak detector")
+    extractor = Nested("extractor")
 
-    def __init__(self, cloak_detector: str = "2-means", extractor: str | None = None, seed: int = 0) -> None:
-        build_cloak_detector(cloak_detector)  # a bad spec fails before any work
-        if extractor is not None:
-            extractor_spec(extractor)
+    def __init__(self, cloak_detector: str | CloakDetector = "2-means", extractor: str | ExtractorSpec | None = None,
+                 seed: int = 0) -> None:
+        """cloak_detector: the cloak detector that flags classes (2-means, target-closeness, with its options)
+        extractor: the model whose features it clusters (none: each tracker's own)
+        seed: the 2-means split of a flagged class"""
         self.cloak_detector = cloak_detector
         self.extractor = extractor
         self.seed = seed
 
     def notes(self, tracker: Tracker) -> dict[str, object]:
-        return {"extractor": features_model(self.extractor, tracker)[0]}
+        return {"extractor": features_model(self.extractor, tracker)[0].spec}
 
     def select(self, photos: list[Path], labels: list[str], tracker: Tracker) -> Selection:
         features, kept_labels, kept_paths = tracker_features(photos, labels, *features_model(self.extractor, tracker))
@@ -45,7 +49,7 @@ class DetectAndDrop(AdaptiveCountermeasure):
 
     def suspects(self, features: np.ndarray, labels: list[str], paths: list[Path]) -> dict[Path, str]:
         """The photos in the looser 2-means cluster of each flagged class, with the reason."""
-        detector = build_cloak_detector(self.cloak_detector).fit(features, labels)
+        detector = self.cloak_detector.clone().fit(features, labels)
         names = np.asarray(labels)
         from sklearn.cluster import KMeans  # imported on use: a run without this countermeasure skips sklearn
 
@@ -58,7 +62,7 @@ class DetectAndDrop(AdaptiveCountermeasure):
             clusters = KMeans(2, n_init=10, random_state=self.seed).fit(points)
             spread = [np.linalg.norm(points[clusters.labels_ == k] - clusters.cluster_centers_[k], axis=1).mean()
                       for k in range(2)]
-            reason = (f"{self.name}: class {name} flagged by {self.cloak_detector} (score {detector.score(name):.1f}); "
+            reason = (f"{self.name}: class {name} flagged by {self.cloak_detector.spec} (score {detector.score(name):.1f}); "
                       "photo in its looser cluster")
             dropped |= {paths[i]: reason for i in rows[clusters.labels_ == int(np.argmax(spread))]}
         return dropped

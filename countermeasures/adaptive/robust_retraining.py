@@ -15,11 +15,12 @@ from audit.cloakers.store import CloakStore
 from audit.devices import check_device, module_device
 from audit.digests import rng_for
 from audit.embedding.pipeline import FacePipeline
-from audit.extractors import extractor_spec, load_extractor
-from audit.extractors.user_models import save_torchscript_like
+from audit.extractors import ExtractorSpec
+from audit.extractors.user_models import TorchscriptSpec, save_torchscript_like
+from audit.face.detection import FaceDetector
 from audit.images import PhotoSkipped, read_image
-from audit.options import parse_spec
 from audit.paths import cache_dir
+from audit.plugins import Nested
 from audit.protocol import Protocol
 from audit.records import Skip
 from countermeasures.adaptive.base import AdaptiveCountermeasure
@@ -44,15 +45,23 @@ class RobustRetraining(AdaptiveCountermeasure):
 
     name = "robust-retraining"
     changes_extractor = True
+    extractor = Nested("extractor")
 
     def __init__(self, public_users: int = 20, photos: int = 10, epochs: int = 10, lr: float = 1e-3,
-                 batch_size: int = 32, extractor: str | None = None, seed: int = 0, device: str = "auto") -> None:
+                 batch_size: int = 32, extractor: str | ExtractorSpec | None = None, seed: int = 0,
+                 device: str = "auto") -> None:
+        """public_users: identities outside the label set whose photos it cloaks and trains on
+        photos: photos of each of them
+        epochs: fine-tuning epochs
+        lr: each weight tensor's Adam step, relative to its mean magnitude
+        batch_size: photo pairs (clean and cloaked) per step
+        extractor: the model to fine-tune and track with (none: each tracker's own)
+        seed: which identities and photos, and the batch order
+        device: where the public photos are aligned and the model fine-tuned: auto, cpu, cuda[:N]"""
         if public_users < 1 or photos < 1 or epochs < 1 or batch_size < 1:
             raise ValueError(f"{self.name}: public_users, photos, epochs and batch_size must be at least 1")
         if lr <= 0:
             raise ValueError(f"{self.name}: lr={lr} must be positive")
-        if extractor is not None:
-            extractor_spec(extractor)
         self.public_users = public_users
         self.photos = photos
         self.epochs = epochs
@@ -61,27 +70,33 @@ class RobustRetraining(AdaptiveCountermeasure):
         self.extractor = extractor
         self.seed = seed
         self.device = check_device(self.name, device)
-        self.robust_: dict[tuple[str, str], tuple[str, dict[str, object]]] = {}  # model → (robust spec, training)
+        # (model, face detector) by their cache keys → (the robust model, what its training did)
+        self.robust_: dict[tuple[str, str], tuple[TorchscriptSpec, dict[str, object]]] = {}
 
-    def base_model(self, tracker: Tracker) -> tuple[str, str]:
+    def base_model(self, tracker: Tracker) -> tuple[ExtractorSpec, FaceDetector]:
         """(extractor, face detector) fine-tuned for `tracker`."""
         return self.extractor or tracker.extractor, tracker.face_detector
 
+    def robust_for(self, tracker: Tracker) -> tuple[TorchscriptSpec, dict[str, object]]:
+        extractor, face_detector = self.base_model(tracker)
+        key = (extractor.cache_id, face_detector.cache_id)
+        if key not in self.robust_:
+            raise RuntimeError(f"{self.name}: prepare() has not run for {tracker.spec}")
+        return self.robust_[key]
+
     def notes(self, tracker: Tracker) -> dict[str, object]:
-        robust, training = self.robust_[self.base_model(tracker)]
-        return {"extractor": robust, "base_extractor": self.base_model(tracker)[0], **training}
+        robust, training = self.robust_for(tracker)
+        return {"extractor": robust.spec, "base_extractor": self.base_model(tracker)[0].spec, **training}
 
     def derived_from(self, tracker: Tracker) -> str:
-        return extractor_spec(self.base_model(tracker)[0]).model_id
+        return self.base_model(tracker)[0].model_id
 
     def check_tracker(self, tracker: object) -> None:
         if getattr(tracker, "extractor", None) is None:
             raise ValueError(f"{self.name} fine-tunes a tracker's extractor; tracker {tracker.name!r} has none")
 
     def tracker_for(self, tracker: Tracker) -> Tracker:
-        if self.base_model(tracker) not in self.robust_:
-            raise RuntimeError(f"{self.name}: prepare() has not run for {tracker.spec}")
-        return tracker.clone(extractor=self.robust_[self.base_model(tracker)][0])
+        return tracker.clone(extractor=self.robust_for(tracker)[0])
 
     def public_photos(self, protocol: Protocol) -> dict[str, list[Path]]:
         """`public_users` identities outside the label set with at least `photos` photos, seeded."""
@@ -99,27 +114,28 @@ class RobustRetraining(AdaptiveCountermeasure):
         public = self.public_photos(protocol)
         self.robust_ = {}
         for tracker in trackers:
-            if self.base_model(tracker) not in self.robust_:
-                self.robust_[self.base_model(tracker)] = self.robust_extractor(*self.base_model(tracker), public,
-                                                                               cloaker, skipped)
+            extractor, face_detector = self.base_model(tracker)
+            key = (extractor.cache_id, face_detector.cache_id)
+            if key not in self.robust_:
+                self.robust_[key] = self.robust_extractor(extractor, face_detector, public, cloaker, skipped)
 
-    def robust_extractor(self, extractor: str, face_detector: str, public: dict[str, list[Path]], cloaker: Cloaker,
-                         skipped: list[Skip]) -> tuple[str, dict[str, object]]:
-        """The fine-tuned copy of `extractor` (a torchscript spec) and what its training did, from the cache if there."""
-        base = load_extractor(extractor)
-        key = hashlib.sha256(json.dumps([RECIPE, base.cache_id, base.weights_id, face_detector, cloaker.cache_id,
+    def robust_extractor(self, extractor: ExtractorSpec, face_detector: FaceDetector, public: dict[str, list[Path]],
+                         cloaker: Cloaker, skipped: list[Skip]) -> tuple[TorchscriptSpec, dict[str, object]]:
+        """The fine-tuned copy of `extractor` (a TorchScript file) and what its training did, from the cache if there."""
+        base = extractor.load()
+        key = hashlib.sha256(json.dumps([RECIPE, base.cache_id, base.weights_id, face_detector.spec, cloaker.cache_id,
                                          self.lr, self.batch_size, self.seed, self.epochs,
                                          {k: [p.name for p in v] for k, v in public.items()}]
                                         ).encode()).hexdigest()[:24]
-        path = cache_dir() / "robust-extractors" / f"{parse_spec(extractor).name}-{key}.pt"
+        path = cache_dir() / "robust-extractors" / f"{extractor.name}-{key}.pt"
         info = path.with_suffix(".json")
         if path.exists() and info.exists():
-            return f"torchscript:{path}", json.loads(info.read_text())
+            return TorchscriptSpec(str(path)), json.loads(info.read_text())
         if next(base.module.parameters(), None) is None:
-            raise ValueError(f"{self.name}: extractor {extractor} has no weights torch can train (an ONNX model runs "
+            raise ValueError(f"{self.name}: extractor {extractor.spec} has no weights torch can train (an ONNX model runs "
                              "in onnxruntime); name a torch model with extractor=")
         pairs = self.cloaked_pairs(public, cloaker, skipped)
-        pipeline = FacePipeline(base, face_detector=face_detector, device=self.device)
+        pipeline = FacePipeline(base, face_detector=face_detector.clone(), device=self.device)
         usable = []
         for clean, cloaked in pairs:
             try:
@@ -133,7 +149,7 @@ class RobustRetraining(AdaptiveCountermeasure):
         training = {"public_identities": len(public), "pairs": len(usable), "epochs": self.epochs,
                     "loss_first_epoch": losses[0], "loss_last_epoch": losses[-1]}
         info.write_text(json.dumps(training))
-        return f"torchscript:{path}", training
+        return TorchscriptSpec(str(path)), training
 
     def cloaked_pairs(self, public: dict[str, list[Path]], cloaker: Cloaker, skipped: list[Skip]
                       ) -> list[tuple[Path, Path]]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 
 from audit.embedding.pipeline import FacePipeline
-from audit.extractors import load_extractor
+from audit.extractors import ExtractorSpec, extractor_spec
+from audit.face.detection import FaceDetector, build_face_detector
 from audit.options import parse_spec
-from audit.plugins import build_registered, registered, registry, summaries
+from audit.plugins import build_registered, registered, registry
 from audit.records import ClassScore, Confusion
 from countermeasures.cloak_detectors.base import CloakDetector
 from countermeasures.cloak_detectors.target_closeness import TargetClosenessDetector
@@ -21,23 +21,19 @@ BUILT_IN: dict[str, type[CloakDetector]] = registry(TwoMeansDetector, TargetClos
 FALLBACK_EXTRACTOR = "dlib-resnet"
 
 
-def available_cloak_detectors() -> dict[str, str]:
-    return summaries(registered("cloak detector"))
-
-
 def build_cloak_detector(spec_text: str) -> CloakDetector:
     """`2-means`, `2-means:threshold=3`, `target-closeness`, `2-means:extractor=dlib-resnet`."""
     return build_registered(registered("cloak detector"), parse_spec(spec_text), "cloak detector")
 
 
-def features_model(chosen: str | None, tracker: object) -> tuple[str, str]:
+def features_model(chosen: ExtractorSpec | None, tracker: object) -> tuple[ExtractorSpec, FaceDetector]:
     """(extractor, face detector) whose features a detector scores for `tracker`: the one it was
-    told, else the tracker's own model and face detector, else dlib-resnet."""
-    face_detector = getattr(tracker, "face_detector", "mtcnn")
-    return chosen or getattr(tracker, "extractor", None) or FALLBACK_EXTRACTOR, face_detector
+    told, else the tracker's own model and face detector, else dlib-resnet (on MTCNN)."""
+    face_detector = getattr(tracker, "face_detector", None) or build_face_detector("mtcnn")
+    return chosen or getattr(tracker, "extractor", None) or extractor_spec(FALLBACK_EXTRACTOR), face_detector
 
 
-def tracker_features(photos: list[Path], labels: list[str], extractor: str, face_detector: str = "mtcnn"
+def tracker_features(photos: list[Path], labels: list[str], extractor: ExtractorSpec, face_detector: FaceDetector
                      ) -> tuple[np.ndarray, list[str], list[Path]]:
     """The features a tracker on `extractor` and `face_detector` sees, for the photos that have a face."""
     embedded = _feature_pipeline(extractor, face_detector).embed_cached(photos,
@@ -46,9 +42,17 @@ def tracker_features(photos: list[Path], labels: list[str], extractor: str, face
     return embedded.embeddings, [label_of[p] for p in embedded.paths], embedded.paths
 
 
-@functools.lru_cache(maxsize=2)
-def _feature_pipeline(extractor: str, face_detector: str) -> FacePipeline:
-    return FacePipeline(load_extractor(extractor), face_detector=face_detector)
+_pipelines: dict[tuple[str, str], FacePipeline] = {}
+
+
+def _feature_pipeline(extractor: ExtractorSpec, face_detector: FaceDetector) -> FacePipeline:
+    """One pipeline per model and detector in a process (its model loaded once), the two most recent kept."""
+    key = (extractor.cache_id, face_detector.cache_id)
+    if key not in _pipelines:
+        while len(_pipelines) >= 2:
+            _pipelines.pop(next(iter(_pipelines)))
+        _pipelines[key] = FacePipeline(extractor.load(), face_detector=face_detector.clone())
+    return _pipelines[key]
 
 
 def detection_record(detector: CloakDetector, protected: list[str]) -> dict:
@@ -76,5 +80,5 @@ def detection_record(detector: CloakDetector, protected: list[str]) -> dict:
     return record
 
 
-__all__ = ["BUILT_IN", "CloakDetector", "available_cloak_detectors", "build_cloak_detector",
-           "detection_record", "features_model", "tracker_features"]
+__all__ = ["BUILT_IN", "CloakDetector", "build_cloak_detector", "detection_record", "features_model",
+           "tracker_features"]

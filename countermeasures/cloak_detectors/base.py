@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from audit.extractors import extractor_spec
-from audit.plugins import Plugin
+from audit.extractors import ExtractorSpec
+from audit.plugins import Nested, Plugin
 
 
 class CloakDetector(Plugin, ABC):
@@ -21,10 +21,11 @@ class CloakDetector(Plugin, ABC):
     """
 
     name: ClassVar[str]
+    extractor = Nested("extractor")
 
-    def __init__(self, threshold: float = 3.0, extractor: str | None = None) -> None:
-        if extractor is not None:
-            extractor_spec(extractor)
+    def __init__(self, threshold: float = 3.0, extractor: str | ExtractorSpec | None = None) -> None:
+        """threshold: the score (robust standard deviations above the other classes) from which a class is flagged
+        extractor: the model whose features it scores (none: the tracker's own)"""
         self.threshold = threshold
         self.extractor = extractor
         self.scores_: dict[str, float] = {}

@@ -17,6 +17,8 @@ class TwoMeansDetector(CloakDetector):
     name = "2-means"
 
     def __init__(self, seed: int = 0, n_init: int = 10, **base: object) -> None:
+        """seed: k-means's initialisation
+        n_init: k-means's restarts (the best split is kept)"""
         super().__init__(**base)  # type: ignore[arg-type]
         if n_init < 1:
             raise ValueError(f"2-means: n_init={n_init} must be at least 1")

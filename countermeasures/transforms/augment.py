@@ -22,6 +22,11 @@ class Augmentation(Transform):
 
     def __init__(self, copies: int = 1, rotation: float = 20.0, shift: float = 0.15, zoom: float = 0.15,
                  flip: bool = True) -> None:
+        """copies: transformed copies added per training photo
+        rotation: the largest rotation, in degrees either way
+        shift: the largest shift, a share of the photo's side
+        zoom: the largest zoom in or out, a share of the photo's size
+        flip: mirror half of the copies"""
         super().__init__("train")
         if copies < 1:
             raise ValueError(f"augment: copies={copies} must be at least 1")

@@ -27,6 +27,8 @@ class Transform(Countermeasure):
     changes_pixels: ClassVar[bool] = True
 
     def __init__(self, at: str = "train") -> None:
+        """at: the photos it transforms: train (what the tracker collects), test (what it is asked about), or
+          train,test (written [train,test] inside a spec)"""
         self.at = at
         if any(s not in STAGES for s in self.stages) or len(set(self.stages)) < len(self.stages):
             raise ValueError(f"{self.name}: at={at!r}; use train, test or train,test")

@@ -15,6 +15,8 @@ class GaussianBlur(Transform):
     name = "blur"
 
     def __init__(self, kernel: int = 5, sigma: float = 0.0, at: str = "train") -> None:
+        """kernel: the window's side in pixels, odd
+        sigma: the Gaussian's σ in pixels (0: OpenCV's rule from the kernel)"""
         super().__init__(at)
         if kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"blur: kernel={kernel} must be an odd positive size")

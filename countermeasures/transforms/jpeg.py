@@ -25,6 +25,7 @@ class JpegCompression(Transform):
     name = "jpeg"
 
     def __init__(self, quality: int = 75, at: str = "train") -> None:
+        """quality: the JPEG quality, 1–95 (lower: stronger compression)"""
         super().__init__(at)
         if not 1 <= quality <= 95:
             raise ValueError(f"jpeg: quality={quality} must lie in 1..95 (higher values are not JPEG-like)")

@@ -13,6 +13,7 @@ class GaussianNoise(Transform):
     name = "noise"
 
     def __init__(self, sigma: float = 8.0, at: str = "train") -> None:
+        """sigma: the noise's standard deviation, in grey levels"""
         super().__init__(at)
         if sigma <= 0:
             raise ValueError(f"noise: sigma={sigma} must be positive")

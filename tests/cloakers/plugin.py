@@ -11,6 +11,7 @@ class GreyCloak(ImageCloaker):
     name = "grey"
 
     def __init__(self, level: int = 5, output_format: str = "png", quality: int = 95) -> None:
+        """level: the grey levels added to every pixel"""
         super().__init__(output_format, quality)
         self.level = level
 

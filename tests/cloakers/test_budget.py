@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from audit.cloakers import build_cloaker
-from audit.cloakers.budget import Budget, budget_sweep, within_budget
+from audit.cloakers import build_cloaker, build_cloakers
+from audit.cloakers.budget import Budget, within_budget
 from audit.costs import measured_cost
 from audit.images import read_image
 
@@ -28,13 +28,14 @@ def test_a_budget_is_one_metric_and_one_limit_written_one_way():
 
 
 def test_a_list_of_budgets_sweeps_and_carries_its_metric():
-    assert budget_sweep("fawkes:mode=high,budget=lpips:0.02,0.04,extractor=[a+b]") == [
-        "fawkes:mode=high,extractor=[a+b],budget=lpips:0.02", "fawkes:mode=high,extractor=[a+b],budget=lpips:0.04"]
-    assert budget_sweep("noise:budget=dssim:0.01") == ["noise:budget=dssim:0.01"]
+    swept = build_cloakers("fawkes:mode=high,budget=lpips:0.02,0.04,extractor=[dlib-resnet+mobilefacenet]")
+    assert [c.spec for c in swept] == [f"fawkes:mode=high,extractor=[dlib-resnet+mobilefacenet],budget=lpips:{limit}"
+                                       for limit in ("0.02", "0.04")]
+    assert [c.budget for c in build_cloakers("noise:budget=dssim:0.01")] == [Budget("dssim", 0.01)]
     with pytest.raises(ValueError, match="names no metric"):
-        budget_sweep("noise:budget=0.01,0.02")
+        build_cloakers("noise:budget=0.01,0.02")
     with pytest.raises(ValueError, match="appears twice"):
-        budget_sweep("noise:budget=lpips:0.02,0.020")
+        build_cloakers("noise:budget=lpips:0.02,0.020")
 
 
 @pytest.mark.parametrize("metric, limit", [("lpips", 0.03), ("dssim", 0.004)])
@@ -45,7 +46,7 @@ def test_noise_reaches_its_budget_in_either_metric(photos, tmp_path, metric, lim
 
 def test_fawkes_holds_a_single_model_and_an_ensemble_to_the_same_photo_budget(photos, tmp_path):
     for name, extractor in (("single", "dlib-resnet"), ("ensemble", "[dlib-resnet+mobilefacenet]")):
-        cloaker = build_cloaker(f"fawkes:impl=builtin,mode=high,max_step=12,extractor={extractor},budget=lpips:0.015")
+        cloaker = build_cloaker(f"fawkes:mode=high,max_step=12,extractor={extractor},budget=lpips:0.015")
         spent = costs(cloaker.cloak(photos, tmp_path / name), "lpips")
         assert max(spent) <= 0.015 and min(spent) > 0.005, (name, spent)
 

@@ -10,13 +10,14 @@ import pytest
 import torch
 
 import audit.cloakers.store as store_module
-from audit.cloakers import available_cloakers, build_cloaker
+from audit.cloakers import build_cloaker
 from audit.cloakers.external import OfficialFawkes
 from audit.cloakers.feature_space import FrozenModel, chip_footprint
 from audit.cloakers.store import CloakStore
 from audit.costs import cost_or_reason, kept_cost, measured_cost
 from audit.images import read_image
 from audit.perceptual import perceptual_cost
+from audit.plugins import registered
 from audit.records import Skip
 
 # Stand-ins for the official fawkes CLI: same arguments, the output names of v1.0 (x.jpg -> x_cloaked.png)
@@ -64,15 +65,21 @@ def precomputed_dir(photos, tmp_path) -> Path:
 def spec_for(name: str, tmp_path: Path, precomputed_dir: Path) -> str:
     copy = executable(tmp_path / "copy.py", f"#!{sys.executable}\nimport shutil, sys\n"
                       "shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=True)\n")
-    return {"none": "none", "noise": "noise:budget=dssim:0.01", "fawkes": "fawkes:mode=low,max_step=3,impl=builtin",
-            "lowkey": "lowkey:steps=2",
+    official = executable(tmp_path / "fawkes", stand_in("v1.0"))
+    return {"none": "none", "noise": "noise:budget=dssim:0.01", "fawkes": "fawkes:mode=low,max_step=3",
+            "fawkes-v0.3": "fawkes-v0.3:mode=low,max_step=3,candidates=2,min_target_photos=2,target_photos=2",
+            "fawkes-official": f"fawkes-official:binary={official}", "lowkey": "lowkey:steps=2",
             "command": f"command:template={copy} {{input_dir}} {{output_dir}}",
             "precomputed": f"precomputed:dir={precomputed_dir}"}[name]
 
 
-@pytest.mark.parametrize("name", sorted(available_cloakers()))
-def test_every_registered_cloaker_returns_one_photo_of_the_same_size_per_input(name, photos, tmp_path, precomputed_dir):
+@pytest.mark.parametrize("name", sorted(registered("cloaker")))
+def test_every_registered_cloaker_returns_one_photo_of_the_same_size_per_input(name, photos, tmp_path, precomputed_dir,
+                                                                               small_lfw):
     cloaker = build_cloaker(spec_for(name, tmp_path, precomputed_dir))
+    users = {p.parent.name for p in photos}
+    cloaker.use_public_identities({d.name: sorted(d.glob("*.jpg")) for d in sorted(small_lfw.iterdir())
+                                   if d.is_dir() and d.name not in users})
     assert repr(cloaker).startswith(type(cloaker).__name__ + "(")
     out = tmp_path / "out"
     out.mkdir()
@@ -90,7 +97,7 @@ def test_noise_reaches_its_dssim_budget(photos, tmp_path):
 
 
 def test_fawkes_moves_the_face_embedding_more_than_noise_of_the_same_cost(photos, tmp_path, mtcnn_pipeline):
-    fawkes = build_cloaker("fawkes:mode=high,max_step=12,impl=builtin")
+    fawkes = build_cloaker("fawkes:mode=high,max_step=12")
     cloaked = fawkes.cloak(photos, tmp_path / "f")
     cost = np.mean([perceptual_cost(read_image(o), read_image(c)).dssim for o, c in cloaked.items()])
     noisy = build_cloaker(f"noise:budget=dssim:{cost:.5f}").cloak(photos, tmp_path / "n")
@@ -118,7 +125,7 @@ def test_fawkes_skips_a_photo_without_a_face(tmp_path):
     from PIL import Image
 
     Image.new("RGB", (200, 200), (128, 128, 128)).save(blank)
-    assert build_cloaker("fawkes:max_step=1,impl=builtin").cloak([blank], tmp_path) == {blank: "no face detected"}
+    assert build_cloaker("fawkes:max_step=1").cloak([blank], tmp_path) == {blank: "no face detected"}
 
 
 @pytest.mark.parametrize("version", sorted(FAWKES_OUTPUT_NAMES))
@@ -126,7 +133,7 @@ def test_official_fawkes_adapter_honours_the_command_line_contract(version, phot
     (tmp_path / "bin").mkdir()
     binary = executable(tmp_path / "bin" / "fawkes", stand_in(version))
     monkeypatch.setenv("PATH", f"{binary.parent}{os.pathsep}{os.environ['PATH']}")
-    cloaker = build_cloaker("fawkes:mode=mid")  # impl=auto finds the installed command line
+    cloaker = build_cloaker("fawkes-official:mode=mid")  # found on PATH
     assert isinstance(cloaker, OfficialFawkes) and cloaker.implementation == "official"
     no_face = tmp_path / "noface_0001.jpg"  # the stand-in finds no face here, as fawkes finds none in some photos
     no_face.write_bytes(photos[0].read_bytes())
@@ -141,9 +148,9 @@ def test_official_fawkes_adapter_honours_the_command_line_contract(version, phot
 
 def test_official_fawkes_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert build_cloaker("fawkes").implementation == "built-in"  # auto falls back
+    assert build_cloaker("fawkes").implementation == "built-in"  # never the official tool, installed or not
     with pytest.raises(RuntimeError, match="not installed"):
-        build_cloaker("fawkes:impl=official")
+        build_cloaker("fawkes-official").check([], [])  # before any photo is cloaked
 
 
 def test_command_failure_shows_the_command_and_its_error(photos, tmp_path):
@@ -179,7 +186,7 @@ def test_unknown_cloaker_and_option_are_clear_errors():
     with pytest.raises(ValueError, match="unknown option"):
         build_cloaker("noise:dsim=0.1")
     with pytest.raises(ValueError, match="mode='extreme'"):
-        build_cloaker("fawkes:mode=extreme,impl=builtin")
+        build_cloaker("fawkes:mode=extreme")
 
 
 def test_store_recomputes_nothing_it_has(photos, tmp_path):

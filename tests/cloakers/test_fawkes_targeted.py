@@ -34,19 +34,19 @@ def test_target_photos_are_paired_farthest_first():
     assert rank_target_photos([user], [target])[0][:, 0].tolist() == [3.0, 2.0, 1.0]
 
 
-def test_variant_selection_and_its_errors():
-    assert isinstance(build_cloaker("fawkes:variant=v0.3,impl=builtin,candidates=3"), FawkesTargetedCloak)
-    assert build_cloaker("fawkes:variant=v0.3,impl=builtin").spec == "fawkes:impl=builtin,variant=v0.3"
-    with pytest.raises(ValueError, match="variant='v2'"):
-        build_cloaker("fawkes:variant=v2,impl=builtin")
-    with pytest.raises(ValueError, match="built-in only"):
-        build_cloaker("fawkes:variant=v0.3,impl=official")
+def test_the_v0_3_cloak_is_a_cloaker_of_its_own_and_the_old_routing_says_so():
+    assert isinstance(build_cloaker("fawkes-v0.3:candidates=3"), FawkesTargetedCloak)
+    assert build_cloaker("fawkes-v0.3").spec == "fawkes-v0.3"
+    with pytest.raises(ValueError, match="variant= is gone: the paper's targeted v0.3 cloak is the cloaker fawkes-v0.3"):
+        build_cloaker("fawkes:variant=v0.3")
+    with pytest.raises(ValueError, match="impl= is gone: .* the cloaker fawkes-official"):
+        build_cloaker("fawkes:impl=official")
     with pytest.raises(ValueError, match="unknown option"):
-        build_cloaker("fawkes:variant=v0.3,impl=builtin,bogus=1")
+        build_cloaker("fawkes-v0.3:bogus=1")
 
 
 def test_without_public_identities_the_error_says_what_is_missing(small_lfw):
-    cloaker = build_cloaker("fawkes:variant=v0.3,impl=builtin,min_target_photos=5")
+    cloaker = build_cloaker("fawkes-v0.3:min_target_photos=5")
     with pytest.raises(ValueError, match="public identities outside the tracker's label set"):
         cloaker.choose_target(sorted(small_lfw.glob("*/*.jpg"))[:1])  # never given any
     few = {"Someone": sorted(small_lfw.glob("*/*.jpg"))[:4]}
@@ -58,7 +58,7 @@ def test_cloak_pulls_the_face_towards_the_chosen_public_identity(small_lfw, tmp_
     folders = sorted(p for p in small_lfw.iterdir() if p.is_dir())
     user_photos = sorted(folders[0].glob("*.jpg"))[:3]
     public = {f.name: sorted(f.glob("*.jpg")) for f in folders[1:5]}
-    cloaker = build_cloaker("fawkes:variant=v0.3,impl=builtin,mode=mid,max_step=25,target_photos=6")
+    cloaker = build_cloaker("fawkes-v0.3:mode=mid,max_step=25,target_photos=6")
     cloaker.use_public_identities(public)
 
     def embed(paths):

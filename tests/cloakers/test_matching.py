@@ -6,8 +6,8 @@ import pytest
 
 from audit.cloakers import build_cloaker
 from audit.cloakers.matching import CopyIndex, match_cloaked, match_copies
-from audit.personal_verify import person_photos
-from audit.plan import VerifyOptions
+from audit.plan import VerifyPlan
+from audit.verify import person_photos
 
 REAL_V03 = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "real-cloaks" / \
     "fawkes-v0.3-high-celebahq"
@@ -32,7 +32,7 @@ def test_the_official_fawkes_v03_outputs_are_matched_and_the_rule_is_named():
 
 
 def test_audit_verify_reads_a_real_v03_folder(tmp_path):
-    person = person_photos(VerifyOptions(REAL_V03 / "original", REAL_V03 / "cloaked", out=tmp_path))
+    person = person_photos(VerifyPlan(originals=REAL_V03 / "original", cloaked=REAL_V03 / "cloaked", out=tmp_path))
     assert len(person.usable) == 12 and person.naming == {"fawkes-v0.3": 12}
     assert all(person.cloaked[p].name == f"{p.stem}_high_cloaked.png" for p in person.usable)
 

@@ -8,9 +8,11 @@ import torch
 
 from audit.cloakers import build_cloaker
 from audit.embedding.pipeline import FacePipeline
-from audit.extractors import load_extractor
+from audit.extractors import extractor_spec, load_extractor
+from audit.face.detection import build_face_detector
 from audit.images import read_image
-from countermeasures import available_countermeasures, build_countermeasures
+from audit.plugins import registered
+from countermeasures import build_countermeasures
 from countermeasures.adaptive import DetectAndDrop, RobustRetraining
 from tests.extractors.test_user_models import model_file
 from trackers import build_tracker
@@ -18,7 +20,7 @@ from trackers import build_tracker
 
 def test_registry_holds_transforms_and_adaptive_trackers_and_sweeps_them():
     assert {"none", "blur", "jpeg", "noise", "augment", "detect-and-drop", "robust-retraining"} == set(
-        available_countermeasures())
+        registered("countermeasure"))
     swept = build_countermeasures("robust-retraining:public_users=2,4,epochs=3")
     assert [c.label for c in swept] == ["robust-retraining:public_users=2,epochs=3",
                                        "robust-retraining:public_users=4,epochs=3"]
@@ -74,10 +76,12 @@ def test_robust_fine_tuning_maps_perturbed_chips_back_to_their_clean_embeddings(
 
 def test_two_settings_are_two_cells():
     """Every option, not a hand-picked few, tells countermeasures apart (they used to share a label)."""
-    from audit.cells import run_countermeasures
+    from audit.cells import with_baseline
+    from audit.plan import RunPlan
 
-    chosen = run_countermeasures(("robust-retraining:lr=1e-3,1e-2", "detect-and-drop", "detect-and-drop:seed=0",
-                                  "detect-and-drop:seed=1", "detect-and-drop:extractor=dlib-resnet"))
+    written = ("robust-retraining:lr=1e-3,1e-2", "detect-and-drop", "detect-and-drop:seed=0", "detect-and-drop:seed=1",
+               "detect-and-drop:extractor=dlib-resnet")
+    chosen = with_baseline(RunPlan(countermeasures=written).countermeasures)
     assert [c.label for c in chosen] == ["none", "robust-retraining:lr=0.001", "robust-retraining:lr=0.01",
                                          "detect-and-drop", "detect-and-drop:seed=1",
                                          "detect-and-drop:extractor=dlib-resnet"]  # seed=0 is the default: one cell
@@ -97,11 +101,12 @@ def other_model(tmp_path_factory) -> str:
 
 def test_adaptive_countermeasures_work_on_the_model_of_the_tracker_they_serve(other_model):
     tracker = build_tracker(f"faiss:extractor={other_model}")
-    assert DetectAndDrop().notes(tracker) == {"extractor": other_model}
+    own = extractor_spec(other_model).spec  # its canonical spec: torchscript:path=...
+    assert DetectAndDrop().notes(tracker) == {"extractor": own}
     assert DetectAndDrop(extractor="dlib-resnet").notes(tracker) == {"extractor": "dlib-resnet"}
     assert DetectAndDrop().notes(build_tracker("scratch")) == {"extractor": "dlib-resnet"}  # it has no model
-    assert RobustRetraining().base_model(tracker) == (other_model, "mtcnn")
-    assert RobustRetraining(extractor="dlib-resnet").base_model(tracker) == ("dlib-resnet", "mtcnn")
+    assert [p.spec for p in RobustRetraining().base_model(tracker)] == [own, "mtcnn"]
+    assert [p.spec for p in RobustRetraining(extractor="dlib-resnet").base_model(tracker)] == ["dlib-resnet", "mtcnn"]
     # a robust copy of a model is judged white-box or transfer as the model it was fine-tuned from
     assert RobustRetraining().derived_from(tracker) == tracker.model == DetectAndDrop().derived_from(tracker)
     assert RobustRetraining(extractor="dlib-resnet").derived_from(tracker) == build_tracker("faiss").model
@@ -110,5 +115,5 @@ def test_adaptive_countermeasures_work_on_the_model_of_the_tracker_they_serve(ot
 def test_robust_retraining_refuses_a_model_torch_cannot_train_before_cloaking(tmp_path):
     onnx_model = f"onnx:{model_file(tmp_path)},size=16,pixels=0..255"
     with pytest.raises(ValueError, match="has no weights torch can train"):
-        RobustRetraining().robust_extractor(onnx_model, "mtcnn", {"someone": [tmp_path / "a.jpg"]},
-                                            build_cloaker("none"), [])
+        RobustRetraining().robust_extractor(extractor_spec(onnx_model), build_face_detector("mtcnn"),
+                                            {"someone": [tmp_path / "a.jpg"]}, build_cloaker("none"), [])

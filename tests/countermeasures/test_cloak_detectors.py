@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from audit.plugins import registered
 from audit.records import to_json
-from countermeasures.cloak_detectors import available_cloak_detectors, build_cloak_detector, detection_record
+from countermeasures.cloak_detectors import build_cloak_detector, detection_record
 
 
 def classes(rng, n_clean=30, n_split=10, n_near=0, photos=12, dim=16):
@@ -53,7 +54,7 @@ def test_detection_record_without_both_kinds_of_class_has_no_auc():
 
 
 def test_registry_and_option_errors():
-    assert set(available_cloak_detectors()) == {"2-means", "target-closeness"}
+    assert set(registered("cloak detector")) == {"2-means", "target-closeness"}
     assert repr(build_cloak_detector("2-means:threshold=3")) == (
         "TwoMeansDetector(seed=0, n_init=10, threshold=3.0, extractor=None)")
     with pytest.raises(ValueError, match="unknown cloak detector"):

@@ -19,7 +19,7 @@ from audit.extractors import Extractor
 
 # a small sweep: 2 seeds × (none, blur) × (faiss, linear-probe) = 8 cells, 4 cloak jobs (one per user and seed)
 SWEEP = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1,2",
-         "--cloaker", "fawkes:mode=low,max_step=2,impl=builtin", "--tracker", "faiss", "--tracker", "linear-probe",
+         "--cloaker", "fawkes:mode=low,max_step=2", "--tracker", "faiss", "--tracker", "linear-probe",
          "--countermeasure", "blur:kernel=5"]
 
 
@@ -73,7 +73,7 @@ def test_a_sweep_on_the_cluster_gives_the_local_results(cluster, local_report, s
 def test_a_targeted_cloak_on_the_cluster_gets_its_candidates_photos(cluster, small_lfw, tmp_path, monkeypatch):
     """Fawkes v0.3 picks each user's target among public identities: the worker gets their photos too."""
     targeted = ["--users", "2", "--min-photos", "10", "--max-photos", "12", "--seed", "1", "--labels", "4",
-                "--cloaker", "fawkes:variant=v0.3,impl=builtin,max_step=2,target_photos=3", "--tracker", "faiss"]
+                "--cloaker", "fawkes-v0.3:max_step=2,target_photos=3", "--tracker", "faiss"]
     reports = {}
     for executor in ("local", f"ray:address={cluster.address}"):
         fresh_cache(monkeypatch, tmp_path / executor.split(":")[0])

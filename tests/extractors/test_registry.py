@@ -3,11 +3,12 @@ import pytest
 import torch
 from torch import nn
 
-from audit.extractors import Extractor, available_extractors, load_extractor
+from audit.extractors import Extractor, load_extractor
+from audit.plugins import registered
 
 
 def test_registry_lists_every_extractor():
-    assert {"dlib-resnet", "facenet-vggface2", "facenet-casia", "onnx", "torchscript"} <= set(available_extractors())
+    assert {"dlib-resnet", "facenet-vggface2", "facenet-casia", "onnx", "torchscript"} <= set(registered("extractor"))
 
 
 def test_unknown_extractor_and_option_are_clear_errors():

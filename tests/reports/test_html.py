@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from audit.cli import main
-from audit.personal_verify import VerifyOptions, verify_person
+from audit.plan import VerifyPlan
+from audit.verify import verify_person
 from reports.console import print_summary
 from reports.formatting import rate_text
 from reports.run import render_run_html
@@ -148,8 +149,8 @@ def test_compare_and_verify_reports_open_in_chromium(run_folder, small_lfw, tmp_
     for photo in sorted(identity.glob("*.jpg"))[:6]:
         shutil.copyfile(photo, originals / photo.name)
         Image.open(photo).rotate(0.5).save(posted / f"{photo.stem}.png")  # visibly not the original
-    record = verify_person(VerifyOptions(originals, posted, trackers=("faiss",), crowd=str(small_lfw),
-                                         crowd_min_photos=10, crowd_max_photos=12))
+    record = verify_person(VerifyPlan(originals=originals, cloaked=posted, out=tmp_path / "verify", trackers=("faiss",),
+                                      crowd=str(small_lfw), crowd_min_photos=10, crowd_max_photos=12))
     html_file = tmp_path / "verify.html"
     html_file.write_text(render_verify_html(record))
     assert_opens_cleanly(html_file, tmp_path / "verify.png", min_images=9)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from audit.datasets.embedded import EmbeddedGallery
+from audit.plugins import registered
 from tests.cloud_clients.servers import SERVICES, tracker_spec
-from trackers import BUILT_IN, available_trackers, build_tracker
+from trackers import BUILT_IN, build_tracker
 from trackers.faiss_search import gallery_index
 
 
@@ -29,7 +30,7 @@ ACCURACY_FLOOR = {"scratch": 0.4}
 SEEDS = {"scratch": 3}
 
 
-@pytest.mark.parametrize("name", sorted(available_trackers()))
+@pytest.mark.parametrize("name", sorted(registered("tracker")))
 def test_every_registered_tracker_identifies_real_lfw_photos(name, small_lfw, request):
     people = sorted(d for d in small_lfw.iterdir())[:4]
     train = [p for d in people for p in sorted(d.glob("*.jpg"))[:8]]

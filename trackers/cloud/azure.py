@@ -23,6 +23,11 @@ class AzureTracker(CloudTracker):
 
     def __init__(self, threshold: float | None = None, candidates: int = 10, detection_model: str = "detection_03",
                  recognition_model: str = "recognition_04", poll_seconds: float = 2.0, **call) -> None:
+        """threshold: Identify's confidence threshold, 0 to 1 (none: the service's own)
+        candidates: identities Identify returns per face, 1 to 100 (rank-k)
+        detection_model: the service's face detection model
+        recognition_model: the service's face recognition model
+        poll_seconds: seconds between checks that the person group has trained"""
         super().__init__(**call)
         if threshold is not None and not 0 <= threshold <= 1:
             raise ValueError("azure: threshold is a confidence from 0 to 1")

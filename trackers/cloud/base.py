@@ -33,15 +33,16 @@ class CloudTracker(Tracker):
 
     def __init__(self, endpoint: str | None = None, rate: float | None = None, retries: int = 5,
                  backoff: float = 1.0) -> None:
+        """endpoint: the service's address instead of its region's (a test server, a proxy)
+        rate: the most calls per second (none: the service's own throttling decides)
+        retries: retries of a throttled or failed call
+        backoff: seconds before the first retry (doubling after each)"""
         self.endpoint = endpoint
         self.rate = rate
         self.retries = retries
         self.backoff = backoff
         self.session: CloudSession | None = None
         CallPolicy(max_retries=retries, backoff=backoff, rate=rate)  # option errors now, before any work
-
-    def call_params(self) -> dict[str, object]:
-        return {"endpoint": self.endpoint, "rate": self.rate, "retries": self.retries, "backoff": self.backoff}
 
     def use_session(self, session: CloudSession) -> "CloudTracker":
         self.session = session

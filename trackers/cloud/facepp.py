@@ -24,6 +24,8 @@ class FaceppTracker(CloudTracker):
     credential_names = ("FACEPP_API_KEY", "FACEPP_API_SECRET")
 
     def __init__(self, threshold: str = "1e-4", region: str = "us", **call) -> None:
+        """threshold: a false-accept rate whose confidence Search returns (1e-3, 1e-4, 1e-5), or a confidence 0 to 100
+        region: us or cn"""
         super().__init__(**call)
         if threshold not in FALSE_ACCEPT_RATES:
             try:

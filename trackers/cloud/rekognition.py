@@ -19,6 +19,9 @@ class RekognitionTracker(CloudTracker):
     provider = "rekognition"
 
     def __init__(self, threshold: float = 80.0, max_faces: int = 100, region: str | None = None, **call) -> None:
+        """threshold: FaceMatchThreshold, a similarity in % below which a photo is "not identified"
+        max_faces: matches fetched per query, 1 to 4096 (rank-k)
+        region: the AWS region (none: boto3's, else us-east-1)"""
         super().__init__(**call)
         if not 0 <= threshold <= 100:
             raise ValueError("rekognition: threshold is a similarity in % (0 to 100)")

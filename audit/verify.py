@@ -1,4 +1,5 @@
-"""`audit verify`: does cloaking protect this person? The experiment a tracker would run.
+"""`audit verify`: does cloaking protect this person? The experiment a tracker would run (a person's photos
+among a crowd, k folds, a verdict per tracker; LFW View 2's verification of a model is `extractor_check`).
 
 The person's photos join a crowd (LFW by default) as one more identity, "you". In each of k
 folds the tracker collects the cloaked copies of the other folds' photos (what the person
@@ -14,17 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.cells import (
-    Timings,
-    countermeasure_cells,
-    evaluate_tracker,
-    prepare_countermeasure,
-    run_countermeasures,
-    unique_skips,
-)
-from audit.checkpoints import CellStore
-from audit.cloakers import build_cloaker
+from audit.cells import (Timings, countermeasure_cells, evaluate_tracker, prepare_countermeasure, unique_skips,
+                         with_baseline)
+from audit.checkpoints import CellStore, cell_key, protocol_digest
+from audit.cloakers import Cloaker
 from audit.cloakers.matching import match_cloaked, rules_used
+from audit.cloakers.none import NoCloak
 from audit.costs import measure_cost, perturbation_record
 from audit.datasets import Photo, load_photos, resolve_dataset
 from audit.datasets.folders import list_images
@@ -32,26 +28,19 @@ from audit.digests import file_digest, rng_for
 from audit.embedding.pipeline import FacePipeline
 from audit.environment import environment
 from audit.extractors import load_extractor, models_here
-from audit.plan import VerifyOptions, protocol_digest, verify_cell_key
+from audit.plan import VerifyPlan
 from audit.protocol import Protocol, ProtocolOptions, build_protocol
-from audit.records import (
-    CellResult,
-    CrowdRecord,
-    ExamplePair,
-    MissingModel,
-    PersonRecord,
-    Skip,
-    VerifyReport,
-    VerifyResult,
-)
+from audit.records import (CellResult, CrowdRecord, ExamplePair, MissingModel, PersonRecord, Skip, VerifyReport,
+                           VerifyResult)
 from audit.statistics import mean_accuracy, wilson
 from audit.verdicts import overall_verdict, tracker_verdict, verdicts_by_model
-from trackers import CloudTracker, build_tracker
+from trackers import CloudTracker, Tracker, build_tracker
 
 PERSON = "you"  # the person's label among the crowd's identities
 MIN_PHOTOS = 5  # with 5 folds, each photo is queried once while the 4 others are posted
 DEFAULT_TRACKERS = ("faiss", "linear-probe")  # each run on every model of VERIFY_MODELS whose weights are here
 VERIFY_MODELS = ("dlib-resnet", "mobilefacenet", "faceres")
+FINDING_MODEL = "dlib-resnet"  # whose pipeline decides which of the person's photos show a face
 
 CAVEATS = (
     "A later, better model can be run on the photos you post today; a cloak only has to fail once.",
@@ -70,25 +59,23 @@ class PersonPhotos:
     naming: dict[str, int] = field(default_factory=dict)  # how many copies each naming rule matched
 
 
-def default_trackers() -> tuple[list[str], list[dict]]:
+def default_trackers() -> tuple[list[Tracker], list[dict]]:
     """`faiss` and `linear-probe` on every model whose weights this machine has (or fetches), and,
     for each model it cannot get, why and what to do."""
     here, missing = models_here(VERIFY_MODELS)
-    specs = [f"{tracker}:extractor={model}" for model in here for tracker in DEFAULT_TRACKERS]
-    return specs, [{"model": model, "reason": reason} for model, reason in missing.items()]
+    trackers = [build_tracker(tracker).clone(extractor=model) for model in here for tracker in DEFAULT_TRACKERS]
+    return trackers, [{"model": model, "reason": reason} for model, reason in missing.items()]
 
 
-def verify_person(options: VerifyOptions) -> VerifyReport:
-    specs, missing = (list(options.trackers), []) if options.trackers else default_trackers()
-    if not specs:
+def verify_person(options: VerifyPlan) -> VerifyReport:
+    trackers, missing = (list(options.trackers), []) if options.trackers else default_trackers()
+    if not trackers:
         raise RuntimeError("no face model could be loaded: " + "; ".join(m["reason"] for m in missing))
-    options = replace(options, trackers=tuple(specs))
-    trackers = [build_tracker(spec) for spec in options.trackers]  # option errors before any work
     cloud = [t.name for t in trackers if isinstance(t, CloudTracker)]
     if cloud:
         raise ValueError(f"audit verify runs local trackers only ({', '.join(cloud)} is a cloud service); "
                          "test a cloud service with `audit run --tracker ... --allow-cloud-upload`")
-    countermeasures = run_countermeasures(options.countermeasures)
+    countermeasures = with_baseline(options.countermeasures)
     for countermeasure in countermeasures:
         for tracker in trackers:
             countermeasure.check_tracker(tracker)
@@ -100,16 +87,16 @@ def verify_person(options: VerifyOptions) -> VerifyReport:
     per_fold: dict[tuple[str, str], list[CellResult]] = {}
     scenario = ProtocolOptions(users=1, seed=options.seed)
     store = CellStore(options.cells_folder)
-    copies = hashlib.sha256(" ".join(file_digest(person.cloaked[p]) for p in person.usable).encode()).hexdigest()
+    copies_digest = hashlib.sha256(" ".join(file_digest(person.cloaked[p]) for p in person.usable).encode()).hexdigest()
     for index, fold in enumerate(folds):
         queried = set(fold)
         posted = [p for p in person.usable if p not in queried]
         protocol = Protocol(train={**crowd.train, PERSON: posted}, test={**crowd.test, PERSON: fold},
                             protected=[PERSON], public=crowd.public)
         cloaked = {p: person.cloaked[p] for p in posted}
-        photos_read = protocol_digest(protocol)
+        photos_digest = protocol_digest(protocol)
         for countermeasure in countermeasures:
-            keys = [verify_cell_key(photos_read, copies, options, index, countermeasure.cache_id, t.cache_id)
+            keys = [verify_cell_key(photos_digest, copies_digest, options, index, countermeasure.cache_id, t.cache_id)
                     for t in trackers]
             for cell in countermeasure_cells(
                     store, keys, trackers, timings,
@@ -132,7 +119,7 @@ def verify_person(options: VerifyOptions) -> VerifyReport:
         crowd=CrowdRecord(dataset=options.crowd, n_identities=len(crowd.labels),
                           n_train_photos=sum(map(len, crowd.train.values())),
                           n_test_photos=sum(map(len, crowd.test.values())), excluded=tuple(excluded)),
-        cloaker=options.cloaker,
+        cloaker=None if options.cloaker is None else options.cloaker.spec,
         perturbation=replace(perturbation_record(costs.values()), seconds_per_photo=None),  # the person's cloaker, untimed
         examples=tuple(ExamplePair(original=str(o), cloaked=str(c)) for o, c in list(person.cloaked.items())[:3]),
         results=results,
@@ -144,18 +131,18 @@ def verify_person(options: VerifyOptions) -> VerifyReport:
     )
 
 
-def imitated_cloaker(options: VerifyOptions, countermeasures: list):
+def imitated_cloaker(options: VerifyPlan, countermeasures: list) -> Cloaker:
     """The cloaker an adaptive tracker imitates (robust retraining cloaks public photos with it)."""
     if options.cloaker is not None:
-        return build_cloaker(options.cloaker)
+        return options.cloaker
     needs = [c.label for c in countermeasures if c.name == "robust-retraining"]
     if needs:
         raise ValueError(f"{needs[0]} imitates your cloak on public photos: name the cloaker you used with "
                          "--cloaker (e.g. --cloaker fawkes:mode=high)")
-    return build_cloaker("none")
+    return NoCloak()
 
 
-def person_photos(options: VerifyOptions) -> PersonPhotos:
+def person_photos(options: VerifyPlan) -> PersonPhotos:
     """The originals with a face and their cloaked copies; clear errors for what makes a verdict impossible."""
     listing = list_images(options.originals)
     originals = listing.paths
@@ -170,7 +157,7 @@ def person_photos(options: VerifyOptions) -> PersonPhotos:
     copy_links = list_images(options.cloaked).broken
     unusable |= {o: f"its cloaked copy {c.path.name} is a {copy_links[c.path]}" for o, c in copies.items()
                  if c.path in copy_links}
-    pipeline = FacePipeline(load_extractor("dlib-resnet"))
+    pipeline = FacePipeline(load_extractor(FINDING_MODEL))
     no_face = dict(pipeline.embed_cached([p for p in originals if p not in unusable], "finding your face").skipped)
     usable = [p for p in originals if p not in no_face and p not in unusable]
     if not usable:
@@ -185,7 +172,7 @@ def person_photos(options: VerifyOptions) -> PersonPhotos:
     return PersonPhotos(usable, {p: copies[p].path for p in usable}, skipped, rules_used(copies))
 
 
-def crowd_protocol(options: VerifyOptions, person: list[Path]) -> tuple[Protocol, list[str]]:
+def crowd_protocol(options: VerifyPlan, person: list[Path]) -> tuple[Protocol, list[str]]:
     """The crowd's split (as `audit run` draws it), without any identity holding one of the person's
     photos: were the person in the crowd under another name, the tracker would find that name."""
     photos = load_photos(resolve_dataset(options.crowd)).photos
@@ -222,3 +209,12 @@ def combine_folds(spec: str, countermeasure: str, fold_results: list[CellResult]
         normal_accuracy=mean_accuracy([a.rate for a in accuracy], accuracy[0].n_photos if accuracy else 0),
         hidden_photos=tuple(sorted(p for row in rows for p in row.hidden_photos)),
         verdict=tracker_verdict(tries, protection, control))
+
+
+def verify_cell_key(photos: str, cloaked: str, options: VerifyPlan, fold: int, countermeasure_id: str,
+                    tracker_id: str) -> str:
+    """`audit verify`'s cell: one fold × countermeasure × tracker. `photos` is the fold's `protocol_digest`
+    and `cloaked` the digest of the person's cloaked copies' content (they are the user's files, not ours)."""
+    material = {"photos": photos, "cloaked": cloaked, "crowd": options.crowd, "folds": options.folds,
+                "seed": options.seed, "cloaker": None if options.cloaker is None else options.cloaker.spec}
+    return cell_key(f"verify-fold{fold}", material, countermeasure_id, tracker_id)

@@ -13,14 +13,18 @@ from PIL import Image
 
 from audit.cli import main
 from audit.history import History
-from audit.personal_verify import MIN_PHOTOS, combine_folds, person_folds, verify_person
-from audit.plan import VerifyOptions
+from audit.plan import VerifyPlan
 from audit.records import CellResult
 from audit.verdicts import tracker_verdict
+from audit.verify import MIN_PHOTOS, combine_folds, person_folds, verify_person
 from reports.verify import render_verify_markdown
 from tests.builders import cell, user_row
 from trackers.linear_probe import LinearProbeTracker
 
+
+def verify_plan(tmp_path, originals, cloaked, **options) -> VerifyPlan:
+    """A verify plan over a test's folders, its finished cells kept in the test's own folder."""
+    return VerifyPlan(originals=originals, cloaked=cloaked, out=tmp_path / "verify", **options)
 
 def person_folder(small_lfw: Path, tmp_path: Path, n: int, identity_index: int = 0) -> tuple[Path, Path]:
     """n real photos of one crowd identity as the person's originals, and unmodified copies as "cloaked"."""
@@ -75,8 +79,8 @@ def test_without_the_modern_models_the_verdict_says_what_it_covered(small_lfw, t
     monkeypatch.setenv("AUDIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", str(tmp_path))  # no npm to fetch them with
     originals, copies = person_folder(small_lfw, tmp_path, 5)
-    record = verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw), crowd_min_photos=10,
-                                         crowd_max_photos=10))
+    record = verify_person(verify_plan(tmp_path, originals, copies, crowd=str(small_lfw), crowd_min_photos=10,
+                                       crowd_max_photos=10))
     assert {r.tracker_extractor for r in record.results} == {"dlib-resnet"}
     assert [m.model for m in record.models_missing] == ["mobilefacenet", "faceres"]
     text = render_verify_markdown(record)
@@ -115,7 +119,7 @@ def test_folds_add_up_to_one_verdict(hidden, control_hidden, verdict):
 def test_too_few_photos_says_how_many_are_needed(small_lfw, tmp_path):
     originals, copies = person_folder(small_lfw, tmp_path, MIN_PHOTOS - 1)
     with pytest.raises(ValueError, match=f"holds {MIN_PHOTOS - 1} photo.*at least {MIN_PHOTOS} are needed"):
-        verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw)))
+        verify_person(verify_plan(tmp_path, originals, copies, crowd=str(small_lfw)))
 
 
 def test_names_that_do_not_match_are_an_error(small_lfw, tmp_path):
@@ -123,11 +127,11 @@ def test_names_that_do_not_match_are_an_error(small_lfw, tmp_path):
     first = sorted(copies.iterdir())[0]
     first.rename(copies / "holiday.jpg")
     with pytest.raises(FileNotFoundError, match=f"no cloaked copy of {first.name}"):
-        verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw)))
+        verify_person(verify_plan(tmp_path, originals, copies, crowd=str(small_lfw)))
     (copies / "holiday.jpg").rename(first)
     blank(copies / "extra.png")
     with pytest.raises(ValueError, match="extra.png matches none of the originals"):
-        verify_person(VerifyOptions(originals, copies, crowd=str(small_lfw)))
+        verify_person(verify_plan(tmp_path, originals, copies, crowd=str(small_lfw)))
 
 
 def test_photos_without_a_face_are_an_error_or_a_skip(small_lfw, tmp_path):
@@ -147,20 +151,20 @@ def test_photos_without_a_face_are_an_error_or_a_skip(small_lfw, tmp_path):
     (originals / sorted(originals.glob("*.jpg"))[0].name).unlink()
     (posted / sorted(posted.glob("*.jpg"))[0].name).unlink()
     with pytest.raises(ValueError, match=rf"only {MIN_PHOTOS - 1} of {MIN_PHOTOS} photos show a face.*wall.png"):
-        verify_person(VerifyOptions(originals, posted, crowd=str(small_lfw)))
+        verify_person(verify_plan(tmp_path, originals, posted, crowd=str(small_lfw)))
 
 
 def test_robust_retraining_needs_the_cloaker_it_imitates(small_lfw, tmp_path):
     originals, copies = person_folder(small_lfw, tmp_path, MIN_PHOTOS)
     with pytest.raises(ValueError, match="name the cloaker you used with --cloaker"):
-        verify_person(VerifyOptions(originals, copies, trackers=("linear-probe",), crowd=str(small_lfw),
-                                    countermeasures=("robust-retraining",)))
+        verify_person(verify_plan(tmp_path, originals, copies, trackers=("linear-probe",), crowd=str(small_lfw),
+                                  countermeasures=("robust-retraining",)))
 
 
 def test_cloud_trackers_are_refused_before_any_work(small_lfw, tmp_path):
     originals, copies = person_folder(small_lfw, tmp_path, MIN_PHOTOS)
     with pytest.raises(ValueError, match="local trackers only"):
-        verify_person(VerifyOptions(originals, copies, trackers=("rekognition",), crowd=str(small_lfw)))
+        verify_person(verify_plan(tmp_path, originals, copies, trackers=("rekognition",), crowd=str(small_lfw)))
 
 
 def test_a_verify_stopped_by_an_error_resumes_with_the_cells_it_finished(small_lfw, tmp_path, monkeypatch):

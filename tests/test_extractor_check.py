@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import main
-from audit.verification import best_threshold, evaluate_folds, parse_folds
+from audit.extractor_check import best_threshold, evaluate_folds, parse_folds
 
 
 def test_parse_folds():
