@@ -42,7 +42,7 @@ name = "classifier"
 trackers = ["linear-probe"]
 """
 # a cloak made on dlib-resnet: its dlib-resnet cells are white-box, its mobilefacenet cells transfer
-CLOAKER = "fawkes:impl=builtin,mode=low,max_step=2"
+CLOAKER = "fawkes:mode=low,max_step=2"
 
 
 @pytest.fixture
@@ -166,3 +166,29 @@ def test_two_scorecards_compare_cell_by_cell_and_at_their_worst_case(tmp_path):
     assert gate.exit_code == 1 and "WORSE: worst case" in gate.output
     with pytest.raises(ValueError, match="one battery version"):
         compare_scorecards(before, replace(after, battery="quick-v1"))
+
+
+SHIPPED = REPO / "docs" / "scorecards" / "standard-v1"  # the scorecards docs/leaderboard.html was made from
+
+
+def test_the_shipped_scorecards_rank_into_the_shipped_leaderboard(tmp_path):
+    folders = sorted(SHIPPED.iterdir())  # as `bench/leaderboard.sh` passes them: "$OUT"/*/
+    assert [f.name for f in folders] == ["fawkes-ensemble", "fawkes-high", "fawkes-low", "fawkes-mid", "lowkey",
+                                         "noise", "none"]
+    ranked = CliRunner().invoke(main, ["leaderboard", *map(str, folders), "--out", str(tmp_path)])
+    assert ranked.exit_code == 0, ranked.output
+    assert (tmp_path / "leaderboard.html").read_bytes() == (REPO / "docs" / "leaderboard.html").read_bytes()
+    rows = [line for line in (tmp_path / "leaderboard.md").read_text().splitlines() if line.startswith("| 1 ")]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(rows) == 7 and all(row in readme for row in rows)
+
+
+def test_a_new_cloak_compares_against_a_shipped_baseline(tmp_path):
+    compared = CliRunner().invoke(main, ["compare", str(SHIPPED / "fawkes-high"), str(SHIPPED / "lowkey"),
+                                         "--out", str(tmp_path)])
+    assert compared.exit_code == 0, compared.output
+    document = json.loads((tmp_path / "compare.json").read_text())
+    assert document["worst_case"]["tracker"] == "worst case" and len(document["cells"]) == 60
+    faceres = [c for c in document["cells"] if "faceres" in c["tracker"] and c["countermeasure"] == "none"
+               and c["leak_ratio"] == 0.0]
+    assert faceres and all(c["verdict"] == "better" for c in faceres)  # LowKey hides from FaceRes, Fawkes does not
