@@ -82,8 +82,8 @@ def plan_option(spec: PlanOption) -> Callable:
         kind = click.IntRange(spec.minimum)
     elif spec.folder is not None:
         kind = click.Path(exists=spec.folder == "existing", file_okay=False, path_type=Path)
-    elif isinstance(spec.default, int):
-        kind = int
+    elif isinstance(spec.default, int | float):
+        kind = type(spec.default)
     default = None if spec.required or spec.default in (None, ()) else spec.default
     return click.option(spec.flag, spec.key, type=kind, multiple=spec.repeatable, required=spec.required,
                         default=default, show_default=default is not None, help=spec.help)

@@ -132,6 +132,15 @@ def integer(value: object, spec: PlanOption) -> int | None:
     return number
 
 
+def number(value: object, spec: PlanOption) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(str(value))
+    except ValueError:
+        raise ValueError(f"{spec.flag}: {value!r} is not a number") from None
+
+
 def switch(value: object, spec: PlanOption) -> bool:
     return bool(value)
 
