@@ -257,6 +257,8 @@ class RunPlan:
                              minimum=2)
     max_photos: int = option("max_photos", 40, "At most this many photos per identity (a seeded sample), so no "
                              "identity dominates.", integer, minimum=2)
+    train_fraction: float = option("train_fraction", 0.7, "Share of each identity's photos the tracker trains on "
+                                   "(the rest are its test photos).", number)
     label_counts: tuple[int | None, ...] = option(
         "labels", "all", "Identities the tracker knows (default: all eligible); a list sweeps, e.g. 2,4,8,all.",
         sweep_of(int, allow_all=True))

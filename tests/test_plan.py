@@ -119,3 +119,11 @@ def test_verify_needs_the_persons_folders():
     assert "original" not in defaults(VerifyPlan) and text("per-user", plan_options(RunPlan)["isolation"]) == "per-user"
     with pytest.raises(TypeError, match="originals"):
         VerifyPlan(cloaked=Path("."))
+
+
+def test_the_train_fraction_reaches_every_scenario():
+    resolved = main.commands["run"].make_context("run", ["--train-fraction", "0.5", "--seed", "0,1"]).params
+    plan = RunPlan.from_values(merge_options(RunPlan, {key: resolved[key] for key in ("train_fraction", "seed")}))
+    assert {s.train_fraction for s in plan.scenarios()} == {0.5} and len(plan.scenarios()) == 2
+    with pytest.raises(ValueError, match="train fraction must lie in"):
+        RunPlan(train_fraction=1.5)
