@@ -119,9 +119,10 @@ def options_help(cls: type) -> dict[str, str]:
         current = None
         for line in inspect.cleandoc(klass.__init__.__doc__ or "").splitlines():
             matched = HELP_LINE.match(line)
-            if matched and matched.group(1) not in found:
-                current = matched.group(1)
-                found[current] = matched.group(2).strip()
+            if matched:  # a subclass's line for an option wins over its base class's
+                current = None if matched.group(1) in found else matched.group(1)
+                if current:
+                    found[current] = matched.group(2).strip()
             elif current and line.startswith(" ") and line.strip():
                 found[current] += " " + line.strip()
             else:
