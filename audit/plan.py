@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from audit.cloakers.matching import FAWKES_V03_MODES
 from audit.options import spec_from_table
@@ -98,11 +98,6 @@ def merge_options(plan: type, given: Mapping[str, object], config: Path | None =
             values[names[name]] = value
     values.update(given)
     return values
-
-
-def values_to_plan(plan: type, values: Mapping[str, object], **extra: object) -> Any:
-    """The plan from option values by key, as written (`merge_options` gives them)."""
-    return plan(**{name: values[spec.key] for name, spec in plan_options(plan).items() if spec.key in values}, **extra)
 
 
 # --- parsers: a written value → the plan's value, with an error that names the option -------------------------
@@ -237,8 +232,28 @@ def countermeasures(value: object, spec: PlanOption) -> tuple[Countermeasure, ..
 # --- the plans ------------------------------------------------------------------------------------------------
 
 
+class Plan:
+    """What a command's plan does besides holding its options: parse them when it is made, say where its finished
+    cells are kept, and be made from option values as written."""
+
+    out: Path | None
+
+    def __post_init__(self) -> None:
+        parse_options(self)
+
+    @property
+    def cells_folder(self) -> Path | None:
+        return None if self.out is None else self.out / "cells"
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object], command_line: str = "") -> Self:
+        """The plan from option values by key, as written (`merge_options` gives them)."""
+        return cls(**{name: values[spec.key] for name, spec in plan_options(cls).items() if spec.key in values},
+                   command_line=command_line)
+
+
 @dataclass(frozen=True, kw_only=True)
-class RunPlan:
+class RunPlan(Plan):
     """`audit run`: cloak the protected users' photos, play the tracker, and score the protection."""
 
     cloakers: tuple[Cloaker, ...] = option(
@@ -300,7 +315,7 @@ class RunPlan:
     command_line: str = ""
 
     def __post_init__(self) -> None:
-        parse_options(self)
+        super().__post_init__()
         if self.distractors is None and set(self.distractor_counts) - {0}:
             raise ValueError("--distractor-count needs --distractors (where the distractor identities come from)")
         self.scenarios()  # each protocol's own checks, before any work
@@ -328,17 +343,9 @@ class RunPlan:
         """The budget axis of a budget sweep (one cloaker per budget); None when the cloaker sweeps none."""
         return tuple(cloaker.budget for cloaker in self.cloakers) if len(self.cloakers) > 1 else None
 
-    @property
-    def cells_folder(self) -> Path | None:
-        return None if self.out is None else self.out / "cells"
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, object], command_line: str = "") -> RunPlan:
-        return values_to_plan(cls, values, command_line=command_line)
-
 
 @dataclass(frozen=True, kw_only=True)
-class VerifyPlan:
+class VerifyPlan(Plan):
     """`audit verify`: a person's photos among a crowd, k folds, a verdict per tracker."""
 
     originals: Path = option("original", None, "Your original photos (at least 5; 10 or more for a tighter answer).",
@@ -368,14 +375,3 @@ class VerifyPlan:
     out: Path | None = option("out", "audit-verify", "Folder for verify.json, verify.md and verify.html, and the "
                               "finished cells the same command reuses.", folder, folder="new")
     command_line: str = ""
-
-    def __post_init__(self) -> None:
-        parse_options(self)
-
-    @property
-    def cells_folder(self) -> Path | None:
-        return None if self.out is None else self.out / "cells"
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, object], command_line: str = "") -> VerifyPlan:
-        return values_to_plan(cls, values, command_line=command_line)
