@@ -256,7 +256,8 @@ def cells_kept(folder: Path) -> str:
     return f"{n} finished cell(s) are kept in {folder}: the same command again computes only the rest" if n else ""
 
 
-def remember(kind: str, document: Document, where: Path, cloaker: str, trackers: list[str], headline: str) -> int | None:
+def remember(kind: str, document: Document, where: Path, cloaker: str, trackers: list[str],
+             headline: str) -> int | None:
     """Record in the history; a history that cannot be written warns but loses no report."""
     import sqlite3
 

@@ -49,7 +49,9 @@ def compare_documents(a: Path, b: Path, command: str = "") -> CompareReport:
     cards = load_scorecard(a), load_scorecard(b)
     if any(cards) and not all(cards):
         raise ValueError("compare two runs, or two scorecards: not one of each")
-    return compare_scorecards(*cards, command) if all(cards) else compare_reports(load_report(a), load_report(b), command)
+    if all(cards):
+        return compare_scorecards(*cards, command)
+    return compare_reports(load_report(a), load_report(b), command)
 
 
 def compare_scorecards(a: ScoreCard, b: ScoreCard, command: str = "") -> CompareReport:

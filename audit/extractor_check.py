@@ -60,8 +60,8 @@ def evaluate_folds(fold_of: np.ndarray, distances: np.ndarray, same: np.ndarray,
     return results
 
 
-def check_extractor(extractor: ExtractorSpec, face_detector: FaceDetector, lfw: Path, folds: str,
-                    fallback: bool = True, cache: EmbeddingCache | None = None, command_line: str = "") -> ExtractorCheck:
+def check_extractor(extractor: ExtractorSpec, face_detector: FaceDetector, lfw: Path, folds: str, fallback: bool = True,
+                    cache: EmbeddingCache | None = None, command_line: str = "") -> ExtractorCheck:
     """The model's accuracy on LFW View 2's selected folds (`lfw` holds pairs.txt and the photos); `fallback` aligns
     a photo without a detected face as a centre crop instead of counting its pairs as errors."""
     pairs_file = lfw / "pairs.txt"
@@ -87,7 +87,8 @@ def check_extractor(extractor: ExtractorSpec, face_detector: FaceDetector, lfw: 
     accuracies = np.array([r.accuracy for r in per_fold])
     return ExtractorCheck(
         extractor=extractor.spec, face_detector=face_detector.spec, folds=tuple(selected),
-        mean_accuracy=float(accuracies.mean()), sd_accuracy=float(accuracies.std(ddof=1)) if len(accuracies) > 1 else 0.0,
+        mean_accuracy=float(accuracies.mean()),
+        sd_accuracy=float(accuracies.std(ddof=1)) if len(accuracies) > 1 else 0.0,
         fixed_threshold=fixed is not None, per_fold=tuple(per_fold), n_photos=len(photos),
         unusable=tuple(Skip(path=str(path), reason=reason, stage="embedding") for path, reason in result.skipped),
         centre_cropped=tuple(str(p.relative_to(lfw)) for p in result.fallbacks),

@@ -169,7 +169,8 @@ def sweep_values(value: object, option: str, kind: type, allow_all: bool = False
         try:
             parsed.append(kind(written))
         except ValueError:
-            raise ValueError(f"{option}: {written!r} is not a {kind.__name__}{' or all' if allow_all else ''}") from None
+            alternative = " or all" if allow_all else ""
+            raise ValueError(f"{option}: {written!r} is not a {kind.__name__}{alternative}") from None
     if len(set(parsed)) != len(parsed):
         raise ValueError(f"{option}: a value appears twice in {value!r}")
     return tuple(parsed)
@@ -225,8 +226,8 @@ def countermeasures(value: object, spec: PlanOption) -> tuple[Countermeasure, ..
     """Every setting of every countermeasure given (`blur:kernel=3,5,7` is three)."""
     from countermeasures import Countermeasure, build_countermeasures
 
-    return tuple(built for item in listed(value)
-                 for built in ([item] if isinstance(item, Countermeasure) else build_countermeasures(spec_text(item, spec))))
+    return tuple(built for item in listed(value) for built in
+                 ([item] if isinstance(item, Countermeasure) else build_countermeasures(spec_text(item, spec))))
 
 
 # --- the plans ------------------------------------------------------------------------------------------------

@@ -234,7 +234,8 @@ def detect_cloaks(detectors: list[CloakDetector], trackers: list[Tracker], proto
     photos, labels = training_set(protocol, cloaked, protocol.protected)
     records = []
     for detector in detectors:
-        models = {(e.cache_id, f.cache_id): (e, f) for e, f in (features_model(detector.extractor, t) for t in trackers)}
+        models = {(e.cache_id, f.cache_id): (e, f)
+                  for e, f in (features_model(detector.extractor, t) for t in trackers)}
         for extractor, face_detector in models.values():
             features, kept, _ = tracker_features(photos, labels, extractor, face_detector)
             records.append(Detection(cloak_detector=detector.label, extractor=extractor.spec,

@@ -67,26 +67,26 @@ def default_trackers() -> tuple[list[Tracker], list[dict]]:
     return trackers, [{"model": model, "reason": reason} for model, reason in missing.items()]
 
 
-def verify_person(options: VerifyPlan) -> VerifyReport:
-    trackers, missing = (list(options.trackers), []) if options.trackers else default_trackers()
+def verify_person(plan: VerifyPlan) -> VerifyReport:
+    trackers, missing = (list(plan.trackers), []) if plan.trackers else default_trackers()
     if not trackers:
         raise RuntimeError("no face model could be loaded: " + "; ".join(m["reason"] for m in missing))
     cloud = [t.name for t in trackers if isinstance(t, CloudTracker)]
     if cloud:
         raise ValueError(f"audit verify runs local trackers only ({', '.join(cloud)} is a cloud service); "
                          "test a cloud service with `audit run --tracker ... --allow-cloud-upload`")
-    countermeasures = with_baseline(options.countermeasures)
+    countermeasures = with_baseline(plan.countermeasures)
     for countermeasure in countermeasures:
         for tracker in trackers:
             countermeasure.check_tracker(tracker)
-    cloaker = imitated_cloaker(options, countermeasures)
-    person = person_photos(options)
-    crowd, excluded = crowd_protocol(options, person.usable)
-    folds = person_folds(person.usable, options.folds, options.seed)
+    cloaker = imitated_cloaker(plan, countermeasures)
+    person = person_photos(plan)
+    crowd, excluded = crowd_protocol(plan, person.usable)
+    folds = person_folds(person.usable, plan.folds, plan.seed)
     skipped, timings = list(person.skipped), Timings()
     per_fold: dict[tuple[str, str], list[CellResult]] = {}
-    scenario = ProtocolOptions(users=1, seed=options.seed)
-    store = CellStore(options.cells_folder)
+    scenario = ProtocolOptions(users=1, seed=plan.seed)
+    store = CellStore(plan.cells_folder)
     copies_digest = hashlib.sha256(" ".join(file_digest(person.cloaked[p]) for p in person.usable).encode()).hexdigest()
     for index, fold in enumerate(folds):
         queried = set(fold)
@@ -96,14 +96,14 @@ def verify_person(options: VerifyPlan) -> VerifyReport:
         cloaked = {p: person.cloaked[p] for p in posted}
         photos_digest = protocol_digest(protocol)
         for countermeasure in countermeasures:
-            keys = [verify_cell_key(photos_digest, copies_digest, options, index, countermeasure.cache_id, t.cache_id)
+            keys = [verify_cell_key(photos_digest, copies_digest, plan, index, countermeasure.cache_id, t.cache_id)
                     for t in trackers]
             for cell in countermeasure_cells(
                     store, keys, trackers, timings,
                     lambda skips: prepare_countermeasure(countermeasure, protocol, cloaker, cloaked, skips, trackers),
                     lambda tracker, prepared, skips: evaluate_tracker(
                         tracker, protocol, scenario, cloaked, 1, "per-user", skips, timings, prepared,
-                        cloaker.cloak_extractors if options.cloaker else [])):
+                        cloaker.cloak_extractors if plan.cloaker else [])):
                 per_fold.setdefault((cell.result.tracker, countermeasure.label), []).append(cell.result)
                 skipped += cell.skipped
     results = tuple(combine_folds(spec, label, fold_results) for (spec, label), fold_results in per_fold.items())
@@ -113,28 +113,29 @@ def verify_person(options: VerifyPlan) -> VerifyReport:
         verdict=overall_verdict(results),
         verdict_by_model=verdicts_by_model(results),
         models_missing=tuple(MissingModel(**m) for m in missing),
-        person=PersonRecord(originals=str(options.originals), cloaked=str(options.cloaked),
+        person=PersonRecord(originals=str(plan.originals), cloaked=str(plan.cloaked),
                             n_photos=len(person.usable) + len(person.skipped), n_usable=len(person.usable),
                             identical_copies=identical, folds=len(folds), naming=person.naming),
-        crowd=CrowdRecord(dataset=options.crowd, n_identities=len(crowd.labels),
+        crowd=CrowdRecord(dataset=plan.crowd, n_identities=len(crowd.labels),
                           n_train_photos=sum(map(len, crowd.train.values())),
                           n_test_photos=sum(map(len, crowd.test.values())), excluded=tuple(excluded)),
-        cloaker=None if options.cloaker is None else options.cloaker.spec,
-        perturbation=replace(perturbation_record(costs.values()), seconds_per_photo=None),  # the person's cloaker, untimed
+        cloaker=None if plan.cloaker is None else plan.cloaker.spec,
+        # the person's own cloaker, untimed
+        perturbation=replace(perturbation_record(costs.values()), seconds_per_photo=None),
         examples=tuple(ExamplePair(original=str(o), cloaked=str(c)) for o, c in list(person.cloaked.items())[:3]),
         results=results,
         caveats=CAVEATS,
         skipped=unique_skips(skipped),
         timings={k: round(v, 2) for k, v in timings.seconds.items()},
-        environment=environment(options.seed, options.command_line),
+        environment=environment(plan.seed, plan.command_line),
         cells=store.summary(),
     )
 
 
-def imitated_cloaker(options: VerifyPlan, countermeasures: list) -> Cloaker:
+def imitated_cloaker(plan: VerifyPlan, countermeasures: list) -> Cloaker:
     """The cloaker an adaptive tracker imitates (robust retraining cloaks public photos with it)."""
-    if options.cloaker is not None:
-        return options.cloaker
+    if plan.cloaker is not None:
+        return plan.cloaker
     needs = [c.label for c in countermeasures if c.name == "robust-retraining"]
     if needs:
         raise ValueError(f"{needs[0]} imitates your cloak on public photos: name the cloaker you used with "
@@ -142,26 +143,26 @@ def imitated_cloaker(options: VerifyPlan, countermeasures: list) -> Cloaker:
     return NoCloak()
 
 
-def person_photos(options: VerifyPlan) -> PersonPhotos:
+def person_photos(plan: VerifyPlan) -> PersonPhotos:
     """The originals with a face and their cloaked copies; clear errors for what makes a verdict impossible."""
-    listing = list_images(options.originals)
+    listing = list_images(plan.originals)
     originals = listing.paths
     unusable = {**listing.broken}
     if not originals:
-        raise FileNotFoundError(f"no photos (.jpg, .jpeg, .png, .webp) under {options.originals}"
+        raise FileNotFoundError(f"no photos (.jpg, .jpeg, .png, .webp) under {plan.originals}"
                                 + (f" ({len(unusable)} broken link(s))" if unusable else ""))
     if len(originals) < MIN_PHOTOS:
-        raise ValueError(f"{options.originals} holds {len(originals)} photo(s); at least {MIN_PHOTOS} are needed "
+        raise ValueError(f"{plan.originals} holds {len(originals)} photo(s); at least {MIN_PHOTOS} are needed "
                          "(each is queried once while the others are posted; 10 or more give a tighter answer)")
-    copies = match_cloaked(originals, options.cloaked, options.mode, allow_extra=False)
-    copy_links = list_images(options.cloaked).broken
+    copies = match_cloaked(originals, plan.cloaked, plan.mode, allow_extra=False)
+    copy_links = list_images(plan.cloaked).broken
     unusable |= {o: f"its cloaked copy {c.path.name} is a {copy_links[c.path]}" for o, c in copies.items()
                  if c.path in copy_links}
     pipeline = FacePipeline(load_extractor(FINDING_MODEL))
     no_face = dict(pipeline.embed_cached([p for p in originals if p not in unusable], "finding your face").skipped)
     usable = [p for p in originals if p not in no_face and p not in unusable]
     if not usable:
-        raise ValueError(f"no face was found in any photo under {options.originals} "
+        raise ValueError(f"no face was found in any photo under {plan.originals} "
                          f"(e.g. {originals[0].name}: {no_face[originals[0]]})")
     if len(usable) < MIN_PHOTOS:
         listed = ", ".join(p.name for p in no_face)
@@ -172,17 +173,17 @@ def person_photos(options: VerifyPlan) -> PersonPhotos:
     return PersonPhotos(usable, {p: copies[p].path for p in usable}, skipped, rules_used(copies))
 
 
-def crowd_protocol(options: VerifyPlan, person: list[Path]) -> tuple[Protocol, list[str]]:
+def crowd_protocol(plan: VerifyPlan, person: list[Path]) -> tuple[Protocol, list[str]]:
     """The crowd's split (as `audit run` draws it), without any identity holding one of the person's
     photos: were the person in the crowd under another name, the tracker would find that name."""
-    photos = load_photos(resolve_dataset(options.crowd)).photos
+    photos = load_photos(resolve_dataset(plan.crowd)).photos
     own = {file_digest(p) for p in person}
     sizes = {p.stat().st_size for p in person}
     excluded = sorted({photo.identity for photo in photos
                        if photo.path.stat().st_size in sizes and file_digest(photo.path) in own})
     crowd: list[Photo] = [photo for photo in photos if photo.identity not in excluded]
-    protocol = build_protocol(crowd, ProtocolOptions(users=1, min_photos=options.crowd_min_photos,
-                                                     max_photos=options.crowd_max_photos, seed=options.seed))
+    protocol = build_protocol(crowd, ProtocolOptions(users=1, min_photos=plan.crowd_min_photos,
+                                                     max_photos=plan.crowd_max_photos, seed=plan.seed))
     return protocol, excluded
 
 
@@ -211,10 +212,10 @@ def combine_folds(spec: str, countermeasure: str, fold_results: list[CellResult]
         verdict=tracker_verdict(tries, protection, control))
 
 
-def verify_cell_key(photos: str, cloaked: str, options: VerifyPlan, fold: int, countermeasure_id: str,
+def verify_cell_key(photos: str, cloaked: str, plan: VerifyPlan, fold: int, countermeasure_id: str,
                     tracker_id: str) -> str:
     """`audit verify`'s cell: one fold × countermeasure × tracker. `photos` is the fold's `protocol_digest`
     and `cloaked` the digest of the person's cloaked copies' content (they are the user's files, not ours)."""
-    material = {"photos": photos, "cloaked": cloaked, "crowd": options.crowd, "folds": options.folds,
-                "seed": options.seed, "cloaker": None if options.cloaker is None else options.cloaker.spec}
+    material = {"photos": photos, "cloaked": cloaked, "crowd": plan.crowd, "folds": plan.folds,
+                "seed": plan.seed, "cloaker": None if plan.cloaker is None else plan.cloaker.spec}
     return cell_key(f"verify-fold{fold}", material, countermeasure_id, tracker_id)

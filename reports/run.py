@@ -63,10 +63,11 @@ def render_run_markdown(report: RunReport, plots: list[str] = ()) -> str:
         "question a tracker with its own model asks).",
         "",
         *markdown_table(lead_header + ["protection", "control", "normal accuracy", "rank-k protection", "verdict"],
-               [lead(r) + [rate_text(r.protection), rate_text(r.control), rate_text(r.normal_accuracy),
-                           rank_text(r), cell_verdict(r)] for r in report.results]),
+                        [lead(r) + [rate_text(r.protection), rate_text(r.control), rate_text(r.normal_accuracy),
+                                    rank_text(r), cell_verdict(r)] for r in report.results]),
         *(["", "Trackers by their full spec:", "",
-           *markdown_table(["tracker", "full spec"], [[f"`{labels[spec]}`", f"`{spec}`"] for spec in report.trackers])]
+           *markdown_table(["tracker", "full spec"],
+                           [[f"`{labels[spec]}`", f"`{spec}`"] for spec in report.trackers])]
           if any(label != spec for spec, label in labels.items()) else []),
     ]
     if report.pooled:
@@ -74,15 +75,17 @@ def render_run_markdown(report: RunReport, plots: list[str] = ()) -> str:
         lines += ["", f"## {pooled_title(report).capitalize()}", "",
                   "Pooled: every seed's test photos, users counted once however many seeds drew them. Mean over "
                   "seeds: the per-seed rates' mean with Student's t interval, how much the draw matters.", "",
-                  *markdown_table(["tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in unswept), *POOLED_HEADER],
-                         [[f"`{labels[p.tracker]}`", model_text(p), p.countermeasure, *swept_values(p, unswept),
-                           *pooled_figures(p)] for p in report.pooled])]
+                  *markdown_table(["tracker", "tracker model", "countermeasure", *(SWEPT[k] for k in unswept),
+                                   *POOLED_HEADER],
+                                  [[f"`{labels[p.tracker]}`", model_text(p), p.countermeasure,
+                                    *swept_values(p, unswept), *pooled_figures(p)] for p in report.pooled])]
     matrix = model_matrix(report.results)
     if matrix:
         rows, columns, cells = matrix
         lines += ["", "## Cloak model × tracker model", "",
                   *markdown_table(["cloak optimised against", *(f"`{short_model(c)}`" for c in columns)],
-                         [[f"`{row}`", *("; ".join(cells.get((row, c), ["—"])) for c in columns)] for row in rows])]
+                                  [[f"`{row}`", *("; ".join(cells.get((row, c), ["—"])) for c in columns)]
+                                   for row in rows])]
     if report.budgets:
         lines += curve_lines(report, labels)
     if plots:
@@ -97,17 +100,17 @@ def render_run_markdown(report: RunReport, plots: list[str] = ()) -> str:
         "## Per user",
         "",
         *markdown_table(lead_header + ["user", "test photos", "protection", "control"],
-               [lead(r) + [u.user, str(u.n_test), percent(u.protection), percent(u.control)]
-                for r in report.results for u in r.per_user]),
+                        [lead(r) + [u.user, str(u.n_test), percent(u.protection), percent(u.control)]
+                         for r in report.results for u in r.per_user]),
     ]
     if report.detection:
         lines += ["", "## Cloak detection", "",
                   "Protected classes are positives; scores are in robust standard deviations (median and MAD) "
                   "of the other classes'.", "",
-                  *markdown_table(["cloak detector", "features of", "leak ratio", "labels", "ROC AUC", "TPR at 5% FPR", "TP",
-                          "FN", "FP", "TN"],
-                         [[f"`{d.cloak_detector}`", f"`{d.extractor}`", str(d.leak_ratio), str(d.n_labels),
-                           *detection_figures(d)] for d in report.detection])]
+                  *markdown_table(["cloak detector", "features of", "leak ratio", "labels", "ROC AUC",
+                                   "TPR at 5% FPR", "TP", "FN", "FP", "TN"],
+                                  [[f"`{d.cloak_detector}`", f"`{d.extractor}`", str(d.leak_ratio), str(d.n_labels),
+                                    *detection_figures(d)] for d in report.detection])]
     if report.cloud:
         lines += cloud_lines(report.cloud)
     lines += skipped_lines(report.skipped)
@@ -121,10 +124,9 @@ def curve_lines(report: RunReport, labels: dict[str, str]) -> list[str]:
     for curve in report.curves or ():
         where = "" if curve.countermeasure == "none" else f" with {curve.countermeasure}"
         lines += ["", f"`{labels[curve.tracker]}`{where} ({model_text(curve)}), seed {curve.seed}, leak ratio "
-                      f"{curve.leak_ratio}, {curve.n_labels} labels:", "", *markdown_table(CURVE_HEADER, curve_rows(curve))]
+                      f"{curve.leak_ratio}, {curve.n_labels} labels:", "",
+                  *markdown_table(CURVE_HEADER, curve_rows(curve))]
     return lines
-
-
 
 
 def adaptive_lines(results: tuple[CellResult, ...], lead_header: list[str], lead,
@@ -136,8 +138,8 @@ def adaptive_lines(results: tuple[CellResult, ...], lead_header: list[str], lead
         lines += ["", "## Photos dropped by adaptive trackers", "",
                   "Per training set (the control, then each protected user's): photos dropped, of which cloaked.", "",
                   *markdown_table(lead_header + ["training set", "dropped", "of which cloaked"],
-                         [lead(r) + [fit, str(d.photos), str(d.cloaked)]
-                          for r in dropping for fit, d in r.dropped.items()])]
+                                  [lead(r) + [fit, str(d.photos), str(d.cloaked)]
+                                   for r in dropping for fit, d in r.dropped.items()])]
     for r in results:
         notes = r.countermeasure_notes
         if notes:

@@ -70,9 +70,10 @@ def render_verify_markdown(record: VerifyReport) -> str:
           if crowd.excluded else []),
         *([naming_text(person)] if person.naming else []),
         "",
-        *markdown_table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy", "verdict"],
-               [[f"`{r.tracker}`", r.countermeasure, str(r.tries), rate_text(r.protection), rate_text(r.control),
-                 percent(r.normal_accuracy.rate), r.verdict] for r in record.results]),
+        *markdown_table(["tracker", "countermeasure", "tries", "hidden (protection)", "control", "normal accuracy",
+                         "verdict"],
+                        [[f"`{r.tracker}`", r.countermeasure, str(r.tries), rate_text(r.protection),
+                          rate_text(r.control), percent(r.normal_accuracy.rate), r.verdict] for r in record.results]),
         "",
         "Intervals are Wilson's over your photos. Normal accuracy: how often the same tracker names the other "
         "people of the crowd correctly (a tracker that works).",

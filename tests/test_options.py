@@ -53,7 +53,8 @@ def test_sweeps_give_every_combination_and_brackets_keep_a_value_whole():
 
 
 def test_a_sweep_written_back_reads_the_same():
-    values = {"mode": ["high"], "extractor": ["dlib-resnet+[onnx:/m.onnx,size=96]"], "budget": ["lpips:0.02", "lpips:0.04"]}
+    values = {"mode": ["high"], "extractor": ["dlib-resnet+[onnx:/m.onnx,size=96]"],
+              "budget": ["lpips:0.02", "lpips:0.04"]}
     text = format_sweep("fawkes", values)
     assert text == "fawkes:mode=high,extractor=[dlib-resnet+[onnx:/m.onnx,size=96]],budget=lpips:0.02,lpips:0.04"
     assert parse_sweep(text).values == values and format_sweep("none", {}) == "none"

@@ -36,7 +36,8 @@ def embed_folder(input_dir: Path, out: Path, extractor: ExtractorSpec, face_dete
     result = pipeline.embed_files(listing.paths, cache)
     relative = [str(p.relative_to(input_dir)) for p in result.paths]
     identities = [p.parent.name if p.parent != input_dir else "" for p in result.paths]
-    skipped = sorted((str(p.relative_to(input_dir)), reason) for p, reason in [*result.skipped, *listing.broken.items()])
+    skipped = sorted((str(p.relative_to(input_dir)), reason)
+                     for p, reason in [*result.skipped, *listing.broken.items()])
     write_embeddings(out, result.embeddings, relative, identities, skipped, extractor.model_id,
                      pipeline.extractor.embedding_id, pipeline.cache_id)
     return FolderEmbedded(len(result.paths), len(listing.paths) + len(listing.broken), skipped)

@@ -83,4 +83,5 @@ def load_extractor(spec_text: str) -> Extractor:
     return extractor_spec(spec_text).load()
 
 
-__all__ = ["Extractor", "ExtractorEnsemble", "ExtractorSpec", "built_in", "extractor_spec", "load_extractor", "models_here"]
+__all__ = ["Extractor", "ExtractorEnsemble", "ExtractorSpec", "built_in", "extractor_spec", "load_extractor",
+           "models_here"]

@@ -25,8 +25,8 @@ from audit.records.verify import CrowdRecord, MissingModel, PersonRecord, Verify
 __all__ = ["DOCUMENTS", "FILE_NAMES", "SCHEMA_VERSION", "BudgetCost", "CellCounts", "CellResult", "ClassScore",
            "CloakerRecord", "CloudUse", "ComparedCell", "CompareReport", "Confusion", "CostCurve", "CrowdRecord",
            "CurvePoint", "Detection", "Document", "DroppedPhotos", "Environment", "EqualCostComparison",
-           "EqualCostPoint", "ExamplePair", "ExtractorCheck", "FoldAccuracy", "McNemar", "MissingModel", "OverSeeds", "Perturbation", "PersonRecord",
-           "PooledRate", "PooledResult", "ProtocolRecord", "RankK", "Rate", "RecordError", "RunReport", "RunSummary",
-           "Scenario", "ScoreCard", "ScoreCell", "Skip", "UserRow", "VerifyReport", "VerifyResult", "dumps",
-           "from_json", "json_name", "json_schema", "read_document", "record", "schema_file", "shipped_schema",
-           "to_json", "upgrade_v1", "write_schemas"]
+           "EqualCostPoint", "ExamplePair", "ExtractorCheck", "FoldAccuracy", "McNemar", "MissingModel", "OverSeeds",
+           "Perturbation", "PersonRecord", "PooledRate", "PooledResult", "ProtocolRecord", "RankK", "Rate",
+           "RecordError", "RunReport", "RunSummary", "Scenario", "ScoreCard", "ScoreCell", "Skip", "UserRow",
+           "VerifyReport", "VerifyResult", "dumps", "from_json", "json_name", "json_schema", "read_document",
+           "record", "schema_file", "shipped_schema", "to_json", "upgrade_v1", "write_schemas"]

@@ -62,7 +62,8 @@ class DetectAndDrop(AdaptiveCountermeasure):
             clusters = KMeans(2, n_init=10, random_state=self.seed).fit(points)
             spread = [np.linalg.norm(points[clusters.labels_ == k] - clusters.cluster_centers_[k], axis=1).mean()
                       for k in range(2)]
-            reason = (f"{self.name}: class {name} flagged by {self.cloak_detector.spec} (score {detector.score(name):.1f}); "
+            reason = (f"{self.name}: class {name} flagged by {self.cloak_detector.spec} "
+                      f"(score {detector.score(name):.1f}); "
                       "photo in its looser cluster")
             dropped |= {paths[i]: reason for i in rows[clusters.labels_ == int(np.argmax(spread))]}
         return dropped

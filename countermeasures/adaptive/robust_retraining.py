@@ -121,7 +121,8 @@ class RobustRetraining(AdaptiveCountermeasure):
 
     def robust_extractor(self, extractor: ExtractorSpec, face_detector: FaceDetector, public: dict[str, list[Path]],
                          cloaker: Cloaker, skipped: list[Skip]) -> tuple[TorchscriptSpec, dict[str, object]]:
-        """The fine-tuned copy of `extractor` (a TorchScript file) and what its training did, from the cache if there."""
+        """The fine-tuned copy of `extractor` (a TorchScript file) and what its training did, from the cache if
+        there."""
         base = extractor.load()
         key = hashlib.sha256(json.dumps([RECIPE, base.cache_id, base.weights_id, face_detector.spec, cloaker.cache_id,
                                          self.lr, self.batch_size, self.seed, self.epochs,
@@ -132,8 +133,8 @@ class RobustRetraining(AdaptiveCountermeasure):
         if path.exists() and info.exists():
             return TorchscriptSpec(str(path)), json.loads(info.read_text())
         if next(base.module.parameters(), None) is None:
-            raise ValueError(f"{self.name}: extractor {extractor.spec} has no weights torch can train (an ONNX model runs "
-                             "in onnxruntime); name a torch model with extractor=")
+            raise ValueError(f"{self.name}: extractor {extractor.spec} has no weights torch can train (an ONNX model "
+                             "runs in onnxruntime); name a torch model with extractor=")
         pairs = self.cloaked_pairs(public, cloaker, skipped)
         pipeline = FacePipeline(base, face_detector=face_detector.clone(), device=self.device)
         usable = []

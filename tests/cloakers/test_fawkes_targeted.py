@@ -37,7 +37,8 @@ def test_target_photos_are_paired_farthest_first():
 def test_the_v0_3_cloak_is_a_cloaker_of_its_own_and_the_old_routing_says_so():
     assert isinstance(build_cloaker("fawkes-v0.3:candidates=3"), FawkesTargetedCloak)
     assert build_cloaker("fawkes-v0.3").spec == "fawkes-v0.3"
-    with pytest.raises(ValueError, match="variant= is gone: the paper's targeted v0.3 cloak is the cloaker fawkes-v0.3"):
+    with pytest.raises(ValueError, match="variant= is gone: the paper's targeted v0.3 cloak is the cloaker "
+                                         "fawkes-v0.3"):
         build_cloaker("fawkes:variant=v0.3")
     with pytest.raises(ValueError, match="impl= is gone: .* the cloaker fawkes-official"):
         build_cloaker("fawkes:impl=official")

@@ -141,7 +141,8 @@ def test_a_version_1_report_renders_exactly_as_before_typed_records():
     report = read_document("run", json.loads((DATA / "report_v1.json").read_text()))
     sweeps = sweep_pngs(report)
     assert [axis for axis, _ in sweeps] == ["leak_ratio", "detect-and-drop", "jpeg"]
-    assert render_run_markdown(report, [f"sweep-{axis}.png" for axis, _ in sweeps]) == (DATA / "report_v1.md").read_text()
+    plots = [f"sweep-{axis}.png" for axis, _ in sweeps]
+    assert render_run_markdown(report, plots) == (DATA / "report_v1.md").read_text()
     assert without_pngs(render_run_html(report, sweeps)) == (DATA / "report_v1.html").read_text()
     again = read_document("run", json.loads(dumps(report)))  # through version 2's file and back: nothing lost
     assert dumps(again) == dumps(report) and again.schema_version == 2
