@@ -329,9 +329,9 @@ class RunPlan(Plan):
     def scenarios(self) -> list[ProtocolOptions]:
         """One protocol per combination of the axes (seed × leak ratio × labels × distractors), each giving its own
         results; every other field of ProtocolOptions the plan has an option for is taken as it is."""
-        axes = self.axes()
+        axes, options = self.axes(), plan_options(type(self))
         base = ProtocolOptions(**{f.name: getattr(self, f.name) for f in fields(ProtocolOptions)
-                                  if f.name not in axes and f.name in plan_options(type(self))})
+                                  if f.name not in axes and f.name in options})
         return [replace(base, **dict(zip(axes, values))) for values in itertools.product(*axes.values())]
 
     @property

@@ -341,11 +341,17 @@ def build_plugin(kind: str, text: str) -> Plugin:
     return table.resolve(table.build)(text)
 
 
+def built_ins(kind: str) -> dict[str, type]:
+    """The kind's built-in plugins, by name."""
+    table = KINDS[kind]
+    found = table.resolve(table.built_in)
+    return dict(found() if callable(found) else found)
+
+
 def registered(kind: str) -> dict[str, type]:
     """The kind's built-ins, and the plugins outside packages register under its entry-point group."""
     table = KINDS[kind]
-    found = table.resolve(table.built_in)
-    found = dict(found() if callable(found) else found)
+    found = built_ins(kind)
     base = table.resolve(table.base)
     for entry in entry_points(group=table.group):
         cls = entry.load()

@@ -36,7 +36,8 @@ from audit.records import (BudgetCost, CellResult, CloakerRecord, CloudUse, Dete
                            RunReport, Scenario, Skip)
 from cloud_clients import RESOURCE_PREFIX, CloudError, CloudSession
 from countermeasures import AdaptiveCountermeasure, Countermeasure
-from countermeasures.cloak_detectors import CloakDetector, detection_record, features_model, tracker_features
+from countermeasures.cloak_detectors import (CloakDetector, detection_record, features_key, features_model,
+                                             tracker_features)
 from trackers import CloudTracker, Tracker
 
 
@@ -234,8 +235,7 @@ def detect_cloaks(detectors: list[CloakDetector], trackers: list[Tracker], proto
     photos, labels = training_set(protocol, cloaked, protocol.protected)
     records = []
     for detector in detectors:
-        models = {(e.cache_id, f.cache_id): (e, f)
-                  for e, f in (features_model(detector.extractor, t) for t in trackers)}
+        models = {features_key(*model): model for model in (features_model(detector.extractor, t) for t in trackers)}
         for extractor, face_detector in models.values():
             features, kept, _ = tracker_features(photos, labels, extractor, face_detector)
             records.append(Detection(cloak_detector=detector.label, extractor=extractor.spec,

@@ -7,17 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from audit.plan import PlanOption, RunPlan, VerifyPlan, plan_options
-from audit.plugins import KINDS, describe_options, summaries
+from audit.plugins import KINDS, built_ins, describe_options, summaries
 from reports.formatting import markdown_table
 
 HEADER = ["option", "default", "type", "what it does"]
-
-
-def built_ins(kind: str) -> dict[str, type]:
-    """The kind's built-in plugins (outside packages document their own)."""
-    table = KINDS[kind]
-    found = table.resolve(table.built_in)
-    return dict(found() if callable(found) else found)
 
 
 def cell(text: str) -> str:
@@ -25,7 +18,7 @@ def cell(text: str) -> str:
 
 
 def plugin_lines(kind: str) -> list[str]:
-    plugins = built_ins(kind)
+    plugins = built_ins(kind)  # outside packages document their own
     lines = [f"## {KINDS[kind].listing}", ""]
     for name, summary in summaries(plugins).items():
         options = describe_options(plugins[name])

@@ -71,9 +71,6 @@ class Budget(SpecValue):
     def spec(self) -> str:
         return f"{self.metric}:{self.limit:g}"
 
-    def __str__(self) -> str:
-        return self.spec
-
     def measure(self, original: np.ndarray, photo: np.ndarray) -> float:
         """The cost of `photo` (H×W×3 uint8, as saved) against `original`, as every report states it."""
         return COST_METRICS[self.metric].on_photo(original, photo)

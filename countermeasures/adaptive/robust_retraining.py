@@ -77,9 +77,13 @@ class RobustRetraining(AdaptiveCountermeasure):
         """(extractor, face detector) fine-tuned for `tracker`."""
         return self.extractor or tracker.extractor, tracker.face_detector
 
-    def robust_for(self, tracker: Tracker) -> tuple[TorchscriptSpec, dict[str, object]]:
+    def base_key(self, tracker: Tracker) -> tuple[str, str]:
+        """Which robust model serves `tracker`: its base model's and face detector's cache keys."""
         extractor, face_detector = self.base_model(tracker)
-        key = (extractor.cache_id, face_detector.cache_id)
+        return extractor.cache_id, face_detector.cache_id
+
+    def robust_for(self, tracker: Tracker) -> tuple[TorchscriptSpec, dict[str, object]]:
+        key = self.base_key(tracker)
         if key not in self.robust_:
             raise RuntimeError(f"{self.name}: prepare() has not run for {tracker.spec}")
         return self.robust_[key]
@@ -114,10 +118,9 @@ class RobustRetraining(AdaptiveCountermeasure):
         public = self.public_photos(protocol)
         self.robust_ = {}
         for tracker in trackers:
-            extractor, face_detector = self.base_model(tracker)
-            key = (extractor.cache_id, face_detector.cache_id)
-            if key not in self.robust_:
-                self.robust_[key] = self.robust_extractor(extractor, face_detector, public, cloaker, skipped)
+            if self.base_key(tracker) not in self.robust_:
+                self.robust_[self.base_key(tracker)] = self.robust_extractor(*self.base_model(tracker), public,
+                                                                             cloaker, skipped)
 
     def robust_extractor(self, extractor: ExtractorSpec, face_detector: FaceDetector, public: dict[str, list[Path]],
                          cloaker: Cloaker, skipped: list[Skip]) -> tuple[TorchscriptSpec, dict[str, object]]:

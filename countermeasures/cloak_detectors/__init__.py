@@ -42,17 +42,22 @@ def tracker_features(photos: list[Path], labels: list[str], extractor: Extractor
     return embedded.embeddings, [label_of[p] for p in embedded.paths], embedded.paths
 
 
+def features_key(extractor: ExtractorSpec, face_detector: FaceDetector) -> tuple[str, str]:
+    """Which features these are: the model's and the face detector's cache keys (two specs of one model agree)."""
+    return extractor.cache_id, face_detector.cache_id
+
+
 _pipelines: dict[tuple[str, str], FacePipeline] = {}
 
 
 def _feature_pipeline(extractor: ExtractorSpec, face_detector: FaceDetector) -> FacePipeline:
-    """One pipeline per model and detector in a process (its model loaded once), the two most recent kept."""
-    key = (extractor.cache_id, face_detector.cache_id)
-    if key not in _pipelines:
-        while len(_pipelines) >= 2:
-            _pipelines.pop(next(iter(_pipelines)))
-        _pipelines[key] = FacePipeline(extractor.load(), face_detector=face_detector.clone())
-    return _pipelines[key]
+    """One pipeline per model and detector in a process (its model loaded once), the two used last kept."""
+    key = features_key(extractor, face_detector)
+    pipeline = _pipelines.pop(key, None) or FacePipeline(extractor.load(), face_detector=face_detector.clone())
+    _pipelines[key] = pipeline  # now the most recent
+    while len(_pipelines) > 2:
+        _pipelines.pop(next(iter(_pipelines)))
+    return pipeline
 
 
 def detection_record(detector: CloakDetector, protected: list[str]) -> dict:
@@ -80,5 +85,5 @@ def detection_record(detector: CloakDetector, protected: list[str]) -> dict:
     return record
 
 
-__all__ = ["BUILT_IN", "CloakDetector", "build_cloak_detector", "detection_record", "features_model",
+__all__ = ["BUILT_IN", "CloakDetector", "build_cloak_detector", "detection_record", "features_key", "features_model",
            "tracker_features"]
